@@ -1,0 +1,116 @@
+"""Authentication errors (RFC 6750 §3): one class per SPEC ``code``.
+
+Each class knows its HTTP status, the SPEC ``code`` and its Bearer ``error``
+attribute, and carries a fixed, generic description: never exception text,
+key ids or URLs, so nothing an attacker sends or the issuer serves is echoed
+back. ``render_auth_error`` turns any of them into the response.
+"""
+
+from __future__ import annotations
+
+import math
+
+from flask import Response, jsonify
+
+
+class AuthError(Exception):
+    """Base class: a request that cannot be authenticated or authorized."""
+
+    status: int = 401
+    code: str = "invalid_token"
+    bearer_error: str | None = "invalid_token"
+    description: str = "The access token is invalid"
+
+    def __init__(self, reason: str = "") -> None:
+        # ``reason`` is for the server log only (never a token); it never reaches the client.
+        super().__init__(reason or self.code)
+        self.reason = reason or self.code
+
+
+class AuthorizationHeaderMissingError(AuthError):
+    """No ``Authorization`` header, or a scheme other than Bearer (RFC 6750 §3.1)."""
+
+    status, code, bearer_error = 401, "authorization_header_missing", None
+    description = "A Bearer access token is required in the Authorization header"
+
+
+class InvalidHeaderError(AuthError):
+    """A Bearer header that breaks the RFC 6750 §2.1 grammar: ``invalid_request``."""
+
+    status, code, bearer_error = 400, "invalid_header", "invalid_request"
+    description = "The Authorization header is malformed"
+
+
+class InvalidTokenError(AuthError):
+    """Not a compact JWS, refused header, unknown key, bad signature, ``cnf``."""
+
+    status, code, bearer_error = 401, "invalid_token", "invalid_token"
+    description = "The access token is invalid"
+
+
+class TokenExpiredError(InvalidTokenError):
+    """The token's ``exp`` (plus leeway) has passed."""
+
+    code = "token_expired"
+    description = "The access token expired"
+
+
+class InvalidClaimsError(InvalidTokenError):
+    """Wrong ``iss``/``aud``, missing or malformed registered claims."""
+
+    code = "invalid_claims"
+    description = "The access token claims are invalid"
+
+
+class InsufficientScopeError(AuthError):
+    """A valid token that lacks the scope the endpoint needs (RFC 6750 §3.1)."""
+
+    status, code, bearer_error = 403, "insufficient_scope", "insufficient_scope"
+    description = "The access token does not grant the scope this request needs"
+
+    def __init__(self, scope: str, reason: str = "") -> None:
+        super().__init__(reason or "missing scope")
+        self.scope = scope
+
+
+class JwksUnavailableError(AuthError):
+    """No usable signing key: the issuer's JWKS cannot be fetched (503, ``Retry-After``)."""
+
+    status, code, bearer_error = 503, "jwks_unavailable", None
+    description = "The token signing keys are temporarily unavailable; retry later"
+
+    def __init__(self, retry_after: float, reason: str = "") -> None:
+        super().__init__(reason or "no usable JWKS")
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+def _quote(value: str) -> str:
+    """RFC 9110 quoted-string; our values are fixed texts and scope tokens."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def www_authenticate(err: AuthError, realm: str = "cashman") -> str | None:
+    """The ``WWW-Authenticate`` value for ``err`` (RFC 6750 §3), or None for a 503."""
+    if isinstance(err, JwksUnavailableError):
+        return None
+    params = [f"realm={_quote(realm)}"]
+    if err.bearer_error is not None:
+        params.append(f"error={_quote(err.bearer_error)}")
+    if isinstance(err, InsufficientScopeError):
+        params.append(f"scope={_quote(err.scope)}")
+    elif err.bearer_error is not None:
+        params.append(f"error_description={_quote(err.description)}")
+    return "Bearer " + ", ".join(params)
+
+
+def render_auth_error(err: AuthError, realm: str = "cashman") -> Response:
+    """JSON ``{"code", "description"}`` with the status and headers of ``err``."""
+    response = jsonify(code=err.code, description=err.description)
+    response.status_code = err.status
+    response.headers["Cache-Control"] = "no-store"
+    challenge = www_authenticate(err, realm)
+    if challenge is not None:
+        response.headers["WWW-Authenticate"] = challenge
+    if isinstance(err, JwksUnavailableError):
+        response.headers["Retry-After"] = str(err.retry_after)
+    return response

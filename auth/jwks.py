@@ -1,0 +1,226 @@
+"""JSON Web Key Set cache (RFC 7517 §5): one fetch at a time; a failed refresh keeps the old keys.
+
+One ``JWKSCache`` per issuer, shared by all threads of a process. The rules
+are SPEC §3 "JWKS handling":
+
+* fetch with ``requests``: no redirects, connect/read timeouts, a total
+  deadline checked while the body streams in (a server trickling a byte at a
+  time cannot hold a worker), a 1 MiB cap, status 200 only, an explicit
+  ``User-Agent``;
+* at most one fetch in flight; on a cold cache every caller waits for it,
+  with usable keys the others keep verifying while one thread refreshes;
+* attempts at least ``min_refresh`` seconds apart, whatever caused them (TTL
+  expiry, an unknown ``kid``, a failure): random ``kid``s cannot flood the issuer;
+* a response that is not a usable key set never replaces good keys, which
+  stay usable until ``max_stale`` seconds after the last successful fetch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.client import HTTPException
+
+import requests
+import urllib3
+
+from auth.errors import JwksUnavailableError
+from auth.keys import SigningKey, UnusableKeyError, build_signing_key
+from auth.settings import ASYMMETRIC_ALGORITHMS
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "cashman-jwks/0.1"
+MAX_JWKS_BYTES = 1024 * 1024
+
+
+class JwksFetchError(Exception):
+    """A fetch attempt failed; the message is for the log (URL and status, never a token)."""
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """An immutable snapshot: swapped atomically, so readers never need the lock."""
+
+    keys: Mapping[str, tuple[SigningKey, ...]] = field(default_factory=dict)
+    fetched_at: float = -math.inf
+
+
+class JWKSCache:
+    """The signing keys of one issuer, fetched lazily and refreshed under the SPEC's limits."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ttl: float = 600,
+        min_refresh: float = 30,
+        max_stale: float = 86400,
+        algorithms: Iterable[str] = ASYMMETRIC_ALGORITHMS,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 5.0,
+        deadline: float = 10.0,
+        max_bytes: int = MAX_JWKS_BYTES,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self.ttl = ttl
+        self.min_refresh = min_refresh
+        self.max_stale = max_stale
+        self.algorithms = tuple(algorithms)
+        self.connect_timeout = min(connect_timeout, 5.0)
+        self.read_timeout = min(read_timeout, 5.0)
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+        self.session = session or requests.Session()
+        self.clock = clock
+        self.fetch_count = 0
+        self._keyset = KeySet()
+        self._last_attempt = -math.inf
+        self._lock = threading.Lock()
+
+    def lookup(self, kid: str) -> tuple[SigningKey, ...]:
+        """Every JWK with ``kid`` (empty if none), refreshing first when the SPEC allows it.
+
+        Raises ``JwksUnavailableError`` when there is no usable key set at all.
+        """
+        keyset = self._keyset
+        now = self.clock()
+        if kid in keyset.keys and now - keyset.fetched_at < self.ttl:
+            return keyset.keys[kid]
+        is_usable = now - keyset.fetched_at <= self.max_stale
+        if is_usable and kid in keyset.keys:
+            # Stale but usable: refresh if nobody else is, never wait for it.
+            if self._lock.acquire(blocking=False):
+                try:
+                    self._refresh_if_allowed()
+                finally:
+                    self._lock.release()
+        else:
+            # Cold, too stale, or an unknown kid: wait for the one fetch in flight.
+            with self._lock:
+                if kid not in self._keyset.keys or not self._is_usable(self._keyset):
+                    self._refresh_if_allowed()
+        keyset = self._keyset
+        if not self._is_usable(keyset):
+            raise JwksUnavailableError(self.retry_after(), "no usable JWKS")
+        return keyset.keys.get(kid, ())
+
+    def is_current(self, key: SigningKey) -> bool:
+        """True if ``key`` is still the one entry for its kid (what a cached verification needs)."""
+        return self.lookup(key.kid) == (key,)
+
+    def retry_after(self) -> float:
+        """Seconds until the next fetch attempt is allowed (at least 1)."""
+        return max(1.0, self._last_attempt + self.min_refresh - self.clock())
+
+    def _is_usable(self, keyset: KeySet) -> bool:
+        return bool(keyset.keys) and self.clock() - keyset.fetched_at <= self.max_stale
+
+    def _refresh_if_allowed(self) -> None:
+        """Fetch once if ``min_refresh`` has passed since the last attempt (lock held)."""
+        now = self.clock()
+        if now - self._last_attempt < self.min_refresh:
+            return
+        self._last_attempt = now
+        self.fetch_count += 1
+        try:
+            keys = self._parse(self._fetch())
+        except JwksFetchError as exc:
+            logger.warning("JWKS fetch from %s failed: %s", self.url, exc)
+            return
+        self._keyset = KeySet(keys=keys, fetched_at=self.clock())
+        logger.info("JWKS fetched from %s: %d key(s)", self.url, len(keys))
+
+    def _fetch(self) -> bytes:
+        """GET the key set under the timeouts, deadline and size cap."""
+        started = time.monotonic()
+        try:
+            response = self.session.get(
+                self.url,
+                timeout=(self.connect_timeout, self.read_timeout),
+                allow_redirects=False,
+                stream=True,
+                # identity: a compressed body could expand far past the 1 MiB cap.
+                headers={
+                    "User-Agent": USER_AGENT,
+                    "Accept": "application/json",
+                    "Accept-Encoding": "identity",
+                },
+            )
+        except requests.RequestException as exc:
+            raise JwksFetchError(type(exc).__name__) from None
+        try:
+            if response.status_code != 200:
+                raise JwksFetchError(f"HTTP status {response.status_code}")
+            if response.headers.get("Content-Encoding", "identity").lower() != "identity":
+                raise JwksFetchError("compressed response")
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > self.max_bytes:
+                raise JwksFetchError("response larger than the cap")
+            return self._read_body(response, started)
+        finally:
+            response.close()
+
+    def _read_body(self, response: requests.Response, started: float) -> bytes:
+        body = bytearray()
+        raw = response.raw
+        while True:
+            remaining = self.deadline - (time.monotonic() - started)
+            if remaining <= 0:
+                raise JwksFetchError("total deadline exceeded")
+            _set_socket_timeout(raw, min(self.read_timeout, remaining))
+            try:
+                # read1: return whatever arrived, so the deadline is checked between bytes.
+                chunk = raw.read1(65536, decode_content=False)
+            except (urllib3.exceptions.HTTPError, HTTPException, OSError, ValueError) as exc:
+                raise JwksFetchError(type(exc).__name__) from None
+            if not chunk:
+                return bytes(body)
+            body += chunk
+            if len(body) > self.max_bytes:
+                raise JwksFetchError("response larger than the cap")
+
+    def _parse(self, body: bytes) -> dict[str, tuple[SigningKey, ...]]:
+        """The usable keys of a JWKS document; an empty or invalid set is a failure."""
+        try:
+            document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            raise JwksFetchError("not JSON") from None
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise JwksFetchError("not a JSON object with a `keys` array")
+        keys: dict[str, list[SigningKey]] = {}
+        skipped = 0
+        for item in document["keys"]:
+            if not isinstance(item, dict):
+                skipped += 1
+                continue
+            try:
+                key = build_signing_key(item, self.algorithms)
+            except UnusableKeyError:
+                skipped += 1
+                continue
+            keys.setdefault(key.kid, []).append(key)
+        if skipped:
+            logger.info("JWKS from %s: skipped %d unusable key(s)", self.url, skipped)
+        if not any(key.verifiers for group in keys.values() for key in group):
+            raise JwksFetchError("no usable key in the set")
+        return {kid: tuple(group) for kid, group in keys.items()}
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _set_socket_timeout(raw: object, timeout: float) -> None:
+    """Bound the next read by the time left (best effort: real sockets only)."""
+    connection = getattr(raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(max(timeout, 0.001))

@@ -1,0 +1,247 @@
+"""Auth settings read once at start-up (SPEC §2), validated before any request.
+
+A bad variable raises ``ConfigError(variable, problem)`` whose text is one line
+naming the variable, so the process stops with that line rather than a stack
+trace. Only asymmetric algorithms are accepted: RS256/384/512 and ES256/384/512
+are verified by python-jose's ``cryptography`` backend; PS256/384/512, which
+python-jose does not implement, are verified by ``cryptography`` directly
+(RSASSA-PSS, MGF1 with the same hash, salt length = digest length, RFC 7518
+§3.5). ``none``, ``HS*`` and unknown names stop start-up.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from urllib.parse import urlsplit
+
+logger = logging.getLogger(__name__)
+
+ASYMMETRIC_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+)
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+MAX_LEEWAY_S = 300
+JWKS_PATH = ".well-known/jwks.json"
+
+
+class ConfigError(Exception):
+    """A configuration variable is missing or invalid; ``str()`` is one line."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Everything ``auth`` needs, attribute names = SPEC variables in lower case."""
+
+    api_audience: str
+    issuers: tuple[str, ...]
+    jwks_urls: Mapping[str, str]
+    owner_includes_issuer: bool = True
+    auth_algorithms: tuple[str, ...] = ("RS256",)
+    auth_leeway: float = 30
+    auth_strict_rfc9068: bool = False
+    jwks_cache_ttl: float = 600
+    jwks_min_refresh_interval: float = 30
+    jwks_max_stale: float = 86400
+    token_cache_size: int = 4096
+    realm: str = "cashman"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AuthSettings:
+        """Validate the SPEC §2 variables in ``env``; raise ``ConfigError`` on the first bad one."""
+        check_jose_backend()
+        audience = _get(env, "API_AUDIENCE")
+        if audience is None:
+            raise ConfigError("API_AUDIENCE", "is required (the API identifier expected in `aud`)")
+        issuers, owner_includes_issuer = _issuers(env)
+        return cls(
+            api_audience=audience,
+            issuers=issuers,
+            jwks_urls=MappingProxyType(_jwks_urls(env, issuers)),
+            owner_includes_issuer=owner_includes_issuer,
+            auth_algorithms=_algorithms(env),
+            auth_leeway=_number(env, "AUTH_LEEWAY", 30, low=0, high=MAX_LEEWAY_S),
+            auth_strict_rfc9068=_boolean(env, "AUTH_STRICT_RFC9068"),
+            jwks_cache_ttl=_number(env, "JWKS_CACHE_TTL", 600, low=1, high=7 * 86400),
+            jwks_min_refresh_interval=_number(
+                env, "JWKS_MIN_REFRESH_INTERVAL", 30, low=0, high=86400
+            ),
+            jwks_max_stale=_number(env, "JWKS_MAX_STALE", 86400, low=0, high=30 * 86400),
+            token_cache_size=int(
+                _number(env, "AUTH_TOKEN_CACHE_SIZE", 4096, low=0, high=10**7, integer=True)
+            ),
+        )
+
+
+def check_jose_backend() -> None:
+    """Refuse to run on python-jose's slow pure-Python fallback (SPEC §2)."""
+    from jose import backends
+    from jose.backends.cryptography_backend import CryptographyECKey, CryptographyRSAKey
+
+    if backends.RSAKey is not CryptographyRSAKey or backends.ECKey is not CryptographyECKey:
+        raise ConfigError(
+            "python-jose",
+            "its `cryptography` backend is not in use; install python-jose[cryptography]",
+        )
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    """The stripped value, or None when unset or blank (``.env`` files often leave ``X=``)."""
+    value = env.get(name)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _issuers(env: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
+    explicit = _get(env, "AUTH0_ISSUER")
+    if explicit is not None:
+        issuers = _split(explicit)
+        if not issuers:
+            raise ConfigError("AUTH0_ISSUER", "lists no issuer URL")
+        for issuer in issuers:
+            _check_url("AUTH0_ISSUER", issuer)
+            _warn_missing_slash(issuer)
+        return tuple(dict.fromkeys(issuers)), True
+    domains = _get(env, "AUTH0_DOMAIN")
+    if domains is None:
+        raise ConfigError("AUTH0_DOMAIN", "is required (or set AUTH0_ISSUER)")
+    issuers = []
+    for domain in _split(domains):
+        if "/" in domain or not _is_host(domain):
+            raise ConfigError(
+                "AUTH0_DOMAIN", "must be host names like example.us.auth0.com (no scheme, no path)"
+            )
+        issuers.append(f"https://{domain}/")
+    if not issuers:
+        raise ConfigError("AUTH0_DOMAIN", "lists no domain")
+    return tuple(dict.fromkeys(issuers)), False
+
+
+def _jwks_urls(env: Mapping[str, str], issuers: tuple[str, ...]) -> dict[str, str]:
+    override = _get(env, "AUTH0_JWKS_URL")
+    if override is None:
+        return {issuer: issuer.rstrip("/") + "/" + JWKS_PATH for issuer in issuers}
+    if len(issuers) > 1:
+        raise ConfigError("AUTH0_JWKS_URL", "cannot be used with several issuers")
+    _check_url("AUTH0_JWKS_URL", override)
+    return {issuers[0]: override}
+
+
+def _is_host(text: str) -> bool:
+    host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+    return bool(host) and all(c.isalnum() or c in "-." for c in host) and host.isascii()
+
+
+def _check_url(variable: str, url: str) -> None:
+    """https only; plain http only for loopback hosts (SPEC §2)."""
+    if any(c.isspace() for c in url) or not url.isascii():
+        raise ConfigError(variable, "must be an ASCII URL without spaces")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(variable, "is not a valid URL") from exc
+    if not host or parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError(variable, "must be a plain https URL (host, no credentials, no query)")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and _is_loopback(host):
+        return
+    raise ConfigError(variable, "must use https (plain http only for localhost/127.0.0.1/::1)")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host) == ipaddress.ip_address("::1")
+    except ValueError:
+        return False
+
+
+def _warn_missing_slash(issuer: str) -> None:
+    # Auth0 writes `iss` as "https://tenant/": "https://tenant" would never match.
+    if not issuer.endswith("/") and (urlsplit(issuer).path == "" or ".auth0.com" in issuer.lower()):
+        logger.warning(
+            "AUTH0_ISSUER %s has no trailing '/'; Auth0 issues `iss` with one, "
+            "so its tokens will not match",
+            issuer,
+        )
+
+
+def _algorithms(env: Mapping[str, str]) -> tuple[str, ...]:
+    value = _get(env, "AUTH_ALGORITHMS")
+    if value is None:
+        return ("RS256",)
+    names = _split(value)
+    if not names:
+        raise ConfigError("AUTH_ALGORITHMS", "lists no algorithm")
+    accepted = []
+    for name in names:
+        canonical = name.upper()
+        if canonical == "NONE":
+            raise ConfigError("AUTH_ALGORITHMS", "'none' (unsigned tokens) is never accepted")
+        if canonical.startswith("HS"):
+            raise ConfigError("AUTH_ALGORITHMS", f"{name!r} is symmetric; only asymmetric allowed")
+        if canonical not in ASYMMETRIC_ALGORITHMS:
+            allowed = ", ".join(ASYMMETRIC_ALGORITHMS)
+            raise ConfigError("AUTH_ALGORITHMS", f"unknown algorithm {name!r} (allowed: {allowed})")
+        accepted.append(canonical)
+    return tuple(dict.fromkeys(accepted))
+
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    low: float,
+    high: float,
+    integer: bool = False,
+) -> float:
+    value = _get(env, name)
+    if value is None:
+        return default
+    kind = "an integer" if integer else "a number of seconds"
+    try:
+        number = int(value) if integer else float(value)
+    except ValueError:
+        raise ConfigError(name, f"must be {kind} between {low:g} and {high:g}") from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise ConfigError(name, f"must be {kind} between {low:g} and {high:g}")
+    return number
+
+
+def _boolean(env: Mapping[str, str], name: str) -> bool:
+    value = _get(env, name)
+    if value is None:
+        return False
+    lowered = value.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(name, "must be a boolean (true/false, 1/0, yes/no, on/off)")
