@@ -13,9 +13,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["CASHMAN_SETTINGS"] = settings
+    from cashman import request_log
+
+    request_log.init_app(app)
     Auth(settings.auth).init_app(app)
 
     from cashman import ping
 
     app.register_blueprint(ping.bp)
+    from cashman import health
+
+    app.register_blueprint(health.bp)
     return app

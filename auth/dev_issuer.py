@@ -1,0 +1,267 @@
+"""Development issuer: a local RSA key, its JWKS on loopback, and a token minter.
+
+It exists so that the API runs with no Auth0 tenant at all, while every token
+still goes through the production verification path: the key reaches the
+verifier as a JWKS fetched over HTTP (RFC 7517), not as a shortcut. It is
+reachable only from ``python server.py`` (and this module's command line);
+the WSGI ``app`` that gunicorn and the Docker image load never starts it.
+
+The key is kept in ``instance/`` (git-ignored, mode 0600) so that the running
+server and ``python -m auth.dev_issuer`` agree. The issuer string does not
+carry the JWKS port, so tokens and data survive a restart on another port.
+
+Minting tokens for any ``sub`` and scopes::
+
+    python -m auth.dev_issuer --sub alice --scope read:transactions --expires-in 3600
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import hashlib
+import ipaddress
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jose import jwt
+
+#: The issuer of development tokens; http is accepted because the host is loopback.
+DEV_ISSUER = "http://127.0.0.1/cashman-dev-issuer/"
+#: The audience used when ``API_AUDIENCE`` is not set.
+DEV_AUDIENCE = "https://cashman.localhost/api"
+DEV_CLIENT_ID = "cashman-dev-issuer"
+DEFAULT_SUB = "dev-user"
+DEFAULT_SCOPES = ("read:transactions", "write:transactions")
+JWKS_PATH = "/.well-known/jwks.json"
+#: Where the key lives unless ``DEV_ISSUER_KEY_FILE`` says otherwise.
+DEFAULT_KEY_FILE = Path(__file__).resolve().parent.parent / "instance" / "dev-issuer-key.pem"
+#: The switch the production entry refuses: the dev issuer is never configured by environment.
+SWITCH = "CASHMAN_DEV_ISSUER"
+#: Variables whose presence means a real tenant is configured.
+TENANT_VARIABLES = ("AUTH0_DOMAIN", "AUTH0_ISSUER")
+LOOPBACK_NAMES = ("localhost",)
+
+WARNING = (
+    "WARNING: DEVELOPMENT ISSUER. Tokens are signed by a local key that anyone "
+    "on this machine can read. Never use it in production."
+)
+
+
+class DevIssuerError(Exception):
+    """A misuse of the development issuer (non-loopback host, production entry)."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_loopback(host: str) -> None:
+    """Refuse to serve development tokens beyond this machine."""
+    if not is_loopback(host):
+        raise DevIssuerError(
+            f"the development issuer binds to loopback only (127.0.0.1, ::1); refusing {host!r}"
+        )
+
+
+def production_refusal(env: dict[str, str] | os._Environ[str]) -> str | None:
+    """The one line the production entry prints when the dev-issuer switch is set, else None."""
+    if env.get(SWITCH, "").strip() not in ("", "0"):
+        return (
+            f"{SWITCH}: the development issuer is only available through `python server.py`; "
+            "the production entry (gunicorn server:app, the Docker image) never enables it. "
+            "Unset it and configure AUTH0_DOMAIN or AUTH0_ISSUER."
+        )
+    return None
+
+
+def has_tenant(env: dict[str, str] | os._Environ[str]) -> bool:
+    """Whether a real issuer is configured (then the dev issuer stays off)."""
+    return any(env.get(name, "").strip() for name in TENANT_VARIABLES)
+
+
+def _b64url_uint(value: int) -> str:
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _write_new_key(path: Path) -> None:
+    """Create the key file with mode 0600; if another process won the race, keep theirs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+        # link() is atomic and fails if the file exists: the first writer wins
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class DevIssuer:
+    """The persisted development key with its JWKS and a token minter."""
+
+    private_pem: bytes
+    kid: str
+    jwk: dict[str, str]
+    issuer: str = DEV_ISSUER
+
+    @classmethod
+    def load(cls, key_file: Path | None = None) -> DevIssuer:
+        """Load the key from ``key_file`` (default: ``instance/``), creating it on first use."""
+        path = key_file or Path(os.environ.get("DEV_ISSUER_KEY_FILE") or DEFAULT_KEY_FILE)
+        if not path.exists():
+            _write_new_key(path)
+        pem = path.read_bytes()
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise DevIssuerError(f"{path} does not hold an RSA private key")
+        numbers = key.public_key().public_numbers()
+        n, e = _b64url_uint(numbers.n), _b64url_uint(numbers.e)
+        # RFC 7638 thumbprint: a stable kid derived from the key itself
+        canonical = json.dumps({"e": e, "kty": "RSA", "n": n}, separators=(",", ":"))
+        digest = hashlib.sha256(canonical.encode("ascii")).digest()
+        kid = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+        jwk = {"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": n, "e": e}
+        return cls(private_pem=pem, kid=kid, jwk=jwk)
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key set, as the verifier fetches it."""
+        return {"keys": [dict(self.jwk)]}
+
+    def mint(
+        self,
+        sub: str = DEFAULT_SUB,
+        scopes: Sequence[str] = DEFAULT_SCOPES,
+        expires_in: int = 3600,
+        audience: str = DEV_AUDIENCE,
+    ) -> str:
+        """An RS256 access token (RFC 9068 shape) for ``sub`` with ``scopes``."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": sub,
+            "aud": audience,
+            "iat": now,
+            "exp": now + expires_in,
+            "jti": uuid.uuid4().hex,
+            "client_id": DEV_CLIENT_ID,
+            "scope": " ".join(scopes),
+        }
+        headers = {"kid": self.kid, "typ": "at+jwt"}
+        return jwt.encode(claims, self.private_pem.decode("ascii"), "RS256", headers=headers)
+
+
+class _JWKSHandler(BaseHTTPRequestHandler):
+    """Serves the JWKS at its well-known path and nothing else."""
+
+    body: bytes = b""
+
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] != JWKS_PATH:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the API logs its own requests."""
+
+
+def serve_jwks(issuer: DevIssuer, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """Serve ``issuer``'s JWKS on loopback from a daemon thread; returns the running server."""
+    require_loopback(host)
+    handler = type("DevJWKSHandler", (_JWKSHandler,), {"body": json.dumps(issuer.jwks()).encode()})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="dev-issuer-jwks", daemon=True).start()
+    return server
+
+
+def jwks_url(server: ThreadingHTTPServer) -> str:
+    """The URL the verifier fetches the JWKS from."""
+    host, port = server.server_address[:2]
+    host = f"[{host}]" if ":" in str(host) else host
+    return f"http://{host}:{port}{JWKS_PATH}"
+
+
+def environment(server: ThreadingHTTPServer, env: dict[str, str]) -> dict[str, str]:
+    """``env`` completed with the settings that make the API trust the dev issuer."""
+    return {
+        **env,
+        "AUTH0_ISSUER": DEV_ISSUER,
+        "AUTH0_JWKS_URL": jwks_url(server),
+        "API_AUDIENCE": env.get("API_AUDIENCE") or DEV_AUDIENCE,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: print one development access token."""
+    parser = argparse.ArgumentParser(
+        prog="python -m auth.dev_issuer",
+        description="Mint an access token from the development issuer (never for production).",
+    )
+    parser.add_argument("--sub", default=DEFAULT_SUB, help=f"subject (default: {DEFAULT_SUB})")
+    parser.add_argument(
+        "--scope",
+        action="append",
+        help="a scope, or several separated by spaces; repeatable "
+        f"(default: {' '.join(DEFAULT_SCOPES)}; --scope '' for none)",
+    )
+    parser.add_argument(
+        "--expires-in", type=int, default=3600, help="lifetime in seconds (default: 3600)"
+    )
+    parser.add_argument(
+        "--audience",
+        default=None,
+        help=f"aud claim (default: API_AUDIENCE, else {DEV_AUDIENCE})",
+    )
+    args = parser.parse_args(argv)
+    scopes = DEFAULT_SCOPES if args.scope is None else tuple(" ".join(args.scope).split())
+    audience = args.audience or _env_audience()
+    print(WARNING, file=sys.stderr)
+    print(DevIssuer.load().mint(args.sub, scopes, args.expires_in, audience))
+    return 0
+
+
+def _env_audience() -> str:
+    """``API_AUDIENCE`` as the server reads it: the environment, else ``.env``, else default."""
+    from dotenv import load_dotenv
+
+    load_dotenv(Path(__file__).resolve().parent.parent / ".env", override=False)
+    return os.environ.get("API_AUDIENCE", "").strip() or DEV_AUDIENCE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
