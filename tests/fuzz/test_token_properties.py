@@ -1,0 +1,132 @@
+"""Property: a mutated token is accepted only if it is genuinely valid, and never crashes.
+
+The verifier (``auth.verify.TokenVerifier``, its JWKS served through
+``responses``) is compared with the independent oracle in ``oracle.py``.
+Through the app, the same tokens and random ``Authorization`` headers never
+answer a 500, and every refusal has the SPEC's JSON shape.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import responses
+from hypothesis import event, example, given, settings
+from hypothesis import strategies as st
+
+from auth import AuthError, InvalidHeaderError
+from auth.bearer import MAX_TOKEN_LENGTH, parse_bearer
+from auth.testing import AuthKit
+from auth.verify import TokenVerifier
+from cashman import create_app
+from cashman.config import Settings
+from tests.fuzz import oracle
+from tests.fuzz.strategies import B64TOKEN, authorization_headers, mutated_tokens
+
+KIT = AuthKit()
+VALID = KIT.mint(sub="user-1", scopes=["read:transactions", "write:transactions"], expires_in=3000)
+REFUSALS = {
+    400: {"invalid_header"},
+    401: {"authorization_header_missing", "invalid_token", "token_expired", "invalid_claims"},
+}
+
+
+@pytest.fixture(scope="module")
+def issuer():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        KIT.publish(rsps)
+        yield rsps
+
+
+@pytest.fixture(scope="module")
+def verifier(issuer):
+    # no verified-token cache: each example must go through every check
+    return TokenVerifier(KIT.settings(token_cache_size=0))
+
+
+@pytest.fixture(scope="module")
+def client(issuer, tmp_path_factory):
+    db = tmp_path_factory.mktemp("fuzz") / "cashman.db"
+    return create_app(
+        Settings.from_env({**KIT.env(), "DATABASE_URL": f"sqlite:///{db}"})
+    ).test_client()
+
+
+def _oracle(token: str) -> bool:
+    return oracle.is_valid(
+        token,
+        KIT.key.public_key(),
+        kid=KIT.signing_kid,
+        issuer=KIT.issuer,
+        audience=KIT.audience,
+        now=time.time(),
+    )
+
+
+def _verifier_accepts(verifier: TokenVerifier, token: str) -> bool:
+    try:
+        verifier.verify(token)
+    except AuthError as err:
+        assert err.status in (401, 503) and err.code != "jwks_unavailable", err
+        return False
+    return True
+
+
+def test_oracle_accepts_the_unmutated_token(verifier):
+    assert _oracle(VALID)
+    assert _verifier_accepts(verifier, VALID)
+
+
+@settings(max_examples=600)
+@given(mutation=mutated_tokens(KIT, VALID))
+def test_mutated_token_accepted_only_when_oracle_says_valid(verifier, mutation):
+    token, what = mutation
+    accepted = _verifier_accepts(verifier, token)
+    event(f"accepted={accepted}, {what.split(':')[0]}")
+    assert not accepted or _oracle(token), f"forged token accepted ({what})"
+    if " signed right" in what or token == VALID:
+        # re-signed with the real key: the claim and header rules must agree both ways
+        assert accepted == _oracle(token), f"valid token refused ({what})"
+
+
+@given(mutation=mutated_tokens(KIT, VALID))
+def test_mutated_token_never_answers_500(client, mutation):
+    token, what = mutation
+    resp = client.get("/secured/ping", headers={"Authorization": f"Bearer {token}"})
+    if resp.status_code == 200:
+        assert _oracle(token), f"forged token accepted over HTTP ({what})"
+        return
+    assert resp.status_code in REFUSALS, (what, resp.status_code, resp.get_data(as_text=True))
+    assert resp.json["code"] in REFUSALS[resp.status_code]
+    assert set(resp.json) >= {"code", "description"}
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer ")
+
+
+@given(header=authorization_headers)
+@example(header="Bearer " + "a" * (MAX_TOKEN_LENGTH + 1))
+@example(header="Bearer a.b.c")
+@example(header="bEaReR   " + VALID)
+def test_bearer_header_parses_to_grammatical_token_or_refuses(header):
+    try:
+        token = parse_bearer([header])
+    except AuthError as err:
+        assert err.status in (400, 401)
+        return
+    assert 0 < len(token) <= MAX_TOKEN_LENGTH
+    assert token.rstrip("=") and set(token.rstrip("=")) <= set(B64TOKEN)
+    rest = header.strip(" \t")
+    assert rest[:6].lower() == "bearer" and rest[6:].lstrip(" ") == token
+
+
+@given(values=st.lists(st.sampled_from(["Bearer a", "Bearer " + VALID, "Basic x"]), min_size=2))
+def test_bearer_header_repeated_is_invalid_request(values):
+    with pytest.raises(InvalidHeaderError):
+        parse_bearer(values)
+
+
+@given(header=authorization_headers)
+def test_authorization_header_never_answers_500(client, header):
+    resp = client.get("/secured/ping", headers={"Authorization": header})
+    assert resp.status_code in REFUSALS, (header, resp.status_code)
+    assert resp.json["code"] in REFUSALS[resp.status_code]
