@@ -115,7 +115,8 @@ def sign(signing_input: bytes, alg: str, key: PrivateKey | bytes) -> bytes:
     """A JWS signature (RFC 7518 §3) of ``signing_input`` with ``alg``; HS* takes bytes."""
     digest = _HASHES[alg[2:]]
     if alg.startswith("HS"):
-        assert isinstance(key, bytes)  # noqa: S101 - a test helper's contract
+        if not isinstance(key, bytes):
+            raise TypeError("HS* signs with a bytes secret")
         return hmac.new(key, signing_input, getattr(hashlib, digest.name)).digest()
     if alg.startswith("RS"):
         assert isinstance(key, rsa.RSAPrivateKey)  # noqa: S101
@@ -290,7 +291,7 @@ class AuthKit:
         if key is None:
             kid_for_key = kid or self.signing_kid
             key = self._key(kid_for_key).private_key if self._has(kid_for_key) else self.key
-        return self.mint_raw(header, payload, key=key)
+        return self.mint_raw(header, payload, key=key, alg=alg)
 
     def _has(self, kid: str) -> bool:
         return any(item.kid == kid for item in self.keys)
@@ -304,8 +305,9 @@ class AuthKit:
         key: Any = None,
         alg: str | None = None,
     ) -> str:
-        """A token from exactly these parts; signed with ``key`` (default: the kit's) unless
-        ``signature`` is given. Header/payload may be any JSON value, or raw bytes/str."""
+        """A token from exactly these parts, signed with ``alg`` (default: the header's) and
+        ``key`` (default: the kit's) unless ``signature`` is given; an alg that cannot sign
+        gives an empty signature. Header/payload may be any JSON value, or raw bytes/str."""
         signing_input = f"{_segment(header)}.{_segment(payload)}"
         if signature is None:
             sign_alg = alg or (header.get("alg") if isinstance(header, Mapping) else None)

@@ -1,0 +1,213 @@
+"""``AuthSettings.from_env``: SPEC §2 validation, one clear line per bad variable."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from auth import AuthSettings, ConfigError
+from auth.settings import check_jose_backend
+
+BASE = {"AUTH0_ISSUER": "https://tenant.example.com/", "API_AUDIENCE": "https://api.example"}
+
+
+def settings(**env: str) -> AuthSettings:
+    return AuthSettings.from_env({**BASE, **env})
+
+
+def test_settings_defaults_match_spec():
+    s = settings()
+    assert s.issuers == ("https://tenant.example.com/",)
+    assert s.jwks_urls == {
+        "https://tenant.example.com/": "https://tenant.example.com/.well-known/jwks.json"
+    }
+    assert (s.auth_algorithms, s.auth_leeway, s.auth_strict_rfc9068) == (("RS256",), 30, False)
+    assert (s.jwks_cache_ttl, s.jwks_min_refresh_interval, s.jwks_max_stale) == (600, 30, 86400)
+    assert (s.token_cache_size, s.realm, s.owner_includes_issuer) == (4096, "cashman", True)
+
+
+def test_settings_domain_derives_issuer_and_jwks():
+    s = AuthSettings.from_env({"AUTH0_DOMAIN": "example.us.auth0.com", "API_AUDIENCE": "a"})
+    assert s.issuers == ("https://example.us.auth0.com/",)
+    assert s.jwks_urls["https://example.us.auth0.com/"] == (
+        "https://example.us.auth0.com/.well-known/jwks.json"
+    )
+    assert s.owner_includes_issuer is False
+
+
+def test_settings_several_domains_are_several_issuers():
+    s = AuthSettings.from_env({"AUTH0_DOMAIN": "a.auth0.com, login.b.com", "API_AUDIENCE": "x"})
+    assert s.issuers == ("https://a.auth0.com/", "https://login.b.com/")
+    assert s.jwks_urls["https://login.b.com/"] == "https://login.b.com/.well-known/jwks.json"
+
+
+def test_settings_issuer_overrides_domain():
+    s = settings(AUTH0_DOMAIN="ignored.auth0.com")
+    assert s.issuers == ("https://tenant.example.com/",)
+    assert s.owner_includes_issuer is True
+
+
+def test_settings_jwks_url_override():
+    s = settings(AUTH0_JWKS_URL="https://keys.example.com/jwks")
+    assert s.jwks_urls == {"https://tenant.example.com/": "https://keys.example.com/jwks"}
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"API_AUDIENCE": ""}, "API_AUDIENCE"),
+        ({"API_AUDIENCE": "   "}, "API_AUDIENCE"),
+        ({"AUTH0_ISSUER": ""}, "AUTH0_DOMAIN"),
+        ({"AUTH0_ISSUER": "http://tenant.example.com/"}, "AUTH0_ISSUER"),
+        ({"AUTH0_ISSUER": "ftp://tenant.example.com/"}, "AUTH0_ISSUER"),
+        ({"AUTH0_ISSUER": "tenant.example.com"}, "AUTH0_ISSUER"),
+        ({"AUTH0_ISSUER": "https://user:pw@tenant.example.com/"}, "AUTH0_ISSUER"),
+        ({"AUTH0_ISSUER": "https://tenant.example.com:99999/"}, "AUTH0_ISSUER"),
+        ({"AUTH0_ISSUER": "https://a.example.com/, http://b.example.com/"}, "AUTH0_ISSUER"),
+        ({"AUTH0_ISSUER": ",,"}, "AUTH0_ISSUER"),
+        ({"AUTH0_JWKS_URL": "http://keys.example.com/jwks"}, "AUTH0_JWKS_URL"),
+        (
+            {
+                "AUTH0_ISSUER": "https://a.example.com/,https://b.example.com/",
+                "AUTH0_JWKS_URL": "https://a.example.com/jwks",
+            },
+            "AUTH0_JWKS_URL",
+        ),
+        ({"AUTH_ALGORITHMS": "none"}, "AUTH_ALGORITHMS"),
+        ({"AUTH_ALGORITHMS": "None"}, "AUTH_ALGORITHMS"),
+        ({"AUTH_ALGORITHMS": "HS256"}, "AUTH_ALGORITHMS"),
+        ({"AUTH_ALGORITHMS": "RS256,HS512"}, "AUTH_ALGORITHMS"),
+        ({"AUTH_ALGORITHMS": "RS257"}, "AUTH_ALGORITHMS"),
+        ({"AUTH_ALGORITHMS": "EdDSA"}, "AUTH_ALGORITHMS"),
+        ({"AUTH_ALGORITHMS": ","}, "AUTH_ALGORITHMS"),
+        ({"AUTH_LEEWAY": "-1"}, "AUTH_LEEWAY"),
+        ({"AUTH_LEEWAY": "301"}, "AUTH_LEEWAY"),
+        ({"AUTH_LEEWAY": "thirty"}, "AUTH_LEEWAY"),
+        ({"AUTH_LEEWAY": "nan"}, "AUTH_LEEWAY"),
+        ({"AUTH_STRICT_RFC9068": "maybe"}, "AUTH_STRICT_RFC9068"),
+        ({"JWKS_CACHE_TTL": "0"}, "JWKS_CACHE_TTL"),
+        ({"JWKS_CACHE_TTL": "inf"}, "JWKS_CACHE_TTL"),
+        ({"JWKS_MIN_REFRESH_INTERVAL": "-5"}, "JWKS_MIN_REFRESH_INTERVAL"),
+        ({"JWKS_MAX_STALE": "1e99"}, "JWKS_MAX_STALE"),
+        ({"AUTH_TOKEN_CACHE_SIZE": "1.5"}, "AUTH_TOKEN_CACHE_SIZE"),
+        ({"AUTH_TOKEN_CACHE_SIZE": "-1"}, "AUTH_TOKEN_CACHE_SIZE"),
+    ],
+)
+def test_settings_bad_variable_names_it_in_one_line(env, variable):
+    with pytest.raises(ConfigError) as caught:
+        settings(**env)
+    message = str(caught.value)
+    assert caught.value.variable == variable
+    assert message.startswith(f"{variable}: ")
+    assert "\n" not in message
+
+
+def test_settings_missing_audience_message():
+    with pytest.raises(ConfigError, match=r"^API_AUDIENCE: is required"):
+        AuthSettings.from_env({"AUTH0_DOMAIN": "t.auth0.com"})
+
+
+def test_settings_missing_domain_and_issuer():
+    with pytest.raises(ConfigError) as caught:
+        AuthSettings.from_env({"API_AUDIENCE": "a"})
+    assert "AUTH0_DOMAIN" in str(caught.value) and "AUTH0_ISSUER" in str(caught.value)
+
+
+def test_settings_domain_that_is_a_url_is_refused():
+    with pytest.raises(ConfigError, match=r"^AUTH0_DOMAIN: "):
+        AuthSettings.from_env({"AUTH0_DOMAIN": "https://t.auth0.com/", "API_AUDIENCE": "a"})
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    ["http://localhost:8000/", "http://127.0.0.1:9999/", "http://[::1]:8080/", "http://LOCALHOST/"],
+)
+def test_settings_plain_http_allowed_for_loopback(issuer):
+    assert settings(AUTH0_ISSUER=issuer).issuers == (issuer,)
+
+
+def test_settings_plain_http_jwks_allowed_for_loopback():
+    s = settings(AUTH0_JWKS_URL="http://127.0.0.1:8080/jwks.json")
+    assert s.jwks_urls["https://tenant.example.com/"] == "http://127.0.0.1:8080/jwks.json"
+
+
+@pytest.mark.parametrize(
+    ("issuer", "warns"),
+    [
+        ("https://tenant.us.auth0.com", True),
+        ("https://login.example.com", True),
+        ("https://tenant.us.auth0.com/", False),
+        ("https://idp.example.com/realms/main", False),
+    ],
+)
+def test_settings_warns_on_issuer_without_trailing_slash(caplog, issuer, warns):
+    with caplog.at_level(logging.WARNING, logger="auth.settings"):
+        settings(AUTH0_ISSUER=issuer)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert bool(warnings) is warns
+    if warns:
+        assert "trailing" in warnings[0].getMessage()
+
+
+def test_settings_several_issuers_keep_order_and_jwks():
+    s = settings(AUTH0_ISSUER="https://a.example.com/, https://b.example.com/")
+    assert s.issuers == ("https://a.example.com/", "https://b.example.com/")
+    assert s.jwks_urls["https://b.example.com/"] == "https://b.example.com/.well-known/jwks.json"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("RS256", ("RS256",)),
+        ("rs256, ES256", ("RS256", "ES256")),
+        ("RS256,PS256,RS256", ("RS256", "PS256")),
+        (
+            "RS384,RS512,PS384,PS512,ES384,ES512",
+            ("RS384", "RS512", "PS384", "PS512", "ES384", "ES512"),
+        ),
+    ],
+)
+def test_settings_asymmetric_algorithms_accepted(value, expected):
+    assert settings(AUTH_ALGORITHMS=value).auth_algorithms == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "attribute", "expected"),
+    [
+        ("AUTH_LEEWAY", "0", "auth_leeway", 0),
+        ("AUTH_LEEWAY", "300", "auth_leeway", 300),
+        ("AUTH_STRICT_RFC9068", "true", "auth_strict_rfc9068", True),
+        ("AUTH_STRICT_RFC9068", "0", "auth_strict_rfc9068", False),
+        ("JWKS_CACHE_TTL", "60", "jwks_cache_ttl", 60),
+        ("JWKS_MIN_REFRESH_INTERVAL", "0", "jwks_min_refresh_interval", 0),
+        ("JWKS_MAX_STALE", "3600", "jwks_max_stale", 3600),
+        ("AUTH_TOKEN_CACHE_SIZE", "0", "token_cache_size", 0),
+        (
+            "AUTH0_JWKS_URL",
+            "",
+            "jwks_urls",
+            {"https://tenant.example.com/": "https://tenant.example.com/.well-known/jwks.json"},
+        ),
+    ],
+)
+def test_settings_values_parsed(variable, value, attribute, expected):
+    assert getattr(settings(**{variable: value}), attribute) == expected
+
+
+def test_settings_are_frozen():
+    s = settings()
+    with pytest.raises(AttributeError):
+        s.api_audience = "other"  # type: ignore[misc]
+
+
+def test_jose_backend_is_cryptography():
+    check_jose_backend()
+
+
+def test_jose_backend_fallback_is_refused(monkeypatch):
+    from jose import backends
+
+    monkeypatch.setattr(backends, "RSAKey", object)
+    with pytest.raises(ConfigError, match=r"^python-jose: "):
+        settings()
