@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, request
+from flask_cors import CORS
+from sqlalchemy.exc import SQLAlchemyError
 
-from auth import Auth
+from auth import Auth, ConfigError
 from cashman.config import Settings
+from cashman.errors import register_error_handlers
+from cashman.jsonio import ExactJSONProvider
+from cashman.migrate import upgrade
+from cashman.models import Database
+from cashman.parsing import MAX_BODY_BYTES
+
+CORS_METHODS = ["GET", "POST", "PATCH", "DELETE", "OPTIONS"]
+CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"]
+CORS_EXPOSED_HEADERS = ["Location", "Link", "WWW-Authenticate", "Retry-After", "X-Request-ID"]
+CORS_MAX_AGE_S = 600
+# responses that carry no caller data and may be cached
+CACHEABLE_ENDPOINTS = {"docs.show", "api-docs.openapi_json", "static"}
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -13,15 +27,68 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["CASHMAN_SETTINGS"] = settings
+    # werkzeug raises 413 while reading a larger body, chunked or not
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json = ExactJSONProvider(app)
     from cashman import request_log
 
     request_log.init_app(app)
     Auth(settings.auth).init_app(app)
+    init_database(app, settings.database_url)
+    register_error_handlers(app)
+    init_cors(app, settings.cors_origins)
+    app.after_request(forbid_caching)
 
-    from cashman import ping
+    from cashman import health, openapi, ping, transactions
 
+    api = openapi.init_api(app)
+    api.register_blueprint(transactions.bp)
     app.register_blueprint(ping.bp)
-    from cashman import health
-
     app.register_blueprint(health.bp)
+    openapi.init_docs(app)
+    openapi.document_plain_routes(api, app)
     return app
+
+
+def init_database(app: Flask, url: str) -> Database:
+    """Open the database and bring its schema up to date (under a lock: workers race)."""
+    db = Database(url)
+    try:
+        upgrade(db.engine)
+    except SQLAlchemyError as exc:
+        db.dispose()
+        problem = f"cannot bring the database schema up to date ({type(exc).__name__})"
+        raise ConfigError("DATABASE_URL", problem) from None
+    app.extensions["cashman.db"] = db
+    return db
+
+
+def init_cors(app: Flask, origins: tuple[str, ...]) -> None:
+    """CORS for exactly ``CORS_ORIGINS`` (none: no cross-origin access); no credentials."""
+    if not origins:
+        return
+    CORS(
+        app,
+        origins=list(origins),
+        methods=CORS_METHODS,
+        allow_headers=CORS_REQUEST_HEADERS,
+        expose_headers=CORS_EXPOSED_HEADERS,
+        supports_credentials=False,
+        max_age=CORS_MAX_AGE_S,
+        always_send=False,
+        vary_header=True,
+    )
+    app.after_request(vary_on_origin)
+
+
+def vary_on_origin(response: Response) -> Response:
+    """Allowed or not, the CORS headers depend on ``Origin`` (flask-cors omits it for one)."""
+    response.vary.add("Origin")
+    return response
+
+
+def forbid_caching(response: Response) -> Response:
+    """``Cache-Control: no-store`` on everything that may carry a caller's data."""
+    if request.endpoint not in CACHEABLE_ENDPOINTS:
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -7,14 +7,54 @@ never a stack trace. Auth settings are delegated to ``auth.AuthSettings``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from auth import AuthSettings, ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'cashman.db'}"
+# the one PostgreSQL driver installed; plain postgres:// URLs are read as meaning it
+_PG_ALIASES = ("postgres://", "postgresql://")
+_PG_DRIVER = "postgresql+psycopg://"
+
+
+def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
+    """``DATABASE_URL`` checked and normalized (SQLite file under ``instance/`` by default)."""
+    env = os.environ if env is None else env
+    url = (env.get("DATABASE_URL") or "").strip() or DEFAULT_DATABASE_URL
+    for alias in _PG_ALIASES:
+        if url.startswith(alias):
+            url = _PG_DRIVER + url[len(alias) :]
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise ConfigError("DATABASE_URL", "is not a valid database URL") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError("DATABASE_URL", "must be a sqlite:/// or postgresql+psycopg:// URL")
+    return url
+
+
+# scheme://host[:port], as a browser sends it in Origin
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?\Z")
+
+
+def cors_origins_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``CORS_ORIGINS``: exact origins, lower-cased, a trailing slash forgiven."""
+    origins = []
+    for item in env.get("CORS_ORIGINS", "").split(","):
+        origin = item.strip().rstrip("/").lower()
+        if not origin:
+            continue
+        if origin != "*" and not _ORIGIN.match(origin):
+            raise ConfigError("CORS_ORIGINS", f"not an origin (scheme://host[:port]): {origin!r}")
+        origins.append(origin)
+    return tuple(origins)
 
 
 @dataclass(frozen=True)
@@ -29,13 +69,13 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``env`` (default: the process environment)."""
         env = os.environ if env is None else env
-        origins = tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip())
-        port_text = env.get("PORT", "5000")
+        origins = cors_origins_from_env(env)
+        port_text = (env.get("PORT") or "").strip() or "5000"
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ConfigError("PORT", "must be a TCP port number (1-65535)")
         return cls(
             auth=AuthSettings.from_env(env),
-            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=database_url_from_env(env),
             cors_origins=origins,
             port=int(port_text),
         )

@@ -1,0 +1,148 @@
+"""One JSON error shape, ``{"code", "description"}``, for every 4xx and 5xx.
+
+Errors are classes (werkzeug ``HTTPException`` subclasses carrying a SPEC
+``code``); the handlers below turn any of them, any other HTTP error, a
+database outage and any bug into that shape. Descriptions are fixed texts
+per case: never exception text, never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, current_app
+from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    InternalServerError,
+    NotFound,
+    ServiceUnavailable,
+    UnprocessableEntity,
+    UnsupportedMediaType,
+)
+
+DB_RETRY_AFTER_S = 5
+
+_GENERIC: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "The request is malformed."),
+    401: ("unauthorized", "Authentication is required."),
+    403: ("forbidden", "Not allowed."),
+    404: ("not_found", "There is nothing at this URL."),
+    405: ("method_not_allowed", "This method is not allowed on this URL; see Allow."),
+    406: ("not_acceptable", "This API only produces application/json."),
+    408: ("request_timeout", "The request took too long to arrive."),
+    411: ("length_required", "A Content-Length is required."),
+    413: ("payload_too_large", "The request body is larger than 64 KiB."),
+    414: ("uri_too_long", "The URL is too long."),
+    415: ("unsupported_media_type", "The request body must be application/json."),
+    422: ("validation_error", "The request is invalid."),
+    429: ("too_many_requests", "Too many requests; see Retry-After."),
+    431: ("request_header_fields_too_large", "The request headers are too large."),
+    500: ("internal_error", "Internal server error."),
+    503: ("service_unavailable", "The service is unavailable; retry later."),
+}
+
+
+class InvalidJSONError(BadRequest):
+    error_code = "invalid_json"
+    description = "The request body is not valid JSON."
+
+
+class JSONNotObjectError(BadRequest):
+    error_code = "invalid_json"
+    description = "The request body must be a JSON object."
+
+
+class NotJSONError(UnsupportedMediaType):
+    error_code = "unsupported_media_type"
+    description = "The request body must be application/json (UTF-8)."
+
+
+class RequestValidationError(UnprocessableEntity):
+    error_code = "validation_error"
+    description = "The request is invalid; see errors."
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__()
+        self.errors = errors
+
+
+class IdempotencyKeyReusedError(UnprocessableEntity):
+    error_code = "idempotency_key_reused"
+    description = "This Idempotency-Key was already used with a different request."
+
+
+class TransactionNotFoundError(NotFound):
+    error_code = "not_found"
+    description = "There is no such transaction."
+
+
+class DatabaseUnavailableError(ServiceUnavailable):
+    error_code = "database_unavailable"
+    description = "The database is unavailable; retry later."
+
+
+# an outage, not a bug: connection refused or lost, pool exhausted, locked database
+DATABASE_OUTAGES = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+)
+
+
+def error_response(
+    status: int,
+    code: str,
+    description: str,
+    *,
+    errors: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The JSON error response every failure ends as."""
+    body: dict[str, Any] = {"code": code, "description": description}
+    if errors is not None:
+        body["errors"] = errors
+    response = current_app.json.response(body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    """Any werkzeug HTTP error, ours or the framework's, as JSON."""
+    status = error.code or 500
+    if hasattr(error, "error_code"):
+        code, description = error.error_code, error.description or ""
+    else:
+        code, description = _GENERIC.get(status) or _generic(error)
+    # keep what the error adds (Allow on a 405, Retry-After on a 503), not its HTML type
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    errors = getattr(error, "errors", None)
+    return error_response(status, code, description, errors=errors, headers=headers)
+
+
+def handle_database_outage(error: Exception) -> Response:
+    """The database is down or locked: 503 with Retry-After, never a hang or a 500."""
+    current_app.logger.warning("database unavailable: %s", type(error).__name__)
+    return handle_http_exception(DatabaseUnavailableError(retry_after=DB_RETRY_AFTER_S))
+
+
+def handle_unexpected(error: Exception) -> Response:
+    """A bug: logged with its traceback on the server, a bare 500 for the client."""
+    current_app.logger.exception("unhandled error", exc_info=error)
+    return handle_http_exception(InternalServerError())
+
+
+def _generic(error: HTTPException) -> tuple[str, str]:
+    name = (error.name or "error").lower().replace(" ", "_").replace("'", "")
+    return name, f"{error.name}."
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers: HTTP errors, database outages, everything else."""
+    app.register_error_handler(HTTPException, handle_http_exception)
+    for outage in DATABASE_OUTAGES:
+        app.register_error_handler(outage, handle_database_outage)
+    app.register_error_handler(Exception, handle_unexpected)

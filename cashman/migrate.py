@@ -1,0 +1,92 @@
+"""Bring the schema up to date: at app start and as ``python -m cashman.migrate``.
+
+Several gunicorn workers may start at once against an empty database, so the
+upgrade runs under a lock: ``pg_advisory_lock`` on PostgreSQL, an exclusive
+``fcntl`` lock on a file beside the database on SQLite. The second worker
+waits, then finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.resources import files
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.engine import make_url
+
+from auth import ConfigError
+from cashman.config import database_url_from_env
+from cashman.models import build_engine
+
+# any constant both workers agree on; "cashman" in ASCII
+ADVISORY_LOCK_ID = 0x636173686D616E
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic configuration without an ini file; the scripts ship in the package."""
+    config = Config()
+    config.set_main_option("script_location", str(files("cashman") / "migrations"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    """Upgrade the database behind ``engine`` to the newest revision, under a lock."""
+    with _migration_lock(engine) as connection:
+        command.upgrade(alembic_config(connection), "head")
+        connection.commit()
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[Connection]:
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": ADVISORY_LOCK_ID})
+            connection.commit()
+            try:
+                yield connection
+            finally:
+                connection.rollback()
+                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": ADVISORY_LOCK_ID})
+                connection.commit()
+        return
+    database = make_url(str(engine.url)).database
+    if not database or database == ":memory:":
+        with engine.connect() as connection:
+            yield connection
+        return
+    with open(f"{database}.migrate-lock", "a+b") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            with engine.connect() as connection:
+                yield connection
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def main() -> int:
+    """``python -m cashman.migrate``: upgrade the database named by ``DATABASE_URL``."""
+    from dotenv import load_dotenv
+
+    load_dotenv(override=False)
+    try:
+        url = database_url_from_env()
+    except ConfigError as exc:
+        print(f"cashman: configuration error: {exc}", file=sys.stderr)
+        return 2
+    engine = build_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    print(f"cashman: database schema is up to date ({make_url(url).render_as_string()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

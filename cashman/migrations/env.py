@@ -1,0 +1,36 @@
+"""Alembic environment: migrates the connection ``cashman.migrate`` hands over,
+or the database named by ``DATABASE_URL`` when run by the ``alembic`` command."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection
+
+from cashman.models import Base, build_engine
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        run_migrations(connection)
+        return
+    from cashman.config import database_url_from_env
+
+    engine = build_engine(config.get_main_option("sqlalchemy.url") or database_url_from_env())
+    with engine.connect() as connection:
+        run_migrations(connection)
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (SQL script) migrations are unsupported: python -m cashman.migrate")
+run_online()

@@ -1,0 +1,124 @@
+"""``/openapi.json`` generated from the same schemas the views use, and ``/docs``.
+
+The document is OpenAPI 3.1, which lets a non-OAuth2 security scheme list
+the scopes an operation needs: ``security: [{"bearerAuth":
+["read:transactions"]}]``. Every error response is documented with the one
+error schema. ``/docs`` is Swagger UI from the assets flask-swagger-ui ships,
+so it loads with no internet access.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+from flask_swagger_ui import get_swaggerui_blueprint
+
+from cashman.schemas import ErrorOut, MessageOut
+
+DOCS_URL = "/docs"
+SPEC_URL = "/openapi.json"
+UNDOCUMENTED_BLUEPRINTS = {"docs"}
+
+_ERRORS: dict[int, tuple[str, dict[str, str]]] = {
+    400: ("Malformed request, Authorization header or JSON body", {}),
+    401: ("Missing or invalid access token", {"WWW-Authenticate": "Bearer challenge"}),
+    403: ("The token lacks the scope", {"WWW-Authenticate": "Bearer challenge with scope"}),
+    404: ("No such transaction for this caller", {}),
+    413: ("Body over 64 KiB", {}),
+    415: ("Body is not application/json", {}),
+    422: ("Validation failed; `errors` names the fields", {}),
+    503: ("Database or key set unavailable", {"Retry-After": "Seconds to wait"}),
+}
+
+
+class CashmanApi(Api):
+    """flask-smorest ``Api`` with the API's error schema; errors.py handles the errors."""
+
+    ERROR_SCHEMA = ErrorOut
+
+    def _register_error_handlers(self) -> None:
+        """Leave error handling to ``cashman.errors`` (one shape for every error)."""
+
+
+def init_api(app: Flask) -> CashmanApi:
+    """Create the ``Api`` serving ``/openapi.json``, with security and error components."""
+    app.config.update(
+        API_TITLE="Cashman",
+        API_VERSION="1.0",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH=SPEC_URL.lstrip("/"),
+    )
+    api = CashmanApi(
+        app,
+        spec_kwargs={
+            "info": {"description": "Personal incomes and expenses behind Auth0 access tokens."}
+        },
+    )
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    for status, (description, headers) in _ERRORS.items():
+        api.spec.components.response(
+            f"E{status}",
+            {
+                "description": description,
+                "content": {"application/json": {"schema": ErrorOut}},
+                "headers": {
+                    name: {"description": text, "schema": {"type": "string"}}
+                    for name, text in headers.items()
+                },
+            },
+        )
+    return api
+
+
+def init_docs(app: Flask) -> None:
+    """Swagger UI at ``/docs`` (and ``/docs/``) from local assets, reading ``/openapi.json``."""
+    app.register_blueprint(
+        get_swaggerui_blueprint(
+            DOCS_URL, SPEC_URL, config={"app_name": "Cashman API"}, blueprint_name="docs"
+        )
+    )
+    app.add_url_rule(DOCS_URL, endpoint="docs.show")
+
+
+def document_plain_routes(api: CashmanApi, app: Flask) -> None:
+    """Add the routes of plain Flask blueprints (``/ping``...) to the document."""
+    documented = set(api.spec.to_dict().get("paths", {}))
+    for rule in app.url_map.iter_rules():
+        blueprint = rule.endpoint.rpartition(".")[0]
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        if rule.endpoint == "static" or blueprint in UNDOCUMENTED_BLUEPRINTS:
+            continue
+        if path in documented:
+            continue
+        view = app.view_functions[rule.endpoint]
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        operations = {m.lower(): _operation(view, path) for m in methods}
+        api.spec.path(rule=rule, operations=operations, parameters=[])
+        documented.add(path)
+
+
+def _operation(view: Any, path: str) -> dict[str, Any]:
+    summary = (view.__doc__ or path).strip().splitlines()[0]
+    if path == SPEC_URL:
+        return {"summary": summary, "responses": {"200": {"description": "This document"}}}
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            "200": {
+                "description": "OK",
+                "content": {"application/json": {"schema": MessageOut}},
+            },
+            "503": {"$ref": "#/components/responses/E503"},
+        },
+    }
+    if path.startswith("/secured/"):
+        operation["security"] = [{"bearerAuth": []}]
+        for status in (400, 401):
+            operation["responses"][str(status)] = {"$ref": f"#/components/responses/E{status}"}
+    return operation

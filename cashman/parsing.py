@@ -1,0 +1,86 @@
+"""The request-body guards, run inside argument parsing (so after authentication).
+
+Order of refusals for a body: not JSON by its Content-Type (415), larger
+than 64 KiB even when chunked (413, raised by werkzeug while reading),
+not UTF-8 or not JSON (400), not an object (400), then the schema (422).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NoReturn
+
+import flask_smorest
+import marshmallow as ma
+from flask import Request
+from webargs.flaskparser import FlaskParser
+
+from cashman.errors import (
+    InvalidJSONError,
+    JSONNotObjectError,
+    NotJSONError,
+    RequestValidationError,
+)
+from cashman.jsonio import loads_exact
+
+MAX_BODY_BYTES = 64 * 1024
+_JSON_MIMETYPE = re.compile(r"application/(?:[a-z0-9.!#$&^_-]+\+)?json\Z")
+_UTF8 = {"utf-8", "utf8", "us-ascii"}
+
+
+class BodyParser(FlaskParser):
+    """webargs parser with this API's body rules and error shape."""
+
+    def load_json(self, req: Request, schema: ma.Schema) -> Any:
+        if not is_json(req):
+            raise NotJSONError()
+        raw = req.get_data(cache=True)  # RequestEntityTooLarge past MAX_CONTENT_LENGTH
+        try:
+            data = loads_exact(raw.decode("utf-8"))
+        except (ValueError, RecursionError):
+            # ValueError covers bad UTF-8, bad JSON and integers too long to convert
+            raise InvalidJSONError() from None
+        if not isinstance(data, dict):
+            raise JSONNotObjectError()
+        return data
+
+    def handle_error(
+        self, error: ma.ValidationError, req: Request, schema: ma.Schema, **kwargs: Any
+    ) -> NoReturn:
+        raise RequestValidationError(flatten_messages(error.messages))
+
+
+def is_json(req: Request) -> bool:
+    """``application/json`` or ``application/*+json``, UTF-8 if a charset is given."""
+    if not _JSON_MIMETYPE.match(req.mimetype):
+        return False
+    charset = req.mimetype_params.get("charset")
+    return charset is None or charset.lower() in _UTF8
+
+
+def flatten_messages(messages: Any) -> dict[str, list[str]]:
+    """webargs nests errors by location (``{"json": {...}}``); clients want fields."""
+    if not isinstance(messages, dict):
+        return {"_schema": _as_list(messages)}
+    flat: dict[str, list[str]] = {}
+    for location, fields in messages.items():
+        if location in {"json", "query", "headers", "view_args"} and isinstance(fields, dict):
+            for field, problems in fields.items():
+                flat.setdefault(str(field), []).extend(_as_list(problems))
+        else:
+            flat.setdefault(str(location), []).extend(_as_list(messages[location]))
+    return flat
+
+
+def _as_list(problems: Any) -> list[str]:
+    if isinstance(problems, dict):
+        return [f"{key}: {value}" for key, value in problems.items()]
+    if isinstance(problems, list | tuple):
+        return [str(p) for p in problems]
+    return [str(problems)]
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest blueprint whose ``arguments`` use :class:`BodyParser`."""
+
+    ARGUMENTS_PARSER = BodyParser()

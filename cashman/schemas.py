@@ -1,0 +1,181 @@
+"""Marshmallow schemas: the only place request data is validated.
+
+Decisions where the SPEC is silent: a numeric string (``"12.5"``) is not a
+number (422, as for booleans); descriptions are trimmed, then 1-200
+characters, and control characters (tabs and newlines included) or lone
+surrogates are refused; unknown body fields are refused while unknown query
+parameters are ignored (so an ``access_token`` parameter is neither used
+nor an error).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from cashman.models import Kind
+from cashman.paging import Cursor, InvalidCursorError
+
+MAX_AMOUNT = Decimal("1000000000")
+CENT = Decimal("0.01")
+MAX_DESCRIPTION = 200
+_FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
+
+
+class Money(fields.Field):
+    """A JSON number, at most two decimals, 0 < |amount| <= 1 000 000 000."""
+
+    default_error_messages = {
+        "invalid": "Not a valid number.",
+        "special": "NaN and Infinity are not numbers.",
+        "places": "At most two decimal places.",
+        "range": "Must be greater than 0 and at most 1000000000.",
+        "negative": "Must be greater than 0.",
+    }
+
+    def __init__(self, *, allow_negative: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.allow_negative = allow_negative
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Decimal:
+        # bool is an int in Python; a JSON string is not a number
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
+            raise self.make_error("invalid")
+        amount = Decimal(value)
+        if not amount.is_finite():
+            raise self.make_error("special")
+        if amount < 0 and not self.allow_negative:
+            raise self.make_error("negative")
+        if not 0 < abs(amount) <= MAX_AMOUNT:
+            raise self.make_error("range")
+        if amount != amount.quantize(CENT):
+            raise self.make_error("places")
+        return amount.quantize(CENT)
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Decimal | None:
+        return None if value is None else Decimal(value).quantize(CENT)
+
+
+class Description(fields.String):
+    """Trimmed text of 1-200 characters without control characters."""
+
+    default_error_messages = {
+        "length": f"Must be 1 to {MAX_DESCRIPTION} characters after trimming spaces.",
+        "control": "Must not contain control characters.",
+    }
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not 1 <= len(text) <= MAX_DESCRIPTION:
+            raise self.make_error("length")
+        if any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in text):
+            raise self.make_error("control")
+        return text
+
+
+class TransactionIn(Schema):
+    """Body of a create: description and amount, nothing else."""
+
+    description = Description(required=True)
+    amount = Money(required=True, metadata={"type": "number", "example": 12.5})
+
+
+class ExpenseIn(TransactionIn):
+    """Like an income, but a negative amount is also accepted (stored negative either way)."""
+
+    amount = Money(required=True, allow_negative=True, metadata={"type": "number"})
+
+
+class TransactionPatch(Schema):
+    """Body of a change: description and/or amount, at least one."""
+
+    description = Description()
+    amount = Money(metadata={"type": "number"})
+
+    @validates_schema
+    def require_a_field(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give description and/or amount.")
+
+
+class ExpensePatch(TransactionPatch):
+    amount = Money(allow_negative=True, metadata={"type": "number"})
+
+
+class TransactionOut(Schema):
+    """A transaction as returned: amounts exact with two decimals, times in UTC."""
+
+    id = fields.Integer(required=True)
+    description = fields.String(required=True)
+    amount = Money(required=True, metadata={"type": "number", "example": 12.5})
+    type = fields.String(
+        attribute="kind", required=True, validate=validate.OneOf([k.value for k in Kind])
+    )
+    created_at = fields.Method(
+        "format_created_at",
+        required=True,
+        metadata={"type": "string", "format": "date-time"},
+    )
+
+    def format_created_at(self, obj: Any) -> str:
+        return obj.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class BalanceOut(Schema):
+    """Sums for the caller: incomes positive, expenses negative, and their sum."""
+
+    incomes = Money(required=True, metadata={"type": "number"})
+    expenses = Money(required=True, metadata={"type": "number"})
+    balance = Money(required=True, metadata={"type": "number"})
+
+
+class CursorField(fields.String):
+    """The opaque ``cursor`` of a ``Link: rel="next"`` URL."""
+
+    default_error_messages = {"cursor": "Not a cursor from this API."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Cursor:
+        try:
+            return Cursor.decode(super()._deserialize(value, attr, data, **kwargs))
+        except InvalidCursorError:
+            raise self.make_error("cursor") from None
+
+
+class ListArgs(Schema):
+    """Query of a list: page size and where to continue."""
+
+    class Meta:
+        unknown = "exclude"
+
+    limit = fields.Integer(
+        load_default=50, validate=validate.Range(min=1, max=500), metadata={"example": 50}
+    )
+    cursor = CursorField(load_default=None)
+
+
+class IdempotencyHeader(Schema):
+    """``Idempotency-Key``: 1-255 visible ASCII characters."""
+
+    class Meta:
+        unknown = "exclude"
+
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        load_default=None,
+        validate=validate.Regexp(r"[\x21-\x7e]{1,255}\Z", error="1 to 255 visible ASCII."),
+    )
+
+
+class ErrorOut(Schema):
+    """Every error: a code and a fixed description; ``errors`` per field on a 422."""
+
+    code = fields.String(required=True)
+    description = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class MessageOut(Schema):
+    message = fields.String(required=True)
