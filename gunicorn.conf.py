@@ -88,11 +88,17 @@ def on_starting(server: object) -> None:
 
 
 def _migrate(database_url: str) -> None:
-    """Bring the schema up to date before workers start (they also check, safely)."""
+    """Bring the schema up to date once, before workers start (they re-check, under a lock)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cashman.migrate import upgrade
+    from cashman.models import build_engine
+
+    engine = build_engine(database_url)
     try:
-        from cashman import migrate
-    except ImportError:
-        return
-    upgrade = getattr(migrate, "upgrade", None)
-    if callable(upgrade):
-        upgrade(database_url)
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        _fail(f"DATABASE_URL: cannot bring the database schema up to date ({type(exc).__name__})")
+    finally:
+        # no pooled connection may be inherited by the forked workers
+        engine.dispose()

@@ -27,10 +27,8 @@ NOT_READY = {
 
 def app_engine() -> Engine:
     """The engine of the app's ``Database`` (one per app)."""
-    for extension in current_app.extensions.values():
-        if isinstance(extension, Database):
-            return extension.engine
-    raise LookupError("the app has no Database extension")
+    database: Database = current_app.extensions["cashman.db"]
+    return database.engine
 
 
 def is_database_ready() -> bool:

@@ -1,0 +1,189 @@
+"""``python server.py`` (``make run``) as a user runs it: printed curl lines that work."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+import requests
+
+from auth import dev_issuer
+from tests.ops.processes import (
+    PYTHON,
+    ROOT,
+    base_env,
+    curl_lines,
+    dev_server,
+    free_port,
+    listening_addresses,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def running(tmp_path):
+    """The development server with its dev issuer, up and answering /ping."""
+    port = free_port()
+    server = dev_server(tmp_path, port)
+    try:
+        server.wait_http(f"http://127.0.0.1:{port}/ping")
+        yield server
+    finally:
+        server.stop()
+
+
+def test_dev_server_prints_curl_lines_that_answer_200(running):
+    lines = curl_lines(running.stdout)
+    paths = [url.rsplit("/", 1)[-1] for _, url in lines]
+    assert paths == ["ping", "incomes"]
+    answers = [
+        requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        for token, url in lines
+    ]
+    assert [resp.status_code for resp in answers] == [200, 200]
+    assert isinstance(answers[1].json(), list)
+
+
+def test_dev_server_lists_incomes_created_with_its_token(running):
+    (token, _), (_, incomes_url) = curl_lines(running.stdout)
+    headers = {"Authorization": f"Bearer {token}"}
+    created = requests.post(
+        incomes_url, json={"description": "Salary", "amount": 5}, headers=headers, timeout=10
+    )
+    listed = requests.get(incomes_url, headers=headers, timeout=10)
+    assert created.status_code == 201
+    assert [row["id"] for row in listed.json()] == [created.json()["id"]]
+
+
+def test_dev_server_prints_the_token_and_how_to_mint_others(running):
+    out = running.stdout
+    token = next(line[6:] for line in out.splitlines() if line.startswith("TOKEN="))
+    assert curl_lines(out)[0][0] == token
+    assert "python -m auth.dev_issuer --sub" in out
+
+
+def test_dev_server_warns_loudly(running):
+    assert "WARNING: DEVELOPMENT ISSUER" in running.stderr
+    assert "Never use it in production" in running.stderr
+
+
+def test_dev_server_listens_on_loopback_only(running):
+    addresses = listening_addresses(running.popen.pid)
+    # the API and the JWKS
+    assert len(addresses) >= 2
+    assert all(a.startswith("127.") or a == "::1" for a in addresses), addresses
+
+
+def test_mint_command_token_accepted_by_running_server(running, tmp_path):
+    minted = subprocess.run(
+        [PYTHON, "-m", "auth.dev_issuer", "--sub", "alice", "--scope", "read:transactions"],
+        cwd=ROOT,
+        env=base_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    _, incomes_url = curl_lines(running.stdout)[1]
+    headers = {"Authorization": f"Bearer {minted.stdout.strip()}"}
+    listed = requests.get(incomes_url, headers=headers, timeout=10)
+    posted = requests.post(
+        incomes_url, json={"description": "x", "amount": 1}, headers=headers, timeout=10
+    )
+    assert (listed.status_code, posted.status_code) == (200, 403)
+
+
+def test_access_token_in_query_never_printed(running):
+    token, url = curl_lines(running.stdout)[0]
+    requests.get(f"{url}?access_token={token}", timeout=10)
+    requests.get(f"{url}?access_token=secret-in-query", timeout=10)
+    running.stop()
+    assert "secret-in-query" not in running.stdout + running.stderr
+    assert running.stderr.count(token) == 0
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1", "example.com"])  # noqa: S104
+def test_dev_server_refuses_non_loopback_host(tmp_path, host):
+    server = dev_server(tmp_path, free_port(), "--host", host)
+    assert server.wait_exit() == 2
+    assert server.stderr.strip().splitlines() == [
+        f"cashman: configuration error: --host: the development issuer binds to loopback "
+        f"only (127.0.0.1, ::1); refusing {host!r}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"AUTH0_DOMAIN": "example.us.auth0.com"}, "API_AUDIENCE"),
+        (
+            {"AUTH0_DOMAIN": "example.us.auth0.com", "API_AUDIENCE": "a", "AUTH_LEEWAY": "900"},
+            "AUTH_LEEWAY",
+        ),
+        ({"AUTH_ALGORITHMS": "HS256"}, "AUTH_ALGORITHMS"),
+        ({"AUTH0_ISSUER": "http://issuer.example.com/", "API_AUDIENCE": "a"}, "AUTH0_ISSUER"),
+        ({"PORT": "99999"}, "PORT"),
+    ],
+)
+def test_bad_configuration_is_one_line(tmp_path, env, variable):
+    server = dev_server(tmp_path, free_port(), **env)
+    assert server.wait_exit() == 2
+    lines = server.stderr.strip().splitlines()
+    assert len(lines) == 1, server.stderr
+    assert lines[0].startswith(f"cashman: configuration error: {variable}: ")
+
+
+def test_with_a_tenant_the_dev_issuer_stays_off(tmp_path):
+    port = free_port()
+    issuer = f"http://127.0.0.1:{free_port()}/"
+    server = dev_server(tmp_path, port, AUTH0_ISSUER=issuer, API_AUDIENCE="https://api.test/")
+    try:
+        server.wait_http(f"http://127.0.0.1:{port}/ping")
+        dev_token = dev_issuer.DevIssuer.load(tmp_path / "dev-issuer-key.pem").mint()
+        resp = requests.get(
+            f"http://127.0.0.1:{port}/secured/ping",
+            headers={"Authorization": f"Bearer {dev_token}"},
+            timeout=30,
+        )
+    finally:
+        server.stop()
+    assert "DEVELOPMENT ISSUER" not in server.stdout + server.stderr
+    assert "TOKEN=" not in server.stdout
+    assert resp.status_code in (401, 503)
+
+
+@pytest.fixture
+def copied_entry(tmp_path):
+    """server.py in a directory of its own, so a test can give it a ``.env``."""
+    shutil.copy(ROOT / "server.py", tmp_path / "server.py")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("dotenv", "env", "status"),
+    [
+        ("AUTH_LEEWAY=900\n", {}, 2),  # the file is read
+        ("AUTH_LEEWAY=900\n", {"AUTH_LEEWAY": "5"}, 0),  # the environment wins
+        ("", {}, 0),
+    ],
+)
+def test_dotenv_read_and_environment_wins(copied_entry, dotenv, env, status):
+    (copied_entry / ".env").write_text(dotenv)
+    settings = {"AUTH0_DOMAIN": "example.us.auth0.com", "API_AUDIENCE": "https://api.test/"}
+    full_env = base_env(copied_entry, **settings, PYTHONPATH=str(ROOT))
+    for name in ("AUTH_LEEWAY", *env):
+        full_env.pop(name, None)
+    full_env.update(env)
+    result = subprocess.run(
+        [PYTHON, "-c", "import server"],
+        cwd=copied_entry,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr
