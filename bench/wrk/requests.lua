@@ -1,0 +1,79 @@
+-- One request shape for wrk, with bearer tokens rotated per request.
+--
+--   wrk -t T -c C -d 5s -s requests.lua URL -- METHOD PATH TOKENS|- BODY|- T OFFSET
+--
+-- TOKENS is a file with one token a line ("-": no Authorization header); BODY a JSON body
+-- file ("-": none). Each wrk thread takes its own slice of the token file (line k goes to
+-- thread k mod T), so two threads never send the same token at the same moment, and a
+-- token comes back only after its thread has walked its whole slice; OFFSET (requests
+-- each thread already sent in earlier runs) continues the walk where the last run of
+-- the same variant stopped instead of replaying its first tokens. Requests are built
+-- once in init(), so wrk spends no time formatting them during the run. done() prints
+-- one BENCH_JSON line that the Python harness reads.
+
+local next_thread = 0
+
+function setup(thread)
+  thread:set("thread_index", next_thread)
+  next_thread = next_thread + 1
+end
+
+local requests_ = {}
+local count = 0
+local position = 0
+
+local function read_all(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function init(args)
+  local method, path, tokens_path, body_path = args[1], args[2], args[3], args[4]
+  local threads = tonumber(args[5]) or 1
+  local offset = tonumber(args[6]) or 0
+  local body = nil
+  local base = {}
+  if body_path ~= "-" then
+    body = read_all(body_path)
+    base["Content-Type"] = "application/json"
+  end
+  local function build(token)
+    local headers = {}
+    for k, v in pairs(base) do headers[k] = v end
+    if token then headers["Authorization"] = "Bearer " .. token end
+    return wrk.format(method, path, headers, body)
+  end
+  if tokens_path == "-" then
+    requests_[1] = build(nil)
+  else
+    local k = 0
+    for line in io.lines(tokens_path) do
+      if line ~= "" then
+        if k % threads == thread_index then
+          requests_[#requests_ + 1] = build(line)
+        end
+        k = k + 1
+      end
+    end
+  end
+  count = #requests_
+  assert(count > 0, "no requests for this thread: fewer tokens than threads?")
+  position = offset % count
+end
+
+function request()
+  position = position % count + 1
+  return requests_[position]
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests": %d, "duration_us": %d, "errors_status": %d, '
+      .. '"errors_connect": %d, "errors_read": %d, "errors_write": %d, '
+      .. '"errors_timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d}\n',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99)))
+end
