@@ -1,0 +1,436 @@
+"""``JWKSCache``: one fetch at a time, refresh throttle, stale keys, and hostile responses.
+
+Time is an injected clock moved by the tests; nothing sleeps except the
+deliberately slow fetches (a ``responses`` callback, a loopback trickle server).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import requests
+import responses
+
+from auth.errors import InvalidTokenError, JwksUnavailableError
+from auth.jwks import USER_AGENT, JWKSCache
+from auth.testing import AuthKit, generate_rsa_key, public_jwk
+from auth.verify import TokenVerifier
+
+KID = "test-key-1"
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 10_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def cache(kit, clock):
+    """``cache(**options)`` -> a JWKSCache of the kit's JWKS on the test clock."""
+
+    def make(**options):
+        options = {"ttl": 600, "min_refresh": 30, "max_stale": 86400, "clock": clock, **options}
+        return JWKSCache(kit.jwks_url, **options)
+
+    return make
+
+
+def fetches(rsps: responses.RequestsMock, url: str) -> int:
+    return sum(1 for call in rsps.calls if call.request.url == url)
+
+
+def test_jwks_many_lookups_one_fetch(kit, jwks, cache):
+    c = cache()
+    for _ in range(50):
+        assert c.lookup(KID)[0].kid == KID
+    assert fetches(jwks, kit.jwks_url) == 1
+
+
+def test_jwks_key_objects_built_once(kit, jwks, cache):
+    c = cache()
+    first = c.lookup(KID)[0]
+    assert all(c.lookup(KID)[0] is first for _ in range(10))
+
+
+def test_jwks_cold_cache_twenty_threads_one_fetch(kit, cache):
+    calls = []
+
+    def slow_jwks(request):
+        calls.append(request)
+        time.sleep(0.2)
+        return 200, {}, json.dumps(kit.jwks())
+
+    c = cache()
+    results: list[object] = []
+    with responses.RequestsMock() as rsps:
+        rsps.add_callback(responses.GET, kit.jwks_url, callback=slow_jwks)
+        threads = [
+            threading.Thread(target=lambda: results.append(c.lookup(KID))) for _ in range(20)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert len(calls) == 1
+    assert len(results) == 20
+    assert all(len(found) == 1 for found in results)
+
+
+def test_jwks_refresh_after_ttl(kit, jwks, cache, clock):
+    c = cache(ttl=600)
+    c.lookup(KID)
+    clock.advance(599)
+    c.lookup(KID)
+    assert fetches(jwks, kit.jwks_url) == 1
+    clock.advance(2)
+    c.lookup(KID)
+    assert fetches(jwks, kit.jwks_url) == 2
+
+
+def test_jwks_unknown_kid_refetches_once_per_interval(kit, jwks, cache, clock):
+    c = cache(min_refresh=30)
+    c.lookup(KID)
+    clock.advance(31)
+    for _ in range(100):
+        assert c.lookup(uuid.uuid4().hex) == ()
+    assert fetches(jwks, kit.jwks_url) == 2
+    clock.advance(10)
+    for _ in range(100):
+        c.lookup(uuid.uuid4().hex)
+    assert fetches(jwks, kit.jwks_url) == 2
+    clock.advance(21)
+    c.lookup(uuid.uuid4().hex)
+    assert fetches(jwks, kit.jwks_url) == 3
+
+
+def test_jwks_random_kid_flood_through_verifier_is_bounded(kit, jwks, clock):
+    verifier = TokenVerifier(kit.settings(), monotonic=clock)
+    verifier.verify(kit.mint())
+    for i in range(100):
+        clock.advance(1)
+        with pytest.raises(InvalidTokenError):
+            verifier.verify(kit.mint(kid=f"random-{i}"))
+    # 100 s of flood with a 30 s interval: at most one fetch per interval.
+    assert fetches(jwks, kit.jwks_url) <= 1 + 100 // 30
+
+
+def test_jwks_rotated_key_accepted_without_restart(kit, jwks, clock):
+    verifier = TokenVerifier(kit.settings(), monotonic=clock)
+    assert verifier.verify(kit.mint())["sub"] == "user-1"
+    clock.advance(31)
+    kit.rotate("rotated-key", keep_old=False)
+    assert verifier.verify(kit.mint())["sub"] == "user-1"
+    assert fetches(jwks, kit.jwks_url) == 2
+
+
+def test_jwks_rotation_within_interval_waits_for_it(kit, jwks, clock):
+    verifier = TokenVerifier(kit.settings(), monotonic=clock)
+    verifier.verify(kit.mint())
+    kit.rotate("rotated-key")
+    with pytest.raises(InvalidTokenError):
+        verifier.verify(kit.mint())
+    clock.advance(30)
+    assert verifier.verify(kit.mint())["sub"] == "user-1"
+
+
+def test_jwks_outage_keeps_keys_until_max_stale(kit, clock):
+    settings = kit.settings(token_cache_size=0, jwks_max_stale=3600)
+    verifier = TokenVerifier(settings, monotonic=clock)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        kit.publish(rsps)
+        verifier.verify(kit.mint())
+        rsps.replace(responses.GET, kit.jwks_url, status=503)
+        clock.advance(601)
+        assert verifier.verify(kit.mint())["sub"] == "user-1"
+        clock.advance(2998)
+        assert verifier.verify(kit.mint())["sub"] == "user-1"
+        clock.advance(2)
+        with pytest.raises(JwksUnavailableError) as caught:
+            verifier.verify(kit.mint())
+    assert caught.value.retry_after >= 1
+
+
+def test_jwks_stale_keys_recover_when_issuer_returns(kit, cache, clock):
+    c = cache(max_stale=100)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.get(kit.jwks_url, status=500)
+        with pytest.raises(JwksUnavailableError):
+            c.lookup(KID)
+        clock.advance(30)
+        rsps.replace(responses.GET, kit.jwks_url, json=kit.jwks())
+        assert c.lookup(KID)[0].kid == KID
+
+
+def test_jwks_cold_start_issuer_down_is_503_with_retry_after(kit, cache, clock):
+    c = cache(min_refresh=30)
+    with responses.RequestsMock() as rsps:
+        rsps.get(kit.jwks_url, body=requests.ConnectionError("refused"))
+        with pytest.raises(JwksUnavailableError) as first:
+            c.lookup(KID)
+        clock.advance(20)
+        with pytest.raises(JwksUnavailableError) as second:
+            c.lookup(KID)
+        assert fetches(rsps, kit.jwks_url) == 1
+    assert first.value.retry_after == 30
+    assert second.value.retry_after == 10
+
+
+def test_jwks_cold_start_issuer_down_through_app(kit):
+    from tests.auth.minimal_app import build_app
+
+    with responses.RequestsMock() as rsps:
+        rsps.get(kit.jwks_url, body=requests.Timeout("slow"))
+        client = build_app(kit.settings()).test_client()
+        resp = client.get("/secured", headers={"Authorization": f"Bearer {kit.mint()}"})
+    assert (resp.status_code, resp.json["code"]) == (503, "jwks_unavailable")
+    assert 1 <= int(resp.headers["Retry-After"]) <= 30
+
+
+def test_jwks_failed_attempts_also_respect_interval(kit, cache, clock):
+    c = cache(min_refresh=30)
+    with responses.RequestsMock() as rsps:
+        rsps.get(kit.jwks_url, status=500)
+        for _ in range(10):
+            with pytest.raises(JwksUnavailableError):
+                c.lookup(KID)
+            clock.advance(5)
+        assert fetches(rsps, kit.jwks_url) == 2
+
+
+def test_jwks_sends_user_agent_and_no_compression(kit, jwks, cache):
+    cache().lookup(KID)
+    request = jwks.calls[0].request
+    assert request.headers["User-Agent"] == USER_AGENT
+    assert request.headers["Accept-Encoding"] == "identity"
+
+
+def oversized(kit: AuthKit) -> str:
+    """A valid key set made larger than 1 MiB: only the size cap can refuse it."""
+    return json.dumps({**kit.jwks(), "padding": "x" * (1024 * 1024)})
+
+
+# Each builder gets the kit; where the body would be a valid key set, only the rule under
+# test (status, size, encoding) makes it unusable.
+BAD_RESPONSES = {
+    "garbage": lambda kit: {"body": "not json at all"},
+    "html": lambda kit: {"body": "<html><body>nginx</body></html>", "content_type": "text/html"},
+    "empty body": lambda kit: {"body": ""},
+    "empty keys": lambda kit: {"json": {"keys": []}},
+    "keys not array": lambda kit: {"json": {"keys": "none"}},
+    "array document": lambda kit: {"json": kit.jwks()["keys"]},
+    "only symmetric": lambda kit: {"json": {"keys": [{"kty": "oct", "k": "c2Vj", "kid": KID}]}},
+    "bad material": lambda kit: {
+        "json": {"keys": [{"kty": "RSA", "kid": KID, "n": "!!", "e": "AQAB"}]}
+    },
+    "nan": lambda kit: {"body": '{"keys": [NaN]}'},
+    "utf-16": lambda kit: {"body": json.dumps(kit.jwks()).encode("utf-16")},
+    "404": lambda kit: {"status": 404, "json": kit.jwks()},
+    "500": lambda kit: {"status": 500, "json": kit.jwks()},
+    "201": lambda kit: {"status": 201, "json": kit.jwks()},
+    "204": lambda kit: {"status": 204},
+    "oversized": lambda kit: {"body": oversized(kit)},
+    "oversized no length": lambda kit: {
+        "body": oversized(kit),
+        "auto_calculate_content_length": False,
+    },
+    "compressed": lambda kit: {"json": kit.jwks(), "headers": {"Content-Encoding": "gzip"}},
+    "connection reset": lambda kit: {"body": requests.ConnectionError("reset")},
+    "timeout": lambda kit: {"body": requests.Timeout("slow")},
+}
+
+
+@pytest.mark.parametrize("case", BAD_RESPONSES)
+def test_jwks_bad_response_never_replaces_good_keys(kit, cache, clock, case):
+    c = cache()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        kit.publish(rsps)
+        good = c.lookup(KID)
+        kit.rotate("would-replace", keep_old=False)
+        rsps.replace(responses.GET, kit.jwks_url, **BAD_RESPONSES[case](kit))
+        clock.advance(601)
+        assert c.lookup(KID) == good
+        assert fetches(rsps, kit.jwks_url) == 2
+
+
+@pytest.mark.parametrize("case", BAD_RESPONSES)
+def test_jwks_bad_response_on_cold_start_is_unavailable(kit, cache, case):
+    with responses.RequestsMock() as rsps:
+        rsps.get(kit.jwks_url, **BAD_RESPONSES[case](kit))
+        with pytest.raises(JwksUnavailableError):
+            cache().lookup(KID)
+
+
+def test_jwks_redirect_is_not_followed(kit, cache):
+    target = "https://elsewhere.example.com/jwks.json"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        rsps.get(kit.jwks_url, status=302, headers={"Location": target})
+        rsps.get(target, json=kit.jwks())
+        with pytest.raises(JwksUnavailableError):
+            cache().lookup(KID)
+        assert fetches(rsps, target) == 0
+
+
+def test_jwks_unusable_keys_are_skipped(kit, cache):
+    small = generate_rsa_key(1024)
+    keys = [
+        {"kty": "oct", "k": "c2VjcmV0", "kid": "symmetric"},
+        {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+        {"kty": "RSA", "kid": "broken", "n": 5, "e": "AQAB"},
+        {"kty": "RSA", "kid": "no-e", "n": "AQAB"},
+        {"kty": "EC", "kid": "bad-curve", "crv": "P-192", "x": "AA", "y": "AA"},
+        public_jwk(small, "too-small"),
+        {"kid": "no-kty"},
+        "not an object",
+        42,
+        kit.jwks()["keys"][0],
+    ]
+    with responses.RequestsMock() as rsps:
+        rsps.get(kit.jwks_url, json={"keys": keys})
+        c = cache()
+        assert c.lookup(KID)[0].kid == KID
+        for kid in ("symmetric", "broken", "no-e", "bad-curve", "too-small"):
+            assert c.lookup(kid) == ()
+
+
+def test_jwks_private_members_are_ignored(kit, jwks, cache):
+    # A key set that leaks private parameters still yields a public-only verifier.
+    numbers = kit.key.private_numbers()
+    jwk = {**kit.jwks()["keys"][0], "d": "AQAB", "p": "AQAB"}
+    assert numbers.d > 0
+    with responses.RequestsMock() as rsps:
+        rsps.get(kit.jwks_url, json={"keys": [jwk]})
+        assert cache().lookup(KID)[0].kid == KID
+
+
+def test_jwks_default_limits_match_spec():
+    c = JWKSCache("https://tenant.example.com/.well-known/jwks.json")
+    assert c.deadline == 10
+    assert c.connect_timeout <= 5 and c.read_timeout <= 5
+    assert c.max_bytes == 1024 * 1024
+    assert (c.ttl, c.min_refresh, c.max_stale) == (600, 30, 86400)
+
+
+class _SlowJwksHandler(http.server.BaseHTTPRequestHandler):
+    """Serves a valid JWKS slowly (in ``pieces``, ``delay`` apart) or padded past 1 MiB."""
+
+    body = b""
+    mode = "trickle"
+    pieces = 4
+    delay = 0.4
+    requests_seen: list[str]
+
+    def do_GET(self) -> None:
+        self.requests_seen.append(self.headers.get("User-Agent", ""))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        if self.mode == "big":
+            # Valid JSON (whitespace padding), no Content-Length: only the cap can refuse it.
+            self.wfile.write(self.body[:-1] + b" " * (1024 * 1024) + self.body[-1:])
+            return
+        size = -(-len(self.body) // self.pieces)
+        for start in range(0, len(self.body), size):
+            try:
+                self.wfile.write(self.body[start : start + size])
+                self.wfile.flush()
+            except OSError:
+                return
+            time.sleep(self.delay)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def slow_server(kit) -> Iterator[tuple[str, type[_SlowJwksHandler]]]:
+    """A loopback HTTP server serving the kit's JWKS slowly; yields (url, handler class)."""
+    attributes = {"requests_seen": [], "body": json.dumps(kit.jwks()).encode()}
+    handler = type("Handler", (_SlowJwksHandler,), attributes)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_jwks_trickling_issuer_is_abandoned_at_the_deadline(slow_server, caplog):
+    url, handler = slow_server
+    cache = JWKSCache(url, deadline=0.5, read_timeout=2.0)
+    with caplog.at_level("WARNING", logger="auth.jwks"), pytest.raises(JwksUnavailableError):
+        cache.lookup(KID)
+    assert handler.requests_seen == [USER_AGENT]
+    assert any("deadline" in record.getMessage() for record in caplog.records)
+
+
+def test_jwks_slow_but_within_deadline_is_accepted(slow_server):
+    url, _ = slow_server
+    assert JWKSCache(url, deadline=8.0, read_timeout=2.0).lookup(KID)[0].kid == KID
+
+
+def test_jwks_oversized_stream_without_length_is_refused(slow_server, caplog):
+    url, handler = slow_server
+    handler.mode = "big"
+    with caplog.at_level("WARNING", logger="auth.jwks"), pytest.raises(JwksUnavailableError):
+        JWKSCache(url).lookup(KID)
+    assert any("larger than" in record.getMessage() for record in caplog.records)
+
+
+def test_jwks_real_http_fetch_over_loopback(kit):
+    body = json.dumps(kit.jwks()).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        cache = JWKSCache(f"http://127.0.0.1:{server.server_address[1]}/jwks.json")
+        assert cache.lookup(KID)[0].kid == KID
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_jwks_fetch_outcomes_are_logged(kit, cache, caplog):
+    with caplog.at_level("INFO", logger="auth.jwks"), responses.RequestsMock() as rsps:
+        rsps.get(kit.jwks_url, status=500)
+        with pytest.raises(JwksUnavailableError):
+            cache().lookup(KID)
+    assert any("500" in r.getMessage() and kit.jwks_url in r.getMessage() for r in caplog.records)
+
+
+def test_jwks_kit_other_issuer_isolated():
+    assert (
+        AuthKit("https://x.example.com/").jwks_url == "https://x.example.com/.well-known/jwks.json"
+    )
