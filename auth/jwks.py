@@ -92,9 +92,10 @@ class JWKSCache:
         """
         keyset = self._keyset
         now = self.clock()
-        if kid in keyset.keys and now - keyset.fetched_at < self.ttl:
+        age = now - keyset.fetched_at
+        if kid in keyset.keys and age < self.ttl and age <= self.max_stale:
             return keyset.keys[kid]
-        is_usable = now - keyset.fetched_at <= self.max_stale
+        is_usable = age <= self.max_stale
         if is_usable and kid in keyset.keys:
             # Stale but usable: refresh if nobody else is, never wait for it.
             if self._lock.acquire(blocking=False):

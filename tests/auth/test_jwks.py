@@ -434,3 +434,14 @@ def test_jwks_kit_other_issuer_isolated():
     assert (
         AuthKit("https://x.example.com/").jwks_url == "https://x.example.com/.well-known/jwks.json"
     )
+
+
+def test_jwks_max_stale_shorter_than_ttl_still_bounds_key_age(kit, cache, clock):
+    c = cache(ttl=600, max_stale=100)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        kit.publish(rsps)
+        c.lookup(KID)
+        rsps.replace(responses.GET, kit.jwks_url, status=500)
+        clock.advance(101)
+        with pytest.raises(JwksUnavailableError):
+            c.lookup(KID)
