@@ -14,6 +14,7 @@ import flask_smorest
 import marshmallow as ma
 from flask import Request
 from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import LengthRequired
 
 from cashman.errors import (
     InvalidJSONError,
@@ -34,6 +35,9 @@ class BodyParser(FlaskParser):
     def load_json(self, req: Request, schema: ma.Schema) -> Any:
         if not is_json(req):
             raise NotJSONError()
+        if is_unterminated_chunked(req):
+            # werkzeug would read such a body as empty: refuse rather than misread
+            raise LengthRequired()
         raw = req.get_data(cache=True)  # RequestEntityTooLarge past MAX_CONTENT_LENGTH
         try:
             data = loads_exact(raw.decode("utf-8"))
@@ -48,6 +52,12 @@ class BodyParser(FlaskParser):
         self, error: ma.ValidationError, req: Request, schema: ma.Schema, **kwargs: Any
     ) -> NoReturn:
         raise RequestValidationError(flatten_messages(error.messages))
+
+
+def is_unterminated_chunked(req: Request) -> bool:
+    """A chunked body from a server that does not de-chunk it (no ``wsgi.input_terminated``)."""
+    chunked = "chunked" in req.headers.get("Transfer-Encoding", "").lower()
+    return chunked and "wsgi.input_terminated" not in req.environ
 
 
 def is_json(req: Request) -> bool:

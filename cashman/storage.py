@@ -199,7 +199,7 @@ def totals(owner: str) -> Totals:
         .group_by(Transaction.kind)
     )
     with database().reading() as session:
-        sums = dict(session.execute(stmt).tuples().all())
+        sums = {kind: total for kind, total in session.execute(stmt)}
     return Totals(
         incomes=sums.get(Kind.INCOME.value) or ZERO,
         expenses=sums.get(Kind.EXPENSE.value) or ZERO,
