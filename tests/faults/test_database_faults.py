@@ -1,0 +1,180 @@
+"""A failing database, for real: PostgreSQL cut away mid-run, and a SQLite file locked.
+
+gunicorn talks to PostgreSQL through a ``CuttableProxy``. ``cut()`` resets the
+pooled connections and refuses new ones, as a database host that dies does:
+every request then answers a JSON 503 ``database_unavailable`` with
+``Retry-After`` (not a hang, not a 500), and once the proxy is back the same
+processes serve again, with every acknowledged write in the database.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import uuid
+
+import psycopg
+import pytest
+import requests
+import responses
+from sqlalchemy.engine import make_url
+
+from auth.testing import AuthKit
+from tests.faults.gunicorn_process import GunicornProcess
+from tests.faults.issuer import FaultyIssuer
+from tests.faults.tcp_proxy import CuttableProxy
+
+pytestmark = pytest.mark.slow
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CLIENT_TIMEOUT = (5, 40)
+ALL = ["read:transactions", "write:transactions"]
+
+
+def _pg_url():
+    url = make_url(os.environ.get("TEST_POSTGRES_URL") or DEFAULT_PG)
+    try:
+        psycopg.connect(
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            dbname=url.database,
+            password=url.password,
+            connect_timeout=3,
+        ).close()
+    except psycopg.OperationalError:
+        if os.environ.get("CASHMAN_REQUIRE_POSTGRES") == "1":
+            raise
+        pytest.skip("PostgreSQL is not reachable (set TEST_POSTGRES_URL)")
+    return url
+
+
+@pytest.fixture(scope="module")
+def scratch_database():
+    """A database of its own, so the proxy test shares no table with other suites."""
+    url = _pg_url()
+    name = f"cashman_faults_{uuid.uuid4().hex[:8]}"
+    admin = dict(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+        autocommit=True,
+    )
+    with psycopg.connect(**admin) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield url.set(database=name)
+    with psycopg.connect(**admin) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def live(scratch_database, tmp_path_factory):
+    kit = AuthKit()
+    tmp = tmp_path_factory.mktemp("db-faults")
+    url = scratch_database
+    with (
+        FaultyIssuer(kit.jwks()) as issuer,
+        CuttableProxy((url.host, url.port or 5432)) as proxy,
+    ):
+        env = {
+            "AUTH0_ISSUER": issuer.issuer,
+            "API_AUDIENCE": kit.audience,
+            "DATABASE_URL": url.set(host="127.0.0.1", port=proxy.port).render_as_string(
+                hide_password=False
+            ),
+        }
+        kit = AuthKit(issuer=issuer.issuer)
+        with GunicornProcess(env, tmp / "gunicorn.log", workers=2) as server:
+            yield kit, server, proxy, url
+
+
+def _headers(kit):
+    return {"Authorization": f"Bearer {kit.mint(sub='db-fault', scopes=ALL)}"}
+
+
+def _create(server, kit, amount):
+    return requests.post(
+        f"{server.url}/incomes",
+        json={"description": "survives the outage", "amount": amount},
+        headers=_headers(kit),
+        timeout=CLIENT_TIMEOUT,
+    )
+
+
+def _rows(url) -> int:
+    with psycopg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        password=url.password,
+        dbname=url.database,
+    ) as conn:
+        return conn.execute("SELECT count(*) FROM transactions").fetchone()[0]
+
+
+def test_database_cut_is_503_then_recovers_without_restart(live):
+    kit, server, proxy, url = live
+    acknowledged = 0
+    for amount in (10.5, 20.25):
+        assert _create(server, kit, amount).status_code == 201
+        acknowledged += 1
+    pids = server.worker_pids()
+
+    proxy.cut()
+    for _ in range(3):  # both workers, pooled connections and new ones
+        for method, path in [("get", "/incomes"), ("get", "/balance"), ("post", "/incomes")]:
+            body = {"description": "during the outage", "amount": 1} if method == "post" else None
+            resp = requests.request(
+                method,
+                f"{server.url}{path}",
+                json=body,
+                headers=_headers(kit),
+                timeout=CLIENT_TIMEOUT,
+            )
+            assert resp.status_code == 503, (path, resp.status_code, resp.text)
+            assert resp.json()["code"] == "database_unavailable"
+            assert int(resp.headers["Retry-After"]) >= 1
+    assert requests.get(f"{server.url}/ping", timeout=CLIENT_TIMEOUT).status_code == 200
+
+    proxy.restore()
+    for _ in range(40):
+        resp = requests.get(f"{server.url}/balance", headers=_headers(kit), timeout=CLIENT_TIMEOUT)
+        if resp.status_code == 200:
+            break
+        time.sleep(0.5)
+    assert resp.status_code == 200, server.log_tail()
+    assert resp.json()["incomes"] == 30.75
+    assert _create(server, kit, 1.25).status_code == 201
+    acknowledged += 1
+    assert _rows(url) == acknowledged  # nothing lost, nothing from the failed writes
+    assert server.worker_pids() == pids  # recovered without a restart
+    assert proxy.cuts == 1
+
+
+def test_sqlite_locked_beyond_busy_timeout_is_503(tmp_path):
+    from cashman import create_app
+    from cashman.config import Settings
+
+    kit = AuthKit()
+    db = tmp_path / "cashman.db"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        kit.publish(rsps)
+        app = create_app(Settings.from_env({**kit.env(), "DATABASE_URL": f"sqlite:///{db}"}))
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {kit.mint(scopes=ALL)}"}
+        body = {"description": "locked out", "amount": 5}
+        assert client.post("/incomes", json=body, headers=headers).status_code == 201
+        holder = sqlite3.connect(db, isolation_level=None, timeout=1)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")  # another process holding the write lock
+            resp = client.post("/incomes", json=body, headers=headers)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert resp.status_code == 503, resp.get_data(as_text=True)
+        assert resp.json["code"] == "database_unavailable"
+        assert int(resp.headers["Retry-After"]) >= 1
+        assert client.post("/incomes", json=body, headers=headers).status_code == 201
