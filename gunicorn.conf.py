@@ -1,9 +1,10 @@
 """Production settings for ``gunicorn server:app`` (gunicorn reads this file by itself).
 
-The configuration is checked once, in the master, before any worker starts
-(``on_starting``): a bad setting is one line on stderr and exit status 2,
-not one stack trace per worker. The schema migration runs there too, so the
-workers start on an up-to-date database. The header limits leave room for an
+The configuration is checked once, in the master, as this file is read and
+so before gunicorn prints anything or starts a worker: a bad setting is one
+line on stderr and exit status 2, not one stack trace per worker. The schema
+migration runs once in ``on_starting``, so the workers start on an
+up-to-date database. The header limits leave room for an
 8 KiB token, so that oversized tokens reach the app and get its JSON 400.
 Every value can be changed through the environment (or ``.env``).
 """
@@ -13,13 +14,22 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from dotenv import load_dotenv
 
-load_dotenv(Path(__file__).resolve().parent / ".env", override=False)
+ROOT = Path(__file__).resolve().parent
+# gunicorn executes this file before it changes directory: find the app's packages here
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+load_dotenv(ROOT / ".env", override=False)
+
+from auth import ConfigError, dev_issuer  # noqa: E402 - needs ROOT on sys.path
+from cashman import request_log  # noqa: E402
+from cashman.config import Settings  # noqa: E402
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"cashman: configuration error: {message}", file=sys.stderr, flush=True)
     sys.exit(2)
 
@@ -68,23 +78,24 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 proc_name = "cashman"
 
 
-def on_starting(server: object) -> None:
-    """In the master, once: refuse the dev issuer, validate settings, migrate the schema."""
-    from auth import ConfigError, dev_issuer
-
+def _check_configuration() -> Settings:
+    """Refuse the dev-issuer switch and validate every setting, once, in the master."""
     refusal = dev_issuer.production_refusal(os.environ)
     if refusal:
         _fail(refusal)
-    from cashman.config import Settings
-
     try:
-        settings = Settings.from_env()
+        return Settings.from_env()
     except ConfigError as exc:
         _fail(str(exc))
-    from cashman import request_log
 
-    request_log.log_startup(settings.auth.issuers, settings.auth.api_audience)
-    _migrate(settings.database_url)
+
+_settings = _check_configuration()
+
+
+def on_starting(server: object) -> None:
+    """In the master, before workers fork: log what is trusted, migrate the schema."""
+    request_log.log_startup(_settings.auth.issuers, _settings.auth.api_audience)
+    _migrate(_settings.database_url)
 
 
 def _migrate(database_url: str) -> None:

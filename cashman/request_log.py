@@ -83,7 +83,7 @@ def _log_request(response: Response) -> Response:
     return response
 
 
-def _configure_logging() -> None:
+def configure_logging() -> None:
     """Our loggers write plain lines (the JSON is the message) to stderr, once per process."""
     parent = startup_logger
     if not any(isinstance(h, StderrHandler) for h in parent.handlers):
@@ -96,13 +96,14 @@ def _configure_logging() -> None:
 
 def log_startup(issuers: tuple[str, ...] | list[str], audience: str) -> None:
     """One line at start-up: which issuers and audience this process trusts."""
+    configure_logging()
     fields = {"event": "startup", "issuers": list(issuers), "audience": audience}
     startup_logger.info(json.dumps(fields, ensure_ascii=False))
 
 
 def init_app(app: Flask) -> None:
     """Install the request-id and request-log hooks on ``app``."""
-    _configure_logging()
+    configure_logging()
     # first before-request hook: the clock and the id exist before anything can fail
     app.before_request_funcs.setdefault(None, []).insert(0, _start_request)
     app.after_request(_log_request)

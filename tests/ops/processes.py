@@ -42,10 +42,18 @@ SETTINGS = (
     "CORS_ORIGINS",
     "PORT",
     "CASHMAN_DEV_ISSUER",
+)
+# gunicorn itself parses WEB_CONCURRENCY at import: these are removed, not blanked
+GUNICORN_SETTINGS = (
     "GUNICORN_BIND",
     "GUNICORN_WORKERS",
     "WEB_CONCURRENCY",
     "GUNICORN_THREADS",
+    "GUNICORN_TIMEOUT",
+    "GUNICORN_GRACEFUL_TIMEOUT",
+    "GUNICORN_KEEPALIVE",
+    "GUNICORN_LOGLEVEL",
+    "GUNICORN_CMD_ARGS",
 )
 
 
@@ -58,7 +66,7 @@ def free_port() -> int:
 
 def base_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
     """A hermetic environment: every setting blank (so ``.env`` cannot fill it) unless given."""
-    env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS + GUNICORN_SETTINGS}
     env.update(dict.fromkeys(SETTINGS, ""))
     env.update(
         DATABASE_URL=f"sqlite:///{tmp_path / 'cashman.db'}",
