@@ -1,0 +1,118 @@
+"""One JSON line per request: request id, method, path without query, status, duration, sub."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from cashman import request_log
+
+HEX_ID = re.compile(r"[0-9a-f]{32}")
+
+
+@pytest.fixture
+def log_lines(caplog):
+    """The request-log records of the test, parsed."""
+    caplog.set_level("INFO", logger="cashman.request")
+
+    def read() -> list[dict]:
+        return [json.loads(r.getMessage()) for r in caplog.records if r.name == "cashman.request"]
+
+    return read
+
+
+def test_request_logged_with_all_fields(client, bearer, log_lines):
+    resp = client.get("/secured/ping", headers=bearer())
+    (entry,) = log_lines()
+    assert entry["request_id"] == resp.headers["X-Request-ID"]
+    assert (entry["method"], entry["path"], entry["status"], entry["sub"]) == (
+        "GET",
+        "/secured/ping",
+        200,
+        "user-1",
+    )
+    assert isinstance(entry["duration_ms"], float) and entry["duration_ms"] >= 0
+
+
+def test_anonymous_request_logged_without_sub(client, log_lines):
+    client.get("/ping")
+    (entry,) = log_lines()
+    assert "sub" not in entry
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/secured/ping?access_token={token}",
+        "/incomes?limit=5&access_token={token}",
+        "/nowhere?access_token={token}",
+    ],
+)
+def test_token_never_logged(client, token, log_lines, capsys, caplog, path):
+    secret = token()
+    client.get(path.format(token=secret), headers={"Authorization": f"Bearer {secret}"})
+    client.get(path.format(token=secret), headers={"Authorization": f"Bearer {secret}x"})
+    (first, second) = log_lines()
+    assert "?" not in first["path"] and "?" not in second["path"]
+    assert secret not in caplog.text + capsys.readouterr().err
+
+
+def test_line_written_to_stderr_as_json(client, capsys):
+    client.get("/ping", headers={"X-Request-ID": "abc-123"})
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "abc-123" in line]
+    assert [(line["path"], line["status"]) for line in lines] == [("/ping", 200)]
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    ["abc", "req-42", "a.b:c_d-e", "A" * 128, "0123456789abcdef0123456789abcdef"],
+)
+def test_sane_request_id_echoed(client, log_lines, request_id):
+    resp = client.get("/ping", headers={"X-Request-ID": request_id})
+    assert resp.headers["X-Request-ID"] == request_id
+    assert log_lines()[0]["request_id"] == request_id
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    ["", "a b", "A" * 129, "<script>", "id\tx", "caf\u00e9", "a/b", "x;rm -rf"],
+)
+def test_insane_request_id_replaced(client, log_lines, request_id):
+    resp = client.get("/ping", headers={"X-Request-ID": request_id.encode().decode("latin-1")})
+    assert HEX_ID.fullmatch(resp.headers["X-Request-ID"])
+    assert log_lines()[0]["request_id"] == resp.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status"),
+    [
+        ("get", "/nowhere", {}, 404),
+        ("delete", "/ping", {}, 405),
+        ("get", "/incomes", {}, 401),
+        ("get", "/incomes", {"Authorization": "Bearer a b"}, 400),
+        ("post", "/incomes", {"Content-Type": "text/plain"}, 401),
+    ],
+)
+def test_request_id_on_error_responses(client, log_lines, method, path, headers, status):
+    resp = getattr(client, method)(path, headers=headers)
+    assert resp.status_code == status
+    assert HEX_ID.fullmatch(resp.headers["X-Request-ID"])
+    assert log_lines()[0]["status"] == status
+
+
+def test_each_request_gets_its_own_id(client):
+    ids = {client.get("/ping").headers["X-Request-ID"] for _ in range(3)}
+    assert len(ids) == 3
+
+
+def test_startup_line_names_issuers_and_audience(caplog):
+    caplog.set_level("INFO", logger="cashman")
+    request_log.log_startup(("https://a.example/",), "https://api.example/")
+    (record,) = [r for r in caplog.records if r.name == "cashman"]
+    assert json.loads(record.getMessage()) == {
+        "event": "startup",
+        "issuers": ["https://a.example/"],
+        "audience": "https://api.example/",
+    }
