@@ -156,8 +156,8 @@ class Soak:
         self.stats.note("create", resp, (201,))
         if resp.status_code != 201:
             return
-        created = resp.json()
-        amount = Decimal(str(created["amount"]))
+        created = resp.json(parse_float=Decimal)
+        amount = created["amount"]
         self.ledger.put(owner, created["id"], amount)
         with self.stats.lock:
             self.stats.writes_acknowledged += 1
