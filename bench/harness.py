@@ -247,7 +247,7 @@ class Gunicorn:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
                 s.sendall(b"GET /ping HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-                return s.recv(64).startswith(b"HTTP/1.1 200")
+                return s.recv(64).split(b"\r\n", 1)[0].endswith(b" 200 OK")
         except OSError:
             return False
 

@@ -48,18 +48,19 @@ function init(args)
   if tokens_path == "-" then
     requests_[1] = build(nil)
   else
-    local k = 0
+    local tokens = {}
     for line in io.lines(tokens_path) do
-      if line ~= "" then
-        if k % threads == thread_index then
-          requests_[#requests_ + 1] = build(line)
-        end
-        k = k + 1
+      if line ~= "" then tokens[#tokens + 1] = line end
+    end
+    for k, token in ipairs(tokens) do
+      -- fewer tokens than threads (one repeated token): every thread sends them all
+      if #tokens < threads or (k - 1) % threads == thread_index then
+        requests_[#requests_ + 1] = build(token)
       end
     end
   end
   count = #requests_
-  assert(count > 0, "no requests for this thread: fewer tokens than threads?")
+  assert(count > 0, "no requests for this thread")
   position = offset % count
 end
 
