@@ -14,7 +14,7 @@ import flask_smorest
 import marshmallow as ma
 from flask import Request
 from webargs.flaskparser import FlaskParser
-from werkzeug.exceptions import LengthRequired
+from werkzeug.exceptions import LengthRequired, RequestEntityTooLarge
 
 from cashman.errors import (
     InvalidJSONError,
@@ -25,6 +25,7 @@ from cashman.errors import (
 from cashman.jsonio import loads_exact
 
 MAX_BODY_BYTES = 64 * 1024
+_READ_SIZE = 16 * 1024
 _JSON_MIMETYPE = re.compile(r"application/(?:[a-z0-9.!#$&^_-]+\+)?json\Z")
 _UTF8 = {"utf-8", "utf8", "us-ascii"}
 
@@ -38,7 +39,7 @@ class BodyParser(FlaskParser):
         if is_unterminated_chunked(req):
             # werkzeug would read such a body as empty: refuse rather than misread
             raise LengthRequired()
-        raw = req.get_data(cache=True)  # RequestEntityTooLarge past MAX_CONTENT_LENGTH
+        raw = read_body(req)
         try:
             data = loads_exact(raw.decode("utf-8"))
         except (ValueError, RecursionError):
@@ -52,6 +53,24 @@ class BodyParser(FlaskParser):
         self, error: ma.ValidationError, req: Request, schema: ma.Schema, **kwargs: Any
     ) -> NoReturn:
         raise RequestValidationError(flatten_messages(error.messages))
+
+
+def read_body(req: Request) -> bytes:
+    """The whole body, or 413 past 64 KiB, whether it has a Content-Length or not."""
+    if req.content_length is not None or "wsgi.input_terminated" not in req.environ:
+        # werkzeug: 413 when Content-Length is too large; no length and a server that
+        # does not terminate the input means no body (reading on could block)
+        return req.get_data(cache=True)
+    # unknown length (chunked): werkzeug's limited stream returns the first 64 KiB as if
+    # they were all, so read one byte past the limit to tell "exactly" from "more"
+    stream = req.environ["wsgi.input"]
+    body = bytearray()
+    while len(body) <= MAX_BODY_BYTES:
+        chunk = stream.read(min(_READ_SIZE, MAX_BODY_BYTES + 1 - len(body)))
+        if not chunk:
+            return bytes(body)
+        body += chunk
+    raise RequestEntityTooLarge()
 
 
 def is_unterminated_chunked(req: Request) -> bool:

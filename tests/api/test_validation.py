@@ -1,0 +1,248 @@
+"""Request bodies and query strings: 422 per field, 400 for bad JSON, 415, 413."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+BIG = 64 * 1024
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"description": "x", "amount": "12.5"}', "amount"),
+        ('{"description": "x", "amount": true}', "amount"),
+        ('{"description": "x", "amount": false}', "amount"),
+        ('{"description": "x", "amount": null}', "amount"),
+        ('{"description": "x", "amount": [1]}', "amount"),
+        ('{"description": "x", "amount": {"v": 1}}', "amount"),
+        ('{"description": "x", "amount": NaN}', "amount"),
+        ('{"description": "x", "amount": Infinity}', "amount"),
+        ('{"description": "x", "amount": -Infinity}', "amount"),
+        ('{"description": "x", "amount": 0}', "amount"),
+        ('{"description": "x", "amount": -0}', "amount"),
+        ('{"description": "x", "amount": 0.00}', "amount"),
+        ('{"description": "x", "amount": -5}', "amount"),
+        ('{"description": "x", "amount": 0.001}', "amount"),
+        ('{"description": "x", "amount": 1.005}', "amount"),
+        ('{"description": "x", "amount": 1000000000.01}', "amount"),
+        ('{"description": "x", "amount": 1e400}', "amount"),
+        ('{"description": "x", "amount": 1e-400}', "amount"),
+        ('{"description": "", "amount": 1}', "description"),
+        ('{"description": "   ", "amount": 1}', "description"),
+        ('{"description": "' + "x" * 201 + '", "amount": 1}', "description"),
+        ('{"description": 5, "amount": 1}', "description"),
+        ('{"description": null, "amount": 1}', "description"),
+        ('{"description": "a\\nb", "amount": 1}', "description"),
+        ('{"description": "a\\u0000b", "amount": 1}', "description"),
+        ('{"description": "a\\u007fb", "amount": 1}', "description"),
+        ('{"description": "a\\ud800b", "amount": 1}', "description"),
+        ('{"amount": 1}', "description"),
+        ('{"description": "x"}', "amount"),
+        ('{"description": "x", "amount": 1, "id": 7}', "id"),
+        ('{"description": "x", "amount": 1, "owner": "alice"}', "owner"),
+    ],
+)
+def test_invalid_income_is_422_naming_the_field(client, auth, rows, body, field):
+    resp = client.post("/incomes", data=body, content_type="application/json", headers=auth)
+    assert resp.status_code == 422
+    assert resp.json["code"] == "validation_error"
+    assert isinstance(resp.json["description"], str)
+    assert list(resp.json["errors"]) == [field]
+    assert all(isinstance(m, str) for m in resp.json["errors"][field])
+    assert rows() == []
+
+
+@pytest.mark.parametrize(
+    ("amount", "stored"),
+    [("-5", "-5.00"), ("5", "-5.00"), ("-0.01", "-0.01"), ("-1000000000", "-1000000000.00")],
+)
+def test_expense_accepts_either_sign(client, auth, amount, stored):
+    body = f'{{"description": "x", "amount": {amount}}}'
+    resp = client.post("/expenses", data=body, content_type="application/json", headers=auth)
+    assert resp.status_code == 201
+    assert str(resp.json["amount"]) == stored
+
+
+@pytest.mark.parametrize("amount", ["0", "-0", "1000000000.01", "-1000000000.01", "true"])
+def test_expense_out_of_range_is_422(client, auth, amount):
+    body = f'{{"description": "x", "amount": {amount}}}'
+    resp = client.post("/expenses", data=body, content_type="application/json", headers=auth)
+    assert (resp.status_code, list(resp.json["errors"])) == (422, ["amount"])
+
+
+def test_description_is_trimmed_and_200_chars_allowed(client, auth):
+    text = "é" * 200
+    resp = client.post("/incomes", json={"description": f"  {text}\t", "amount": 1}, headers=auth)
+    assert (resp.status_code, resp.json["description"]) == (201, text)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [("{}", "_schema"), ('{"owner": "x"}', "owner"), ('{"amount": "1"}', "amount")],
+)
+def test_invalid_patch_is_422(client, auth, create, body, field):
+    tx = create().json
+    resp = client.patch(
+        f"/incomes/{tx['id']}", data=body, content_type="application/json", headers=auth
+    )
+    assert (resp.status_code, resp.json["code"]) == (422, "validation_error")
+    assert list(resp.json["errors"]) == [field]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"description": "x", "amount": 1',
+        b"",
+        b"not json",
+        b"{'description': 'x'}",
+        b'{"description": "\xff", "amount": 1}',
+        b"[" * 100_00 + b"]" * 100_00,
+        b'{"amount": 1' + b"1" * 5000 + b', "description": "x"}',
+    ],
+)
+def test_malformed_json_is_400(client, auth, body):
+    resp = client.post("/incomes", data=body, content_type="application/json", headers=auth)
+    assert (resp.status_code, resp.json["code"]) == (400, "invalid_json")
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"text"', b"1", b"null", b"true"])
+def test_json_that_is_not_an_object_is_400(client, auth, body):
+    resp = client.post("/incomes", data=body, content_type="application/json", headers=auth)
+    assert (resp.status_code, resp.json["code"]) == (400, "invalid_json")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "application/json; charset=latin-1",
+        "text/json",
+    ],
+)
+def test_non_json_content_type_is_415(client, auth, rows, content_type):
+    headers = dict(auth)
+    if content_type:
+        headers["Content-Type"] = content_type
+    resp = client.post("/incomes", data=b'{"description": "x", "amount": 1}', headers=headers)
+    assert (resp.status_code, resp.json["code"]) == (415, "unsupported_media_type")
+    assert rows() == []
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "APPLICATION/JSON",
+        "application/vnd.cashman+json",
+    ],
+)
+def test_json_content_types_are_accepted(client, auth, content_type):
+    resp = client.post(
+        "/incomes",
+        data=b'{"description": "x", "amount": 1}',
+        headers={**auth, "Content-Type": content_type},
+    )
+    assert resp.status_code == 201
+
+
+def test_patch_with_non_json_type_is_415(client, auth, create):
+    tx = create().json
+    resp = client.patch(f"/incomes/{tx['id']}", data="amount=1", headers=auth)
+    assert resp.status_code == 415
+
+
+def _big_body(size: int) -> bytes:
+    padding = size - len(b'{"description": "", "amount": 1}')
+    return b'{"description": "' + b"x" * padding + b'", "amount": 1}'
+
+
+def test_body_just_under_the_limit_is_read(client, auth):
+    resp = client.post(
+        "/incomes", data=_big_body(BIG), content_type="application/json", headers=auth
+    )
+    # read whole and parsed: the description is merely too long
+    assert (resp.status_code, list(resp.json["errors"])) == (422, ["description"])
+
+
+def test_body_over_64_kib_is_413(client, auth, rows):
+    resp = client.post(
+        "/incomes", data=_big_body(BIG + 1), content_type="application/json", headers=auth
+    )
+    assert (resp.status_code, resp.json["code"]) == (413, "payload_too_large")
+    assert rows() == []
+
+
+def test_chunked_body_over_64_kib_is_413(client, auth, rows):
+    resp = client.post(
+        "/incomes",
+        input_stream=io.BytesIO(_big_body(BIG * 2)),
+        headers={**auth, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        # what a server that de-chunks the body (gunicorn, werkzeug) tells the app
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert (resp.status_code, resp.json["code"]) == (413, "payload_too_large")
+    assert rows() == []
+
+
+def test_small_chunked_body_is_accepted(client, auth):
+    resp = client.post(
+        "/incomes",
+        input_stream=io.BytesIO(b'{"description": "chunked", "amount": 3}'),
+        headers={**auth, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert (resp.status_code, resp.json["description"]) == (201, "chunked")
+
+
+def test_chunked_body_the_server_did_not_dechunk_is_411(client, auth):
+    resp = client.post(
+        "/incomes",
+        input_stream=io.BytesIO(b'{"description": "x", "amount": 3}'),
+        headers={**auth, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+    )
+    assert (resp.status_code, resp.json["code"]) == (411, "length_required")
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=501", "limit=-1", "limit=abc", "limit=1.5", "limit="],
+)
+def test_bad_limit_is_422(client, auth, query):
+    resp = client.get(f"/transactions?{query}", headers=auth)
+    assert (resp.status_code, resp.json["code"]) == (422, "validation_error")
+    assert list(resp.json["errors"]) == ["limit"]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["garbage!", "MTIz", "bm9wZQ", "x" * 65, "LTEuMQ", "OTk5OTk5OTk5OTk5OTk5OTk5LjE", "%00"],
+)
+def test_forged_cursor_is_422(client, auth, cursor):
+    resp = client.get(f"/incomes?cursor={cursor}", headers=auth)
+    assert (resp.status_code, list(resp.json["errors"])) == (422, ["cursor"])
+
+
+def test_unknown_query_parameters_are_ignored(client, auth, create):
+    create()
+    resp = client.get("/incomes?access_token=abc&foo=1", headers=auth)
+    assert (resp.status_code, len(resp.json)) == (200, 1)
+
+
+@pytest.mark.parametrize("key", ["", "a" * 256, "spaces inside", "tab\tkey", "ключ"])
+def test_malformed_idempotency_key_is_422(client, auth, rows, key):
+    resp = client.post(
+        "/incomes",
+        json={"description": "x", "amount": 1},
+        headers={**auth, "Idempotency-Key": key},
+    )
+    assert (resp.status_code, list(resp.json["errors"])) == (422, ["Idempotency-Key"])
+    assert rows() == []
