@@ -1,0 +1,99 @@
+"""CORS from CORS_ORIGINS only; preflight needs no token; headers a browser must read."""
+
+from __future__ import annotations
+
+import pytest
+
+ALLOWED = "https://app.example.com"
+PREFLIGHT = {
+    "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "authorization, content-type, idempotency-key",
+}
+
+
+@pytest.fixture
+def env(env):
+    return {**env, "CORS_ORIGINS": f"{ALLOWED}, https://other.example.com"}
+
+
+def _lower_set(value):
+    return {item.strip().lower() for item in (value or "").split(",")}
+
+
+@pytest.mark.parametrize("path", ["/incomes", "/expenses/1", "/transactions", "/balance"])
+def test_preflight_from_allowed_origin_needs_no_token(client, path):
+    resp = client.options(path, headers={"Origin": ALLOWED, **PREFLIGHT})
+    assert resp.status_code in (200, 204)
+    assert resp.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert _lower_set(resp.headers["Access-Control-Allow-Headers"]) >= {
+        "authorization",
+        "content-type",
+        "idempotency-key",
+    }
+    assert "POST" in resp.headers["Access-Control-Allow-Methods"]
+    assert "Access-Control-Allow-Credentials" not in resp.headers
+    assert "Origin" in resp.headers.get("Vary", "")
+
+
+def test_preflight_allows_patch_and_delete(client):
+    for method in ("PATCH", "DELETE"):
+        resp = client.options(
+            "/incomes/1",
+            headers={"Origin": ALLOWED, "Access-Control-Request-Method": method},
+        )
+        assert method in resp.headers["Access-Control-Allow-Methods"]
+
+
+def test_preflight_from_other_origin_gets_no_cors_headers(client):
+    resp = client.options("/incomes", headers={"Origin": "https://evil.example", **PREFLIGHT})
+    assert "Access-Control-Allow-Origin" not in resp.headers
+    assert "Access-Control-Allow-Headers" not in resp.headers
+
+
+def test_actual_request_exposes_headers(client, auth, create):
+    resp = client.post(
+        "/incomes", json={"description": "x", "amount": 1}, headers={**auth, "Origin": ALLOWED}
+    )
+    assert resp.status_code == 201
+    assert resp.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert _lower_set(resp.headers["Access-Control-Expose-Headers"]) >= {
+        "location",
+        "link",
+        "www-authenticate",
+    }
+    assert "Origin" in resp.headers["Vary"]
+
+
+def test_401_is_readable_by_the_browser(client):
+    resp = client.get("/incomes", headers={"Origin": ALLOWED})
+    assert resp.status_code == 401
+    assert resp.headers["Access-Control-Allow-Origin"] == ALLOWED
+    assert "www-authenticate" in _lower_set(resp.headers["Access-Control-Expose-Headers"])
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_actual_request_from_other_origin_has_no_cors_headers(client, auth):
+    resp = client.get("/incomes", headers={**auth, "Origin": "https://evil.example"})
+    assert resp.status_code == 200
+    assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+def test_origin_match_is_exact(client):
+    for origin in (f"{ALLOWED}.evil.example", "http://app.example.com", f"{ALLOWED}:8443"):
+        resp = client.options("/incomes", headers={"Origin": origin, **PREFLIGHT})
+        assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+@pytest.mark.parametrize("origins", ["", " , "])
+def test_no_origins_means_no_cross_origin_access(kit, database_url, jwks, origins):
+    from cashman import create_app
+    from cashman.config import Settings
+
+    app = create_app(
+        Settings.from_env({**kit.env(), "DATABASE_URL": database_url, "CORS_ORIGINS": origins})
+    )
+    try:
+        resp = app.test_client().options("/incomes", headers={"Origin": ALLOWED, **PREFLIGHT})
+        assert "Access-Control-Allow-Origin" not in resp.headers
+    finally:
+        app.extensions["cashman.db"].dispose()

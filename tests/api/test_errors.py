@@ -1,0 +1,77 @@
+"""One JSON error shape for every failure; no-store on authenticated responses."""
+
+from __future__ import annotations
+
+import pytest
+
+from cashman.models import Database
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("get", "/nowhere", 404, "not_found"),
+        ("get", "/incomes/1/extra", 404, "not_found"),
+        ("put", "/incomes", 405, "method_not_allowed"),
+        ("delete", "/incomes", 405, "method_not_allowed"),
+        ("post", "/balance", 405, "method_not_allowed"),
+        ("post", "/ping", 405, "method_not_allowed"),
+    ],
+)
+def test_routing_errors_are_json(client, auth, method, path, status, code):
+    resp = getattr(client, method)(path, headers=auth)
+    assert (resp.status_code, resp.mimetype) == (status, "application/json")
+    assert resp.json == {"code": code, "description": resp.json["description"]}
+    assert "<" not in resp.get_data(as_text=True)
+
+
+def test_405_names_the_allowed_methods(client, auth):
+    resp = client.put("/incomes/1", headers=auth)
+    assert resp.status_code == 405
+    assert set(resp.headers["Allow"].split(", ")) >= {"GET", "PATCH", "DELETE"}
+
+
+def test_bug_in_a_view_is_a_bare_json_500(app, client):
+    def broken():
+        raise RuntimeError("secret detail /etc/passwd")
+
+    app.add_url_rule("/broken", view_func=broken)
+    resp = client.get("/broken")
+    assert resp.status_code == 500
+    assert resp.json == {"code": "internal_error", "description": "Internal server error."}
+    assert "secret" not in resp.get_data(as_text=True)
+    assert "Traceback" not in resp.get_data(as_text=True)
+
+
+def test_database_down_is_503_with_retry_after(app, client, auth):
+    app.extensions["cashman.db"].dispose()
+    app.extensions["cashman.db"] = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    for path in ("/incomes", "/balance"):
+        resp = client.get(path, headers=auth)
+        assert (resp.status_code, resp.json["code"]) == (503, "database_unavailable")
+        assert int(resp.headers["Retry-After"]) > 0
+    resp = client.post("/incomes", json={"description": "x", "amount": 1}, headers=auth)
+    assert (resp.status_code, resp.json["code"]) == (503, "database_unavailable")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", "/incomes", None),
+        ("get", "/balance", None),
+        ("post", "/incomes", {"description": "x", "amount": 1}),
+        ("post", "/incomes", {"description": "x"}),
+        ("get", "/incomes/12345", None),
+        ("get", "/secured/ping", None),
+    ],
+)
+def test_authenticated_responses_are_not_stored(client, auth, method, path, body):
+    resp = getattr(client, method)(path, json=body, headers=auth)
+    assert resp.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer bad.token.here"}])
+def test_refused_requests_are_not_stored(client, headers):
+    resp = client.get("/incomes", headers=headers)
+    assert resp.status_code == 401
+    assert resp.headers["Cache-Control"] == "no-store"

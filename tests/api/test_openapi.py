@@ -1,0 +1,89 @@
+"""/openapi.json is a valid document of every route; /docs works offline."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from openapi_spec_validator import validate
+
+IGNORED_ENDPOINTS = {"static"}
+
+
+@pytest.fixture
+def spec(client):
+    resp = client.get("/openapi.json")
+    assert resp.status_code == 200
+    return resp.json
+
+
+def test_document_is_valid_openapi(spec):
+    validate(spec)
+    assert spec["openapi"].startswith("3.")
+
+
+def test_every_route_is_documented_with_its_methods(app, spec):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in IGNORED_ENDPOINTS or rule.endpoint.startswith("docs."):
+            continue
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        assert path in spec["paths"], path
+        methods = {m.lower() for m in rule.methods - {"HEAD", "OPTIONS"}}
+        assert methods <= set(spec["paths"][path]), (path, methods)
+
+
+def test_bearer_scheme_and_scopes_per_operation(spec):
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+    paths = spec["paths"]
+    assert paths["/incomes"]["get"]["security"] == [{"bearerAuth": ["read:transactions"]}]
+    assert paths["/incomes"]["post"]["security"] == [{"bearerAuth": ["write:transactions"]}]
+    assert paths["/expenses/{tx_id}"]["delete"]["security"] == [
+        {"bearerAuth": ["write:transactions"]}
+    ]
+    assert paths["/balance"]["get"]["security"] == [{"bearerAuth": ["read:transactions"]}]
+    assert paths["/secured/ping"]["get"]["security"] == [{"bearerAuth": []}]
+    assert "security" not in paths["/ping"]["get"]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "statuses"),
+    [
+        ("/incomes", "post", {"201", "400", "401", "403", "413", "415", "422", "503"}),
+        ("/expenses/{tx_id}", "patch", {"200", "401", "403", "404", "413", "415", "422"}),
+        ("/transactions", "get", {"200", "401", "403", "422", "503"}),
+        ("/incomes/{tx_id}", "delete", {"204", "401", "403", "404"}),
+    ],
+)
+def test_error_responses_are_documented(spec, path, method, statuses):
+    responses = spec["paths"][path][method]["responses"]
+    assert statuses <= set(responses)
+    assert responses["401"] == {"$ref": "#/components/responses/E401"}
+    schema = spec["components"]["responses"]["E401"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/ErrorOut"}
+
+
+def test_list_documents_link_and_create_documents_location(spec):
+    assert "Link" in spec["paths"]["/incomes"]["get"]["responses"]["200"]["headers"]
+    assert "Location" in spec["paths"]["/incomes"]["post"]["responses"]["201"]["headers"]
+
+
+def test_amounts_are_numbers_in_the_schemas(spec):
+    schemas = spec["components"]["schemas"]
+    assert schemas["TransactionOut"]["properties"]["amount"]["type"] == "number"
+    assert schemas["TransactionIn"]["properties"]["amount"]["type"] == "number"
+
+
+@pytest.mark.parametrize("path", ["/docs", "/docs/"])
+def test_docs_page_uses_only_local_assets(client, path):
+    resp = client.get(path)
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert "/openapi.json" in html
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)
+    for asset in re.findall(r"(?:src|href)=\"(/docs/[^\"]+)\"", html):
+        with client.get(asset) as asset_resp:
+            assert asset_resp.status_code == 200, asset
