@@ -1,0 +1,32 @@
+# Production image: gunicorn server:app as a non-root user, with a HEALTHCHECK.
+# Only runtime dependencies (requirements.lock, hash-checked) and the app code
+# reach the final stage: no build tools, no tests, no test dependencies, and
+# no way to start the development issuer (gunicorn refuses its switch).
+
+FROM python:3.11-slim AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY requirements.lock /tmp/requirements.lock
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH="/opt/venv/bin:${PATH}" \
+    PORT=8000
+RUN groupadd --system --gid 10001 cashman \
+    && useradd --system --uid 10001 --gid cashman --no-create-home --home-dir /app \
+        --shell /usr/sbin/nologin cashman
+WORKDIR /app
+COPY --from=builder /opt/venv /opt/venv
+COPY server.py gunicorn.conf.py ./
+COPY auth ./auth
+COPY cashman ./cashman
+# the default SQLite database lives under instance/: the only path the app writes
+RUN mkdir /app/instance && chown 10001:10001 /app/instance
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ping' % os.environ.get('PORT', '8000'), timeout=4)"]
+CMD ["gunicorn", "server:app"]
