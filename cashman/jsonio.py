@@ -3,13 +3,14 @@
 Requests are parsed with ``parse_float=Decimal`` (``0.1`` stays ``0.1``);
 ``NaN`` and ``Infinity`` become Decimal specials that the schemas reject
 with a 422. Responses render ``Decimal`` as a JSON number literal
-(``0.30``), which the standard encoder cannot do, so this module writes
-the JSON itself; strings still go through ``json.dumps`` for escaping.
+(``0.30``), which the standard encoder cannot do by itself: it writes each
+``Decimal`` as a marked string, and the marks and quotes are then removed.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -24,40 +25,31 @@ def loads_exact(data: str | bytes) -> Any:
 
 def dumps_exact(obj: Any, default: Any = None) -> str:
     """Compact JSON where a ``Decimal`` is a number literal, never a float or a string."""
-    parts: list[str] = []
-    _encode(obj, parts, default)
-    return "".join(parts)
+
+    def encode_other(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            if not value.is_finite():
+                raise ValueError("non-finite Decimal is not JSON")
+            return f"{_MARK}<{value:f}>{_MARK}"
+        if isinstance(value, Mapping):
+            return dict(value)
+        if default is not None:
+            return default(value)
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    # The C encoder does the walk (a page of 50 rows: ~270 us in Python, ~100 us here);
+    # each Decimal comes back as a marked string whose quotes and marks are then cut.
+    text = json.dumps(obj, default=encode_other, allow_nan=False, separators=(",", ":"))
+    if _MARK_OPEN in text:
+        text = text.replace(_MARK_OPEN, "").replace(_MARK_CLOSE, "")
+    return text
 
 
-def _encode(obj: Any, out: list[str], default: Any) -> None:
-    if isinstance(obj, str) or obj is None or isinstance(obj, bool | int):
-        out.append(json.dumps(obj))
-    elif isinstance(obj, Decimal):
-        if not obj.is_finite():
-            raise ValueError("non-finite Decimal is not JSON")
-        out.append(format(obj, "f"))
-    elif isinstance(obj, float):
-        out.append(json.dumps(obj, allow_nan=False))
-    elif isinstance(obj, Mapping):
-        out.append("{")
-        for index, (key, value) in enumerate(obj.items()):
-            if index:
-                out.append(",")
-            out.append(json.dumps(str(key)))
-            out.append(":")
-            _encode(value, out, default)
-        out.append("}")
-    elif isinstance(obj, list | tuple):
-        out.append("[")
-        for index, value in enumerate(obj):
-            if index:
-                out.append(",")
-            _encode(value, out, default)
-        out.append("]")
-    elif default is not None:
-        _encode(default(obj), out, default)
-    else:
-        raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+# Decimal marks: a NUL (refused in every text field) plus 128 random bits per process,
+# so no string a client sends can contain one and be cut into a bare number.
+_MARK = "\x00" + secrets.token_hex(16)
+_MARK_OPEN = '"' + json.dumps(_MARK)[1:-1] + "<"
+_MARK_CLOSE = ">" + json.dumps(_MARK)[1:-1] + '"'
 
 
 class ExactJSONProvider(DefaultJSONProvider):
