@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
 	--no-emit-index-url --no-emit-find-links
 
-.PHONY: run test lint format migrate lock bench
+.PHONY: run token test lint format migrate lock bench
 
 $(VENV)/.installed: requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(VENV)/.installed: requirements-dev.lock
 
 run: $(VENV)/.installed
 	$(BIN)/python server.py
+
+# A development token: make token ARGS="--sub alice --scope read:transactions --expires-in 3600"
+token: $(VENV)/.installed
+	@$(BIN)/python -m auth.dev_issuer $(ARGS)
 
 test: $(VENV)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
