@@ -10,7 +10,6 @@ from auth import Auth, ConfigError
 from cashman.config import Settings
 from cashman.errors import register_error_handlers
 from cashman.jsonio import ExactJSONProvider
-from cashman.migrate import upgrade
 from cashman.models import Database
 from cashman.parsing import MAX_BODY_BYTES
 
@@ -52,6 +51,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def init_database(app: Flask, url: str) -> Database:
     """Open the database and bring its schema up to date (under a lock: workers race)."""
+    # imported here so that ``python -m cashman.migrate`` runs a module not yet imported
+    from cashman.migrate import upgrade
+
     db = Database(url)
     try:
         upgrade(db.engine)

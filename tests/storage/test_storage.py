@@ -1,0 +1,123 @@
+"""cashman.storage: owner scoping, exact money, UTC times, keyset pages, totals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from cashman import storage
+from cashman.models import Kind, Transaction
+from cashman.paging import Cursor
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["0.01", "0.10", "0.30", "1.99", "123456.78", "999999999.99", "1000000000.00"],
+)
+@pytest.mark.parametrize("kind", [Kind.INCOME, Kind.EXPENSE])
+def test_amount_round_trips_exactly(ctx, db, kind, amount):
+    tx = storage.create("alice", kind, "x", Decimal(amount))
+    stored = storage.get("alice", kind, tx.id).amount
+    expected = Decimal(amount) if kind is Kind.INCOME else -Decimal(amount)
+    assert (stored, str(stored)) == (expected, str(expected))
+
+
+def test_created_at_is_aware_utc_with_microseconds(ctx, db):
+    tx = storage.create("alice", Kind.INCOME, "x", Decimal("1"))
+    with db.reading() as session:
+        stored = session.scalars(select(Transaction.created_at)).one()
+    assert stored.tzinfo is not None and stored.utcoffset() == timedelta(0)
+    assert stored == tx.created_at
+    assert abs(stored - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_get_update_delete_are_scoped_by_owner(ctx):
+    tx = storage.create("alice", Kind.INCOME, "mine", Decimal("5"))
+    assert storage.get("bob", Kind.INCOME, tx.id) is None
+    assert storage.update("bob", Kind.INCOME, tx.id, description="stolen") is None
+    assert storage.delete("bob", Kind.INCOME, tx.id) is False
+    assert storage.get("alice", Kind.INCOME, tx.id).description == "mine"
+
+
+def test_owner_is_compared_exactly(ctx):
+    storage.create("alice", Kind.INCOME, "x", Decimal("5"))
+    for other in ("Alice", "alice ", "alic", "alice%", "%"):
+        assert storage.page(other, None, 10) == ([], None)
+
+
+def test_ids_of_deleted_rows_are_not_reused(ctx):
+    first = storage.create("alice", Kind.INCOME, "x", Decimal("5"))
+    storage.delete("alice", Kind.INCOME, first.id)
+    second = storage.create("alice", Kind.INCOME, "y", Decimal("5"))
+    assert second.id > first.id
+
+
+def test_pages_walk_every_row_once_newest_first(ctx):
+    ids = [storage.create("alice", Kind.EXPENSE, f"e{n}", Decimal(n + 1)).id for n in range(10)]
+    storage.create("bob", Kind.EXPENSE, "other", Decimal("1"))
+    seen, cursor = [], None
+    for _ in range(10):
+        rows, cursor = storage.page("alice", Kind.EXPENSE, 3, cursor)
+        seen += [row.id for row in rows]
+        if cursor is None:
+            break
+    assert seen == ids[::-1]
+
+
+def test_same_timestamp_rows_are_ordered_by_id(ctx, db):
+    instant = datetime(2030, 1, 1, tzinfo=UTC)
+    with db.writing() as session:
+        session.add_all(
+            Transaction(
+                owner="alice",
+                kind="INCOME",
+                description=str(n),
+                amount=Decimal(1),
+                created_at=instant,
+            )
+            for n in range(5)
+        )
+    first, cursor = storage.page("alice", None, 2)
+    rest, end = storage.page("alice", None, 10, cursor)
+    ids = [row.id for row in first + rest]
+    assert ids == sorted(ids, reverse=True) and len(ids) == 5 and end is None
+
+
+def test_cursor_before_everything_is_an_empty_page(ctx):
+    storage.create("alice", Kind.INCOME, "x", Decimal("1"))
+    cursor = Cursor(datetime(1970, 1, 1, tzinfo=UTC), 1)
+    assert storage.page("alice", None, 10, cursor) == ([], None)
+
+
+def test_totals_are_per_owner_and_exact(ctx):
+    for amount in ("0.10", "0.20"):
+        storage.create("alice", Kind.INCOME, "i", Decimal(amount))
+    storage.create("alice", Kind.EXPENSE, "e", Decimal("0.05"))
+    storage.create("bob", Kind.INCOME, "b", Decimal("100"))
+    totals = storage.totals("alice")
+    assert (totals.incomes, totals.expenses, totals.balance) == (
+        Decimal("0.30"),
+        Decimal("-0.05"),
+        Decimal("0.25"),
+    )
+    assert storage.totals("carol").balance == Decimal("0.00")
+
+
+def test_sign_follows_kind(ctx):
+    assert storage.create("a", Kind.EXPENSE, "x", Decimal("3")).amount == Decimal("-3")
+    assert storage.create("a", Kind.EXPENSE, "x", Decimal("-3")).amount == Decimal("-3")
+    assert storage.create("a", Kind.INCOME, "x", Decimal("3")).amount == Decimal("3")
+
+
+def test_create_once_replays_and_keeps_one_row(ctx, db):
+    def render(tx):
+        return f'{{"id":{tx.id}}}', f"/incomes/{tx.id}"
+
+    first = storage.create_once("alice", "k", "fp", Kind.INCOME, "x", Decimal("1"), render)
+    again = storage.create_once("alice", "k", "fp2", Kind.INCOME, "y", Decimal("2"), render)
+    assert (again.body, again.location, again.fingerprint) == (first.body, first.location, "fp")
+    with db.reading() as session:
+        assert len(session.scalars(select(Transaction)).all()) == 1
