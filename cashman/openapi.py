@@ -103,16 +103,26 @@ def document_plain_routes(api: CashmanApi, app: Flask) -> None:
         documented.add(path)
 
 
+_READY = {
+    "type": "object",
+    "properties": {"status": {"type": "string", "enum": ["ready"]}},
+    "required": ["status"],
+    "additionalProperties": False,
+}
+
+
 def _operation(view: Any, path: str) -> dict[str, Any]:
     summary = (view.__doc__ or path).strip().splitlines()[0]
     if path == SPEC_URL:
         return {"summary": summary, "responses": {"200": {"description": "This document"}}}
+    # /readyz answers {"status": "ready"}, the other plain routes {"message": ...}
+    body = _READY if path == "/readyz" else MessageOut
     operation: dict[str, Any] = {
         "summary": summary,
         "responses": {
             "200": {
                 "description": "OK",
-                "content": {"application/json": {"schema": MessageOut}},
+                "content": {"application/json": {"schema": body}},
             },
             "503": {"$ref": "#/components/responses/E503"},
         },
