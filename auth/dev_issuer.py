@@ -174,8 +174,9 @@ class DevIssuer:
             "exp": now + expires_in,
             "jti": uuid.uuid4().hex,
             "client_id": DEV_CLIENT_ID,
-            "scope": " ".join(scopes),
         }
+        if scopes:
+            claims["scope"] = " ".join(scopes)
         headers = {"kid": self.kid, "typ": "at+jwt"}
         return jwt.encode(claims, self.private_pem.decode("ascii"), "RS256", headers=headers)
 
