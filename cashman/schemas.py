@@ -76,24 +76,30 @@ class Description(fields.String):
         return text
 
 
+# the document states the limits the fields enforce, so clients can check before sending
+TEXT_LIMITS = {"minLength": 1, "maxLength": MAX_DESCRIPTION}
+POSITIVE = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_AMOUNT, "multipleOf": CENT}
+SIGNED = {"type": "number", "minimum": -MAX_AMOUNT, "maximum": MAX_AMOUNT, "multipleOf": CENT}
+
+
 class TransactionIn(Schema):
     """Body of a create: description and amount, nothing else."""
 
-    description = Description(required=True)
-    amount = Money(required=True, metadata={"type": "number", "example": 12.5})
+    description = Description(required=True, metadata=TEXT_LIMITS)
+    amount = Money(required=True, metadata={**POSITIVE, "example": 12.5})
 
 
 class ExpenseIn(TransactionIn):
     """Like an income, but a negative amount is also accepted (stored negative either way)."""
 
-    amount = Money(required=True, allow_negative=True, metadata={"type": "number"})
+    amount = Money(required=True, allow_negative=True, metadata={**SIGNED, "not": {"const": 0}})
 
 
 class TransactionPatch(Schema):
     """Body of a change: description and/or amount, at least one."""
 
-    description = Description()
-    amount = Money(metadata={"type": "number"})
+    description = Description(metadata=TEXT_LIMITS)
+    amount = Money(metadata=POSITIVE)
 
     @validates_schema
     def require_a_field(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -102,7 +108,7 @@ class TransactionPatch(Schema):
 
 
 class ExpensePatch(TransactionPatch):
-    amount = Money(allow_negative=True, metadata={"type": "number"})
+    amount = Money(allow_negative=True, metadata={**SIGNED, "not": {"const": 0}})
 
 
 class TransactionOut(Schema):
