@@ -57,10 +57,11 @@ class JWKSCache:
     def __init__(
         self,
         url: str,
-        *,
         ttl: float = 600,
         min_refresh: float = 30,
         max_stale: float = 86400,
+        *,
+        timeout: float | None = None,
         algorithms: Iterable[str] = ASYMMETRIC_ALGORITHMS,
         connect_timeout: float = 3.05,
         read_timeout: float = 5.0,
@@ -74,6 +75,9 @@ class JWKSCache:
         self.min_refresh = min_refresh
         self.max_stale = max_stale
         self.algorithms = tuple(algorithms)
+        if timeout is not None:  # one value for both, as requests' own ``timeout=``
+            connect_timeout = read_timeout = timeout
+        # SPEC §3: connect and read timeouts of at most 5 s each, whatever the caller asks.
         self.connect_timeout = min(connect_timeout, 5.0)
         self.read_timeout = min(read_timeout, 5.0)
         self.deadline = deadline

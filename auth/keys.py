@@ -95,7 +95,7 @@ def _rsa_verifiers(data: Mapping[str, Any], algorithms: list[str]) -> dict[str, 
     verifiers: dict[str, Verifier] = {}
     for alg in algorithms:
         if alg.startswith("RS"):
-            verifiers[alg] = CryptographyRSAKey(key, alg).verify
+            verifiers[alg] = _pkcs1_verifier(CryptographyRSAKey(key, alg))
         else:
             verifiers[alg] = _pss_verifier(key, _HASHES[alg[2:]])
     return verifiers
@@ -112,6 +112,23 @@ def _ec_verifiers(data: Mapping[str, Any], algorithms: list[str]) -> dict[str, V
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise UnusableKeyError("not an EC public key")
     return {alg: CryptographyECKey(key, alg).verify for alg in algorithms}
+
+
+def _pkcs1_verifier(jose_key: CryptographyRSAKey) -> Verifier:
+    """RSASSA-PKCS1-v1_5 (RFC 7518 §3.3) on python-jose's prepared key, padding and hash
+    objects built once: jose's own ``verify`` rebuilds them on every call."""
+    key = jose_key.prepared_key
+    pkcs1 = padding.PKCS1v15()
+    algorithm = jose_key.hash_alg()
+
+    def verify(message: bytes, signature: bytes) -> bool:
+        try:
+            key.verify(signature, message, pkcs1, algorithm)
+        except InvalidSignature:
+            return False
+        return True
+
+    return verify
 
 
 def _pss_verifier(key: rsa.RSAPublicKey, hash_cls: type[hashes.HashAlgorithm]) -> Verifier:

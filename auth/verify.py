@@ -11,14 +11,14 @@ Claims follow RFC 7519 §4.1 and, with ``AUTH_STRICT_RFC9068``, RFC 9068 §2.
 
 from __future__ import annotations
 
-import math
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 import requests
 
-from auth.compact import parse_compact
+from auth.compact import decode_json_segment, decode_segment, signing_input, split_compact
 from auth.errors import InvalidClaimsError, InvalidTokenError, TokenExpiredError
 from auth.jwks import JWKSCache
 from auth.keys import EC_CURVES, SigningKey, key_type_for
@@ -26,8 +26,11 @@ from auth.settings import AuthSettings
 from auth.token_cache import CachedToken, TokenCache
 
 MAX_SUB_LENGTH = 255
+HEADER_MEMO_SIZE = 256
 MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z: beyond it a "date" is garbage
 _TYPES = frozenset({"jwt", "at+jwt"})
+_NUMBER_TYPES = (int, float)
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode Cc: C0, DEL, C1
 
 
 class TokenVerifier:
@@ -57,6 +60,7 @@ class TokenVerifier:
             for issuer in settings.issuers
         }
         self.token_cache = TokenCache(settings.token_cache_size)
+        self._header_memo: dict[str, tuple[str, str]] = {}
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of a valid ``token``; raise an ``AuthError`` subclass otherwise."""
@@ -67,16 +71,32 @@ class TokenVerifier:
                 if self.jwks[cached.issuer].is_current(cached.key):
                     return dict(cached.claims)
                 self.token_cache.discard(digest)
-        jws = parse_compact(token)
-        alg, kid = self._check_header(jws.header)
-        issuer = self._select_issuer(jws.payload)
+        header_b64, payload_b64, signature_b64 = split_compact(token)
+        alg, kid = self._checked_header(header_b64)
+        payload = decode_json_segment(payload_b64)
+        signature = decode_segment(signature_b64)
+        issuer = self._select_issuer(payload)
         key = self._find_key(issuer, kid, alg)
-        if not key.verifiers[alg](jws.signing_input, jws.signature):
+        if not key.verifiers[alg](signing_input(token, header_b64, payload_b64), signature):
             raise InvalidTokenError("bad signature")
-        expires_at = self._check_claims(jws.payload)
+        expires_at = self._check_claims(payload)
         if digest:
-            self.token_cache.put(digest, CachedToken(jws.payload, expires_at, key, issuer))
-        return dict(jws.payload)
+            self.token_cache.put(digest, CachedToken(payload, expires_at, key, issuer))
+        return dict(payload)
+
+    def _checked_header(self, header_b64: str) -> tuple[str, str]:
+        """``(alg, kid)`` of an encoded JOSE header that passes step 2, memoized.
+
+        An issuer's tokens share a handful of byte-identical headers, so the result for
+        an exact header segment is remembered (it depends on nothing else); the memo only
+        holds accepted headers and stops growing at ``HEADER_MEMO_SIZE``.
+        """
+        checked = self._header_memo.get(header_b64)
+        if checked is None:
+            checked = self._check_header(decode_json_segment(header_b64))
+            if len(self._header_memo) < HEADER_MEMO_SIZE:
+                self._header_memo[header_b64] = checked
+        return checked
 
     def _check_header(self, header: dict[str, Any]) -> tuple[str, str]:
         """SPEC §3 step 2: ``alg`` allowed, ``kid`` present, ``typ`` known, no ``crit``."""
@@ -140,12 +160,15 @@ class TokenVerifier:
         if claims.get("iss") not in settings.issuers:
             raise InvalidClaimsError("wrong iss")
         aud = claims.get("aud")
-        audiences = [aud] if isinstance(aud, str) else aud
-        if (
-            not isinstance(audiences, list)
-            or not all(isinstance(a, str) for a in audiences)
-            or settings.api_audience not in audiences
-        ):
+        if isinstance(aud, str):
+            has_audience = aud == settings.api_audience
+        else:
+            has_audience = (
+                isinstance(aud, list)
+                and settings.api_audience in aud
+                and all(isinstance(a, str) for a in aud)
+            )
+        if not has_audience:
             raise InvalidClaimsError("wrong aud")
         exp = _numeric_date(claims, "exp")
         if exp is None:
@@ -167,15 +190,13 @@ class TokenVerifier:
 
 def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
     """RFC 7519 §2 NumericDate: a JSON number (not a bool), finite, within year 9999."""
-    if name not in claims:
+    value = claims.get(name)
+    if value is None:
+        if name in claims:
+            raise InvalidClaimsError(f"null {name}")
         return None
-    value = claims[name]
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 0 <= value <= MAX_NUMERIC_DATE
-    ):
+    # type() rather than isinstance: bool is an int subclass. NaN and inf fail the range.
+    if type(value) not in _NUMBER_TYPES or not 0 <= value <= MAX_NUMERIC_DATE:
         raise InvalidClaimsError(f"malformed {name}")
     return float(value)
 
@@ -183,7 +204,7 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
 def _check_sub(sub: object) -> None:
     if not isinstance(sub, str) or not 0 < len(sub) <= MAX_SUB_LENGTH:
         raise InvalidClaimsError("bad sub")
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in sub):
+    if _CONTROL_CHARACTER.search(sub):
         raise InvalidClaimsError("control character in sub")
 
 

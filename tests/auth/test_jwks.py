@@ -325,6 +325,7 @@ def test_jwks_default_limits_match_spec():
     c = JWKSCache("https://tenant.example.com/.well-known/jwks.json")
     assert c.deadline == 10
     assert c.connect_timeout <= 5 and c.read_timeout <= 5
+    assert JWKSCache("https://t.example.com/jwks", timeout=60).read_timeout == 5
     assert c.max_bytes == 1024 * 1024
     assert (c.ttl, c.min_refresh, c.max_stale) == (600, 30, 86400)
 
@@ -333,7 +334,7 @@ class _SlowJwksHandler(http.server.BaseHTTPRequestHandler):
     """Serves a valid JWKS slowly (in ``pieces``, ``delay`` apart) or padded past 1 MiB."""
 
     body = b""
-    mode = "trickle"
+    mode = "pieces"
     pieces = 4
     delay = 0.4
     requests_seen: list[str]
@@ -343,6 +344,16 @@ class _SlowJwksHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
+        if self.mode == "bytes":
+            # One byte per 0.5 s, for at most 5 s: the client must give up long before.
+            for byte in self.body[:10]:
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.5)
+            return
         if self.mode == "big":
             # Valid JSON (whitespace padding), no Content-Length: only the cap can refuse it.
             self.wfile.write(self.body[:-1] + b" " * (1024 * 1024) + self.body[-1:])
@@ -378,11 +389,18 @@ def slow_server(kit) -> Iterator[tuple[str, type[_SlowJwksHandler]]]:
 
 def test_jwks_trickling_issuer_is_abandoned_at_the_deadline(slow_server, caplog):
     url, handler = slow_server
-    cache = JWKSCache(url, deadline=0.5, read_timeout=2.0)
+    handler.mode = "bytes"
+    cache = JWKSCache(url, deadline=1.0, read_timeout=2.0)
     with caplog.at_level("WARNING", logger="auth.jwks"), pytest.raises(JwksUnavailableError):
         cache.lookup(KID)
     assert handler.requests_seen == [USER_AGENT]
     assert any("deadline" in record.getMessage() for record in caplog.records)
+
+
+def test_jwks_pieces_past_the_deadline_are_abandoned(slow_server):
+    url, _ = slow_server
+    with pytest.raises(JwksUnavailableError):
+        JWKSCache(url, deadline=0.5, read_timeout=2.0).lookup(KID)
 
 
 def test_jwks_slow_but_within_deadline_is_accepted(slow_server):
