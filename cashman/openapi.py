@@ -21,6 +21,24 @@ from cashman.schemas import ErrorOut, MessageOut
 DOCS_URL = "/docs"
 SPEC_URL = "/openapi.json"
 UNDOCUMENTED_BLUEPRINTS = {"docs"}
+MESSAGE_PATHS = {"/ping", "/secured/ping"}
+DESCRIPTION = """Personal incomes and expenses behind Auth0 access tokens (RS256 JWT Bearer).
+
+- Scopes: `read:transactions` for every GET of transaction data, `write:transactions` for
+  POST, PATCH and DELETE (from `scope` or `permissions`). `/secured/ping` needs a valid token.
+- Amounts are exact JSON numbers with two decimals (`0.30`), greater than 0 and at most
+  1000000000 with at most two decimal places. Strings (`"12.5"`), booleans, NaN and Infinity
+  are refused (422). Expenses are stored and returned negative whether sent as 20 or -20.
+- Descriptions are trimmed, then 1-200 characters, without control characters.
+- Ids are integers, never reused. `created_at` is UTC ISO 8601 with microseconds.
+- Lists are newest first, `?limit=` 1-500 (default 50); follow `Link: <...>; rel="next"`
+  (its `cursor` is opaque). Unknown query parameters are ignored.
+- `POST` with `Idempotency-Key` (1-255 visible ASCII characters): a retry within 24 h returns
+  the first response and creates nothing; the same key with a different body is 422
+  `idempotency_key_reused`. Keys are per user.
+- Bodies: `application/json` (or `application/*+json`, UTF-8) only (415), at most 64 KiB (413),
+  a JSON object (400). Every error is `{"code", "description"}`.
+"""
 
 _ERRORS: dict[int, tuple[str, dict[str, str]]] = {
     400: ("Malformed request, Authorization header or JSON body", {}),
@@ -54,9 +72,7 @@ def init_api(app: Flask) -> CashmanApi:
     )
     api = CashmanApi(
         app,
-        spec_kwargs={
-            "info": {"description": "Personal incomes and expenses behind Auth0 access tokens."}
-        },
+        spec_kwargs={"info": {"description": DESCRIPTION}},
     )
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
