@@ -21,7 +21,6 @@ from cashman.schemas import ErrorOut, MessageOut
 DOCS_URL = "/docs"
 SPEC_URL = "/openapi.json"
 UNDOCUMENTED_BLUEPRINTS = {"docs"}
-MESSAGE_PATHS = {"/ping", "/secured/ping"}
 DESCRIPTION = """Personal incomes and expenses behind Auth0 access tokens (RS256 JWT Bearer).
 
 - Scopes: `read:transactions` for every GET of transaction data, `write:transactions` for
