@@ -389,3 +389,22 @@ def test_verify_signature_segment_base64_variants_refused(kit, verifier):
         verifier().verify(f"{header}.{payload}.{signature}=")
     with pytest.raises(InvalidTokenError):
         verifier().verify(f"{header}.{payload}.{b64url(b'short')}")
+
+
+def test_verify_header_memo_keeps_only_accepted_headers(kit, verifier):
+    v = verifier()
+    v.verify(mint_at(kit))
+    with pytest.raises(InvalidTokenError):
+        v.verify(mint_at(kit, headers={"alg": "HS256"}))
+    assert len(v._header_memo) == 1
+    with pytest.raises(InvalidTokenError):
+        v.verify(mint_at(kit, headers={"alg": "HS256"}))
+
+
+def test_verify_header_memo_is_bounded(kit, verifier):
+    from auth.verify import HEADER_MEMO_SIZE
+
+    v = verifier()
+    for i in range(HEADER_MEMO_SIZE + 10):
+        v.verify(mint_at(kit, headers={"x-n": i}))
+    assert len(v._header_memo) == HEADER_MEMO_SIZE
