@@ -64,6 +64,7 @@ def print_dev_banner(base_url: str, token: str, audience: str) -> None:
     print(
         "\n".join(
             [
+                dev_issuer.WARNING,
                 f"Cashman API (development issuer) on {base_url}",
                 f"  issuer {dev_issuer.DEV_ISSUER}  audience {audience}",
                 f'Token for sub "{dev_issuer.DEFAULT_SUB}" with scopes "{scopes}", valid 24 h:',

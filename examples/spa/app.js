@@ -101,6 +101,19 @@ function describe(result) {
 function showStatus(result) {
   $("status").textContent = describe(result);
   $("status").dataset.kind = result.ok ? "ok" : "error";
+  if (result.status === 401 || result.status === 403) showAuthError(result);
+}
+
+// why the API refused the token, as RFC 6750 puts it in WWW-Authenticate
+function showAuthError(result) {
+  $("auth-error").textContent =
+    `HTTP ${result.status}, WWW-Authenticate: ${result.wwwAuthenticate || "(none)"}`;
+  $("auth-error").hidden = false;
+}
+
+// amounts arrive as exact JSON numbers with two decimals; show them that way
+function formatAmount(amount) {
+  return typeof amount === "number" ? amount.toFixed(2) : String(amount);
 }
 
 function renderIncomes(rows) {
@@ -110,7 +123,8 @@ function renderIncomes(rows) {
     const tr = document.createElement("tr");
     tr.dataset.id = String(row.id);
     for (const [value, cls] of [
-      [row.id, ""], [row.description, ""], [row.amount, "amount"], [row.created_at, ""],
+      [row.id, ""], [row.description, ""], [formatAmount(row.amount), "amount"],
+      [row.created_at, ""],
     ]) {
       const td = document.createElement("td");
       td.textContent = String(value); // textContent: API data is never parsed as HTML
@@ -160,8 +174,10 @@ async function autorun() {
   const after = await listIncomes();
   report.list_after = { ...summary(after), count: Array.isArray(after.data) ? after.data.length : null };
   report.rows = $("incomes").rows.length;
-  report.unauthorized = summary(await call("GET", "/incomes", { token: "not-a-valid-token" }));
-  if (after.ok) showStatus(after);
+  const refused = await call("GET", "/incomes", { token: "not-a-valid-token" });
+  report.unauthorized = summary(refused);
+  if (!refused.network) showAuthError(refused);
+  report.auth_error_shown = $("auth-error").textContent;
   const out = $("result");
   out.textContent = JSON.stringify(report);
   out.dataset.state = "done";

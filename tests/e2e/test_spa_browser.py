@@ -140,6 +140,8 @@ def test_spa_reads_www_authenticate_on_401(tmp_path, allowed_origin, api):
     assert (unauthorized["status"], unauthorized["code"]) == (401, "invalid_token")
     assert unauthorized["www_authenticate"].startswith('Bearer realm="cashman"')
     assert unauthorized["reason"] == "invalid_token"
+    # and the page shows it to the user
+    assert 'error="invalid_token"' in report["auth_error_shown"]
 
 
 def test_spa_blocked_from_another_origin(tmp_path, spa_origin, api):
