@@ -76,6 +76,10 @@ loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 # heartbeat files in memory: a container's overlay filesystem can stall them
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 proc_name = "cashman"
+# Cashman uses no runtime control interface; gunicorn's default socket lives at one
+# fixed path in the home directory, where two instances on a host collide and a
+# container's non-root user may have nowhere to write it.
+control_socket_disable = True
 
 
 def _check_configuration() -> Settings:
