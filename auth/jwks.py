@@ -12,7 +12,10 @@ are SPEC §3 "JWKS handling":
 * attempts at least ``min_refresh`` seconds apart, whatever caused them (TTL
   expiry, an unknown ``kid``, a failure): random ``kid``s cannot flood the issuer;
 * a response that is not a usable key set never replaces good keys, which
-  stay usable until ``max_stale`` seconds after the last successful fetch.
+  stay usable until ``max_stale`` seconds after the last successful fetch;
+* a refresh keeps the ``SigningKey`` object of every JWK whose public members
+  did not change, so key objects are built once per key, not once per fetch,
+  and verified tokens cached against them stay valid.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import requests
 import urllib3
 
 from auth.errors import JwksUnavailableError
-from auth.keys import SigningKey, UnusableKeyError, build_signing_key
+from auth.keys import SigningKey, UnusableKeyError, build_signing_key, public_fingerprint
 from auth.settings import ASYMMETRIC_ALGORITHMS
 
 logger = logging.getLogger(__name__)
@@ -200,6 +203,7 @@ class JWKSCache:
             raise JwksFetchError("not JSON") from None
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise JwksFetchError("not a JSON object with a `keys` array")
+        current = {key.fingerprint: key for group in self._keyset.keys.values() for key in group}
         keys: dict[str, list[SigningKey]] = {}
         skipped = 0
         for item in document["keys"]:
@@ -207,7 +211,9 @@ class JWKSCache:
                 skipped += 1
                 continue
             try:
-                key = build_signing_key(item, self.algorithms)
+                key = current.get(public_fingerprint(item)) or build_signing_key(
+                    item, self.algorithms
+                )
             except UnusableKeyError:
                 skipped += 1
                 continue

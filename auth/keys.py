@@ -6,10 +6,15 @@ SPEC §3 step 3, and one ready verifier per accepted algorithm, built when the
 key set is fetched, never per request. RS*/ES* verify through python-jose's
 ``cryptography`` key classes; PS* (which python-jose lacks) through
 ``cryptography`` directly. Only public parameters are read from a JWK.
+
+A key set refresh reuses the ``SigningKey`` of a JWK whose public members are
+unchanged (``public_fingerprint``): the object stays the same, so tokens the
+verified-token cache holds for it survive a refresh that did not change it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +30,8 @@ Verifier = Callable[[bytes, bytes], bool]
 
 MIN_RSA_BITS = 2048
 EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+# Every member that decides what a key verifies: private members (d, p, q...) never count.
+PUBLIC_MEMBERS = ("kid", "kty", "n", "e", "crv", "x", "y", "use", "key_ops", "alg")
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "256": hashes.SHA256,
     "384": hashes.SHA384,
@@ -52,6 +59,19 @@ class SigningKey:
     key_ops: object
     alg: object
     verifiers: Mapping[str, Verifier] = field(repr=False)
+    fingerprint: str = field(default="", repr=False)
+
+
+def public_fingerprint(data: Mapping[str, Any]) -> str:
+    """The JWK's public members as canonical JSON: equal strings mean an identical key."""
+    try:
+        return json.dumps(
+            {name: data[name] for name in PUBLIC_MEMBERS if name in data},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+    except (ValueError, TypeError, RecursionError) as exc:  # a hostile, deeply nested member
+        raise UnusableKeyError("JWK members cannot be compared") from exc
 
 
 def build_signing_key(data: Mapping[str, Any], algorithms: Iterable[str]) -> SigningKey:
@@ -81,6 +101,7 @@ def build_signing_key(data: Mapping[str, Any], algorithms: Iterable[str]) -> Sig
         key_ops=data.get("key_ops"),
         alg=data.get("alg"),
         verifiers=verifiers,
+        fingerprint=public_fingerprint(data),
     )
 
 

@@ -4,8 +4,9 @@ Keyed by the SHA-256 of the whole token (the token itself is never kept), a
 bounded LRU shared by all threads. An entry never outlives the token's ``exp``
 plus the leeway (the same bound the uncached path applies) nor the JWKS key
 that verified it: a hit is only served while that exact key object is still
-the key set's entry for its ``kid``, so a key dropped on refresh drops its
-tokens. Only successes are stored.
+the key set's entry for its ``kid``. A refresh keeps the object of a JWK whose
+public members did not change, so its tokens stay cached; a key dropped or
+changed on refresh drops its tokens. Only successes are stored.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import requests
@@ -463,3 +464,41 @@ def test_jwks_max_stale_shorter_than_ttl_still_bounds_key_age(kit, cache, clock)
         clock.advance(101)
         with pytest.raises(JwksUnavailableError):
             c.lookup(KID)
+
+
+@pytest.mark.parametrize("change", [None, "other-key-added", "reordered"])
+def test_jwks_refresh_with_unchanged_jwk_keeps_the_key_object(kit, jwks, cache, clock, change):
+    c = cache()
+    first = c.lookup(KID)[0]
+    if change == "other-key-added":
+        kit.add_key("added")
+    elif change == "reordered":
+        kit.add_key("added")
+        kit.keys.reverse()
+    clock.advance(601)
+    c.lookup(KID)  # past the TTL: this lookup refreshes
+    assert fetches(jwks, kit.jwks_url) == 2
+    assert c.lookup(KID)[0] is first
+
+
+@pytest.mark.parametrize(
+    "jwk_change",
+    [
+        {"alg": "RS384"},
+        {"use": "enc"},
+        {"key_ops": ["verify"]},
+        {"e": "Aw"},
+        {"n": "other"},
+    ],
+)
+def test_jwks_refresh_with_changed_jwk_builds_a_new_key_object(kit, jwks, cache, clock, jwk_change):
+    c = cache(algorithms=("RS256", "RS384"))
+    first = c.lookup(KID)[0]
+    if jwk_change.get("n") == "other":
+        kit.keys[0] = replace(kit.keys[0], private_key=kit.other_key())
+    else:
+        kit.keys[0] = replace(kit.keys[0], jwk_extra={**kit.keys[0].jwk_extra, **jwk_change})
+    clock.advance(601)
+    c.lookup(KID)
+    assert fetches(jwks, kit.jwks_url) == 2
+    assert c.lookup(KID)[0] is not first

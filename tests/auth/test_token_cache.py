@@ -192,3 +192,36 @@ def test_token_cache_unit_expiry_and_lru():
     assert cache.get(b"a", 99.9) is entry
     assert cache.get(b"a", 100.0) is None
     assert len(cache) == 0
+
+
+def test_token_cache_entry_survives_a_refresh_that_keeps_its_key(kit, verifier, clocks, jwks):
+    _, mono = clocks
+    v = verifier()
+    token = mint(kit)
+    v.verify(token)
+    entry = v.token_cache._entries[TokenCache.digest(token)]
+    kit.add_key("added")
+    mono.now += 601  # TTL: the next use refreshes the key set
+    assert v.verify(token)["sub"] == "user-1"
+    assert len(jwks.calls) == 2
+    assert v.token_cache._entries[TokenCache.digest(token)] is entry
+
+
+def test_token_cache_refresh_drops_only_tokens_of_changed_keys(kit, verifier, clocks):
+    _, mono = clocks
+    v = verifier()
+    kept = mint(kit)
+    kit.add_key("leaving")
+    kit.signing_kid = "leaving"
+    dropped = mint(kit)
+    v.verify(kept)
+    mono.now += 31  # an unknown kid may refetch after the minimum interval
+    v.verify(dropped)
+    kept_entry = v.token_cache._entries[TokenCache.digest(kept)]
+    kit.remove_key("leaving")
+    mono.now += 601
+    assert v.verify(kept)["sub"] == "user-1"
+    assert v.token_cache._entries[TokenCache.digest(kept)] is kept_entry
+    with pytest.raises(InvalidTokenError):
+        v.verify(dropped)
+    assert TokenCache.digest(dropped) not in v.token_cache._entries
