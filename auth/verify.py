@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 
+from auth.bearer import MAX_TOKEN_LENGTH
 from auth.compact import decode_json_segment, decode_segment, signing_input, split_compact
 from auth.errors import InvalidClaimsError, InvalidTokenError, TokenExpiredError
 from auth.jwks import JWKSCache
@@ -64,6 +65,10 @@ class TokenVerifier:
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the claims of a valid ``token``; raise an ``AuthError`` subclass otherwise."""
+        # Public API: callers may skip parse_bearer, so the same outer limits hold here. A
+        # compact JWS is ASCII (RFC 7515 §7.1) and at most 8 KiB (SPEC §3 step 1).
+        if not isinstance(token, str) or not token.isascii() or len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidTokenError("not an ASCII token of at most 8 KiB")
         digest = TokenCache.digest(token) if self.token_cache.size else b""
         if digest:
             cached = self.token_cache.get(digest, self.clock())

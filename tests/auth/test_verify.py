@@ -408,3 +408,41 @@ def test_verify_header_memo_is_bounded(kit, verifier):
     for i in range(HEADER_MEMO_SIZE + 10):
         v.verify(mint_at(kit, headers={"x-n": i}))
     assert len(v._header_memo) == HEADER_MEMO_SIZE
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        lambda signed, kit: "é.a.b",
+        lambda signed, kit: "a.b.é",
+        lambda signed, kit: "é",
+        lambda signed, kit: "\x00",
+        lambda signed, kit: "a.b.\x00",
+        lambda signed, kit: "\ud800.a.b",
+        lambda signed, kit: "a.b.\udcff",
+        lambda signed, kit: "...",
+        lambda signed, kit: "",
+        lambda signed, kit: " ",
+        lambda signed, kit: "a" * 100_000,
+        lambda signed, kit: "." * 100_000,
+        lambda signed, kit: "e30." * 25_000,
+        lambda signed, kit: signed + "é",
+        lambda signed, kit: "é" + signed,
+        lambda signed, kit: signed + "\x00",
+        lambda signed, kit: signed + " ",
+        lambda signed, kit: mint_at(kit, claims={"pad": "x" * 100_000}),
+        lambda signed, kit: None,
+        lambda signed, kit: signed.encode("ascii"),
+        lambda signed, kit: 42,
+    ],
+)
+@pytest.mark.parametrize("token_cache_size", [4096, 0])
+def test_verify_called_directly_with_odd_input_is_invalid_token(
+    kit, verifier, make_token, token_cache_size
+):
+    # verify() is public: a caller may skip parse_bearer, so it refuses any input itself.
+    v = verifier(token_cache_size=token_cache_size)
+    token = make_token(mint_at(kit), kit)
+    with pytest.raises(InvalidTokenError) as caught:
+        v.verify(token)
+    assert type(caught.value) is InvalidTokenError
