@@ -33,7 +33,13 @@ import requests
 import urllib3
 
 from auth.errors import JwksUnavailableError
-from auth.keys import SigningKey, UnusableKeyError, build_signing_key, public_fingerprint
+from auth.keys import (
+    SigningKey,
+    UnusableKeyError,
+    build_signing_key,
+    public_fingerprint,
+    unusable_key,
+)
 from auth.settings import ASYMMETRIC_ALGORITHMS
 
 logger = logging.getLogger(__name__)
@@ -205,6 +211,7 @@ class JWKSCache:
             raise JwksFetchError("not a JSON object with a `keys` array")
         current = {key.fingerprint: key for group in self._keyset.keys.values() for key in group}
         keys: dict[str, list[SigningKey]] = {}
+        skipped_kids: list[str] = []
         skipped = 0
         for item in document["keys"]:
             if not isinstance(item, dict):
@@ -216,8 +223,15 @@ class JWKSCache:
                 )
             except UnusableKeyError:
                 skipped += 1
+                if isinstance(item.get("kid"), str):
+                    skipped_kids.append(item["kid"])
                 continue
             keys.setdefault(key.kid, []).append(key)
+        # SPEC §3 step 3 wants exactly one entry per kid: a skipped entry (an `oct` secret,
+        # a small RSA key) sharing a usable key's kid makes that kid ambiguous, not usable.
+        for kid in skipped_kids:
+            if kid in keys:
+                keys[kid].append(unusable_key(kid))
         if skipped:
             logger.info("JWKS from %s: skipped %d unusable key(s)", self.url, skipped)
         if not any(key.verifiers for group in keys.values() for key in group):

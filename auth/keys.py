@@ -62,6 +62,11 @@ class SigningKey:
     fingerprint: str = field(default="", repr=False)
 
 
+def unusable_key(kid: str) -> SigningKey:
+    """Stands for a skipped JWK that shares ``kid`` with a usable one: the kid is ambiguous."""
+    return SigningKey(kid=kid, kty="", crv=None, use=None, key_ops=None, alg=None, verifiers={})
+
+
 def public_fingerprint(data: Mapping[str, Any]) -> str:
     """The JWK's public members as canonical JSON: equal strings mean an identical key."""
     try:

@@ -9,6 +9,7 @@ import json
 import time
 
 import pytest
+import responses
 
 from auth.errors import (
     AuthError,
@@ -16,7 +17,7 @@ from auth.errors import (
     InvalidTokenError,
     TokenExpiredError,
 )
-from auth.testing import OMIT, AuthKit, b64url, generate_ec_key, public_jwk
+from auth.testing import OMIT, AuthKit, b64url, generate_ec_key, generate_rsa_key, public_jwk
 from auth.verify import TokenVerifier
 
 NOW = 1_750_000_000.0
@@ -236,6 +237,33 @@ def test_verify_duplicate_kid_in_jwks_is_invalid_token(kit, verifier):
     kit.add_key("test-key-1", kit.other_key())
     with pytest.raises(InvalidTokenError):
         verifier().verify(mint_at(kit))
+
+
+@pytest.mark.parametrize(
+    "unusable",
+    [
+        {"kty": "oct", "k": "c2VjcmV0"},
+        {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+        {"kty": "RSA", "n": 5, "e": "AQAB"},
+        "small-rsa",
+    ],
+)
+def test_verify_kid_shared_with_an_unusable_jwk_is_invalid_token(kit, unusable):
+    # SPEC §3 step 3: exactly one JWKS entry with that kid, usable or not.
+    if unusable == "small-rsa":
+        unusable = public_jwk(generate_rsa_key(1024), "x")
+    published = [{**unusable, "kid": "test-key-1"}, *kit.jwks()["keys"]]
+    with responses.RequestsMock() as rsps:
+        rsps.get(kit.jwks_url, json={"keys": published})
+        with pytest.raises(InvalidTokenError):
+            TokenVerifier(kit.settings(), clock=lambda: NOW).verify(mint_at(kit))
+
+
+def test_verify_unusable_jwk_with_another_kid_is_skipped(kit):
+    published = [{"kty": "oct", "k": "c2VjcmV0", "kid": "hs"}, *kit.jwks()["keys"]]
+    with responses.RequestsMock() as rsps:
+        rsps.get(kit.jwks_url, json={"keys": published})
+        assert TokenVerifier(kit.settings(), clock=lambda: NOW).verify(mint_at(kit))
 
 
 def test_verify_ec_key_for_rsa_alg_is_refused(kit, verifier):
