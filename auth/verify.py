@@ -112,7 +112,8 @@ class TokenVerifier:
         if not isinstance(kid, str) or not kid:
             raise InvalidTokenError("no kid")
         typ = header.get("typ")
-        if typ is None:
+        # RFC 7515 §4.1.9: a present `typ` is a string; `"typ": null` is not an absent one.
+        if "typ" not in header:
             if self.settings.auth_strict_rfc9068:
                 raise InvalidTokenError("typ at+jwt required")
         else:

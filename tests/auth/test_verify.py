@@ -123,6 +123,8 @@ def test_verify_header_or_payload_not_a_json_object_is_invalid_token(
         {"typ": "application/jwt+x"},
         {"typ": "secevent+jwt"},
         {"typ": 1},
+        {"typ": None},
+        {"typ": ""},
         {"crit": ["exp"]},
         {"crit": []},
     ],
