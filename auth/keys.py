@@ -39,6 +39,15 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 }
 
 
+class _Absent:
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+"""A JWK member that is not there: ``"use": null`` is present (and invalid), not absent."""
+
+
 class UnusableKeyError(ValueError):
     """A JWK that cannot verify anything here (bad material, unsupported type)."""
 
@@ -64,7 +73,9 @@ class SigningKey:
 
 def unusable_key(kid: str) -> SigningKey:
     """Stands for a skipped JWK that shares ``kid`` with a usable one: the kid is ambiguous."""
-    return SigningKey(kid=kid, kty="", crv=None, use=None, key_ops=None, alg=None, verifiers={})
+    return SigningKey(
+        kid=kid, kty="", crv=None, use=ABSENT, key_ops=ABSENT, alg=ABSENT, verifiers={}
+    )
 
 
 def public_fingerprint(data: Mapping[str, Any]) -> str:
@@ -102,9 +113,9 @@ def build_signing_key(data: Mapping[str, Any], algorithms: Iterable[str]) -> Sig
         kid=kid,
         kty=kty,
         crv=crv if isinstance(crv, str) else None,
-        use=data.get("use"),
-        key_ops=data.get("key_ops"),
-        alg=data.get("alg"),
+        use=data.get("use", ABSENT),
+        key_ops=data.get("key_ops", ABSENT),
+        alg=data.get("alg", ABSENT),
         verifiers=verifiers,
         fingerprint=public_fingerprint(data),
     )

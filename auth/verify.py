@@ -22,7 +22,7 @@ from auth.bearer import MAX_TOKEN_LENGTH
 from auth.compact import decode_json_segment, decode_segment, signing_input, split_compact
 from auth.errors import InvalidClaimsError, InvalidTokenError, TokenExpiredError
 from auth.jwks import JWKSCache
-from auth.keys import EC_CURVES, SigningKey, key_type_for
+from auth.keys import ABSENT, EC_CURVES, SigningKey, key_type_for
 from auth.settings import AuthSettings
 from auth.token_cache import CachedToken, TokenCache
 
@@ -142,15 +142,16 @@ class TokenVerifier:
         if len(candidates) != 1:
             raise InvalidTokenError("no single key with this kid")
         key = candidates[0]
-        if key.use is not None and key.use != "sig":
+        # Absent members pass; present ones (even null) must say so (RFC 7517 §4.2-§4.4).
+        if key.use is not ABSENT and key.use != "sig":
             raise InvalidTokenError("key not for signatures")
-        if key.key_ops is not None and (
+        if key.key_ops is not ABSENT and (
             not isinstance(key.key_ops, list) or "verify" not in key.key_ops
         ):
             raise InvalidTokenError("key_ops without verify")
         if key.kty != key_type_for(alg) or (key.kty == "EC" and key.crv != EC_CURVES[alg]):
             raise InvalidTokenError("key type does not match alg")
-        if key.alg is not None and key.alg != alg:
+        if key.alg is not ABSENT and key.alg != alg:
             raise InvalidTokenError("key bound to another alg")
         if alg not in key.verifiers:
             raise InvalidTokenError("key cannot verify this alg")

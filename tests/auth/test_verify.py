@@ -217,6 +217,9 @@ def test_verify_embedded_key_headers_are_never_used(kit, verifier, jwks, member,
         ({"key_ops": "verify"}, ("RS256",)),
         ({"alg": "RS384"}, ("RS256", "RS384")),
         ({"alg": "PS256"}, ("RS256", "PS256")),
+        ({"use": None}, ("RS256",)),
+        ({"key_ops": None}, ("RS256",)),
+        ({"alg": None}, ("RS256",)),
     ],
 )
 def test_verify_key_not_bound_to_the_token_is_refused(kit, verifier, jwk_extra, algorithms):
