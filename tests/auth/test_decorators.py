@@ -29,6 +29,8 @@ from tests.auth.minimal_app import READ, WRITE, build_app
         ({"claims": {"permissions": READ}}, 403),
         ({"claims": {"permissions": {READ: True}}}, 403),
         ({"claims": {"permissions": [1, None, [READ]]}}, 403),
+        ({"claims": {"permissions": [1, None, READ]}}, 200),
+        ({"claims": {"scope": f"  openid   {READ}  "}}, 200),
         ({"claims": {"scope": f"{READ}\t{WRITE}"}}, 403),
     ],
 )

@@ -112,3 +112,20 @@ def test_error_descriptions_never_echo_the_kid(api, auth_header):
     resp = api.get("/secured", headers=auth_header(kid="kid-that-must-not-leak"))
     assert "kid-that-must-not-leak" not in resp.get_data(as_text=True)
     assert "kid-that-must-not-leak" not in str(resp.headers)
+
+
+def sized_token(kit: AuthKit, length: int) -> str:
+    """A valid token of exactly ``length`` characters (padded through a claim and a header)."""
+    for extra in range(4):
+        for pad in range(5400, 5900):
+            token = kit.mint(headers={"x": "y" * extra}, claims={"pad": "p" * pad})
+            if len(token) == length:
+                return token
+    raise AssertionError(f"no token of {length} characters")
+
+
+@pytest.mark.parametrize(("length", "status"), [(8192, 200), (8193, 400)])
+def test_error_table_token_size_limit_is_8_kib(api, kit, length, status):
+    token = sized_token(kit, length)
+    resp = api.get("/secured", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == status

@@ -144,7 +144,16 @@ def test_verify_alg_none_unsigned_is_refused(kit, verifier):
 
 @pytest.mark.parametrize(
     "typ",
-    [OMIT, "JWT", "jwt", "at+jwt", "AT+JWT", "application/at+jwt", "Application/JWT"],
+    [
+        OMIT,
+        "JWT",
+        "jwt",
+        "at+jwt",
+        "AT+JWT",
+        "application/at+jwt",
+        "application/at+JWT",
+        "Application/JWT",
+    ],
 )
 def test_verify_accepted_typ(kit, verifier, typ):
     assert verifier().verify(mint_at(kit, headers={"typ": typ}))["sub"] == "user-1"
@@ -313,6 +322,7 @@ def test_verify_pss_signature_is_not_accepted_as_pkcs1(kit, verifier):
     [
         ({"iss": "https://evil.example.com/"}, InvalidClaimsError),
         ({"iss": "https://cashman-test.example.com"}, InvalidClaimsError),
+        ({"iss": "https://cashman-test.example.com//"}, InvalidClaimsError),
         ({"iss": OMIT}, InvalidClaimsError),
         ({"iss": ["https://cashman-test.example.com/"]}, InvalidClaimsError),
         ({"aud": "https://other.api"}, InvalidClaimsError),
@@ -479,3 +489,24 @@ def test_verify_called_directly_with_odd_input_is_invalid_token(
     with pytest.raises(InvalidTokenError) as caught:
         v.verify(token)
     assert type(caught.value) is InvalidTokenError
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1E400", "9" * 400])
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+def test_verify_huge_json_number_time_claim_is_invalid_claims(kit, verifier, claim, number):
+    payload = json.dumps({**kit.claims(now=NOW), claim: "HUGE"}).replace('"HUGE"', number)
+    token = kit.mint_raw(VALID_HEADER, payload.encode(), alg="RS256")
+    with pytest.raises(AuthError) as caught:
+        verifier().verify(token)
+    assert type(caught.value) is InvalidClaimsError
+
+
+@pytest.mark.parametrize(("offset", "accepted"), [(30, True), (31, False)])
+@pytest.mark.parametrize("claim", ["nbf", "iat"])
+def test_verify_future_claim_leeway_boundary(kit, verifier, claim, offset, accepted):
+    token = mint_at(kit, claims={claim: int(NOW) + offset})
+    if accepted:
+        assert verifier(auth_leeway=30).verify(token)["sub"] == "user-1"
+    else:
+        with pytest.raises(InvalidClaimsError):
+            verifier(auth_leeway=30).verify(token)
