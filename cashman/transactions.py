@@ -13,7 +13,7 @@ from typing import Any
 from flask import request, url_for
 
 from auth import current_owner, requires_scope
-from cashman import idempotency, storage
+from cashman import idempotency, render, storage
 from cashman.errors import TransactionNotFoundError
 from cashman.jsonio import dumps_exact
 from cashman.models import Kind, Transaction
@@ -163,7 +163,8 @@ def _page(kind: Kind | None, limit: int, cursor: Cursor | None) -> Any:
     headers = {}
     if next_cursor is not None:
         headers["Link"] = next_link(url_for(request.endpoint or ""), limit, next_cursor)
-    return rows, 200, headers
+    # a ready Response: @bp.response documents TransactionOut(many=True) and skips its dump
+    return render.page_response(rows), 200, headers
 
 
 def _create(kind: Kind, data: dict[str, Any], key: str | None) -> Any:
