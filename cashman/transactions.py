@@ -38,6 +38,10 @@ _ENDPOINT = {Kind.INCOME: "transactions.get_income", Kind.EXPENSE: "transactions
 LINK = {"Link": {"description": 'Next page: `<URL>; rel="next"`', "schema": {"type": "string"}}}
 LOCATION = {"Location": {"description": "URL of the new transaction", "schema": {"type": "string"}}}
 
+# one instance for every list request: given the class, webargs builds (and deep-copies
+# the fields of) a new schema per request, ~35 us of a ~500 us GET /incomes
+LIST_ARGS = ListArgs()
+
 bp = Blueprint("transactions", __name__, description="The caller's incomes and expenses.")
 
 
@@ -55,7 +59,7 @@ def guarded(scope: str, *errors: int) -> Callable[[Any], Any]:
 
 @bp.get("/incomes")
 @guarded(READ, 422)
-@bp.arguments(ListArgs, location="query", as_kwargs=True)
+@bp.arguments(LIST_ARGS, location="query", as_kwargs=True)
 @bp.response(200, TransactionOut(many=True), headers=LINK)
 def list_incomes(limit: int, cursor: Cursor | None):
     """List the caller's incomes, newest first."""
@@ -64,7 +68,7 @@ def list_incomes(limit: int, cursor: Cursor | None):
 
 @bp.get("/expenses")
 @guarded(READ, 422)
-@bp.arguments(ListArgs, location="query", as_kwargs=True)
+@bp.arguments(LIST_ARGS, location="query", as_kwargs=True)
 @bp.response(200, TransactionOut(many=True), headers=LINK)
 def list_expenses(limit: int, cursor: Cursor | None):
     """List the caller's expenses, newest first."""
@@ -73,7 +77,7 @@ def list_expenses(limit: int, cursor: Cursor | None):
 
 @bp.get("/transactions")
 @guarded(READ, 422)
-@bp.arguments(ListArgs, location="query", as_kwargs=True)
+@bp.arguments(LIST_ARGS, location="query", as_kwargs=True)
 @bp.response(200, TransactionOut(many=True), headers=LINK)
 def list_transactions(limit: int, cursor: Cursor | None):
     """List all the caller's transactions, newest first."""
