@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.ops.processes import ROOT, curl_lines, dev_server, free_port
+from tests.support.processes import ROOT, curl_lines, dev_server, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from jose import jwt
 from auth import dev_issuer
 from cashman import create_app
 from cashman.config import Settings
-from tests.ops.processes import PYTHON, ROOT, base_env
+from tests.support.processes import PYTHON, ROOT, hermetic_env, run_command
 
 READ = "read:transactions"
 WRITE = "write:transactions"
@@ -43,16 +43,10 @@ def dev_client(jwks_server, tmp_path):
 
 
 def mint_command(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = base_env(tmp_path, DEV_ISSUER_KEY_FILE=str(tmp_path / "instance" / "dev-issuer-key.pem"))
-    return subprocess.run(
-        [PYTHON, "-m", "auth.dev_issuer", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    env = hermetic_env(
+        tmp_path, DEV_ISSUER_KEY_FILE=str(tmp_path / "instance" / "dev-issuer-key.pem")
     )
+    return run_command([PYTHON, "-m", "auth.dev_issuer", *args], env)
 
 
 def test_key_file_created_on_first_use_with_mode_0600(issuer, key_file):

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from auth import dev_issuer
-from tests.ops.processes import PYTHON, ROOT, base_env, free_port, gunicorn
+from tests.support.processes import PYTHON, ROOT, free_port, gunicorn, hermetic_env
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +74,9 @@ def conf_values(tmp_path, **env: str) -> dict[str, object]:
     out = subprocess.run(
         [PYTHON, "-c", code],
         cwd=ROOT,
-        env=base_env(tmp_path, AUTH0_DOMAIN="example.us.auth0.com", API_AUDIENCE=AUDIENCE, **env),
+        env=hermetic_env(
+            tmp_path, AUTH0_DOMAIN="example.us.auth0.com", API_AUDIENCE=AUDIENCE, **env
+        ),
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,14 +9,15 @@ import pytest
 import requests
 
 from auth import dev_issuer
-from tests.ops.processes import (
+from tests.support.processes import (
     PYTHON,
     ROOT,
-    base_env,
     curl_lines,
     dev_server,
     free_port,
+    hermetic_env,
     listening_addresses,
+    run_command,
 )
 
 pytestmark = pytest.mark.slow
@@ -80,7 +81,7 @@ def test_mint_command_token_accepted_by_running_server(running, tmp_path):
     minted = subprocess.run(
         [PYTHON, "-m", "auth.dev_issuer", "--sub", "alice", "--scope", "read:transactions"],
         cwd=ROOT,
-        env=base_env(tmp_path),
+        env=hermetic_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
@@ -172,18 +173,10 @@ def copied_entry(tmp_path):
 def test_dotenv_read_and_environment_wins(copied_entry, dotenv, env, status):
     (copied_entry / ".env").write_text(dotenv)
     settings = {"AUTH0_DOMAIN": "example.us.auth0.com", "API_AUDIENCE": "https://api.test/"}
-    full_env = base_env(copied_entry, **settings, PYTHONPATH=str(ROOT))
+    full_env = hermetic_env(copied_entry, **settings, PYTHONPATH=str(ROOT))
     for name in ("AUTH_LEEWAY", *env):
         full_env.pop(name, None)
     full_env.update(env)
-    result = subprocess.run(
-        [PYTHON, "-c", "import server"],
-        cwd=copied_entry,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_command([PYTHON, "-c", "import server"], full_env, cwd=copied_entry)
     assert result.returncode == status, result.stderr
     assert "Traceback" not in result.stderr

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -14,8 +11,7 @@ from sqlalchemy import inspect, text
 
 from cashman.migrate import upgrade
 from cashman.models import Base, build_engine
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.processes import PYTHON, run_command
 
 
 def test_migrations_match_the_models(db):
@@ -63,15 +59,7 @@ def test_concurrent_upgrades_of_an_empty_database(database_url):
 
 def test_migrate_command_creates_the_schema(database_url):
     env = {**os.environ, "DATABASE_URL": database_url}
-    done = subprocess.run(
-        [sys.executable, "-m", "cashman.migrate"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_command([PYTHON, "-m", "cashman.migrate"], env)
     assert done.returncode == 0, done.stderr
     assert "up to date" in done.stdout
     engine = build_engine(database_url)
@@ -82,14 +70,8 @@ def test_migrate_command_creates_the_schema(database_url):
 
 
 def test_migrate_command_rejects_a_bad_url():
-    done = subprocess.run(
-        [sys.executable, "-m", "cashman.migrate"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": "mysql://x"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    done = run_command(
+        [PYTHON, "-m", "cashman.migrate"], {**os.environ, "DATABASE_URL": "mysql://x"}
     )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
