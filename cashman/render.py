@@ -11,7 +11,7 @@ on PostgreSQL). Any change to ``TransactionOut`` must be made here too.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
 
 from flask import Response, current_app
@@ -25,6 +25,8 @@ _KIND_JSON = {kind.value: _quote(kind.value) for kind in Kind}
 _CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # "YYYY-MM-DD HH:MM:SS.ffffff", the width of storage.Listed's created_at
 _STAMP_WIDTH = 26
+# storage.Listed, or any tuple (id, description, cents, created_at, kind)
+Page = tuple[int, str, int, str, str]
 
 
 def money_literal(cents: int) -> str:
@@ -35,24 +37,38 @@ def money_literal(cents: int) -> str:
 
 def created_at_literal(stamp: str) -> str:
     """UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` as the quoted ``...T...Z`` of the API."""
-    # years below 1000 are left to strftime, which does not pad them to four digits
-    if len(stamp) == _STAMP_WIDTH and stamp[10] == " " and stamp[0] != "0":
+    if _is_canonical(stamp):
         return f'"{stamp[:10]}T{stamp[11:]}Z"'
     return f'"{datetime.fromisoformat(stamp).strftime(_CREATED_AT_FORMAT)}"'
 
 
-def render_page(rows: Iterable[tuple[int, str, int, str, str]]) -> str:
+def _is_canonical(stamp: str) -> bool:
+    # years below 1000 are left to strftime, which does not pad them to four digits
+    return len(stamp) == _STAMP_WIDTH and stamp[10] == " " and stamp[0] != "0"
+
+
+def render_page(rows: Sequence[Page]) -> str:
     """The JSON array of ``rows`` (id, description, cents, created_at, kind), compact."""
     quote, kinds = _quote, _KIND_JSON
+    if not all(_is_canonical(row[3]) for row in rows):
+        items = [
+            f'{{"id":{row_id},"description":{quote(description)},'
+            f'"amount":{money_literal(cents)},"type":{kinds.get(kind) or quote(kind)},'
+            f'"created_at":{created_at_literal(stamp)}}}'
+            for row_id, description, cents, stamp, kind in rows
+        ]
+        return f"[{','.join(items)}]"
+    # the same, inlined: a function call per value was a quarter of the time
     items = [
-        f'{{"id":{int(row_id)},"description":{quote(description)},'
-        f'"amount":{money_literal(cents)},"type":{kinds.get(kind) or quote(kind)},'
-        f'"created_at":{created_at_literal(stamp)}}}'
+        f'{{"id":{row_id},"description":{quote(description)},'
+        f'"amount":{"-" if cents < 0 else ""}{abs(cents) // 100}.{abs(cents) % 100:02d},'
+        f'"type":{kinds.get(kind) or quote(kind)},'
+        f'"created_at":"{stamp[:10]}T{stamp[11:]}Z"}}'
         for row_id, description, cents, stamp, kind in rows
     ]
     return f"[{','.join(items)}]"
 
 
-def page_response(rows: Iterable[tuple[int, str, int, str, str]]) -> Response:
+def page_response(rows: Sequence[Page]) -> Response:
     """A 200 with the page as JSON, as ``jsonify`` would build it (newline included)."""
     return current_app.response_class(f"{render_page(rows)}\n", mimetype=current_app.json.mimetype)

@@ -36,8 +36,9 @@ INSTANTS = [
     datetime(2024, 6, 1, 12, 0, 0, 10, tzinfo=timezone(timedelta(hours=-7, minutes=-30))),
     datetime(1970, 1, 1, 0, 0, 0, 500000, tzinfo=UTC),
     datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
-    datetime(999, 3, 4, 5, 6, 7, 89, tzinfo=UTC),
 ]
+# strftime writes this year as "999": the renderer's per-row path, not its inlined one
+BEFORE_1000 = datetime(999, 3, 4, 5, 6, 7, 89, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -72,22 +73,25 @@ def expected_body(app, owner, kind=None):
     return dumps_exact(TransactionOut(many=True).dump(objects)) + "\n"
 
 
-def varied_rows():
+def varied_rows(instants=(*INSTANTS, BEFORE_1000)):
     rows = []
     for n, description in enumerate(DESCRIPTIONS * 2):
         amount = Decimal(AMOUNTS[n % len(AMOUNTS)])
-        instant = INSTANTS[n % len(INSTANTS)] - timedelta(microseconds=n)
+        instant = instants[n % len(instants)] - timedelta(microseconds=n)
         kind, signed = ("INCOME", amount) if n % 2 else ("EXPENSE", -amount)
         rows.append((kind, description, signed, instant))
     return rows
 
 
+@pytest.mark.parametrize("instants", [INSTANTS, (*INSTANTS, BEFORE_1000)], ids=["", "year999"])
 @pytest.mark.parametrize(
     ("path", "kind"),
     [("/transactions", None), ("/incomes", "INCOME"), ("/expenses", "EXPENSE")],
 )
-def test_list_body_is_the_schema_dump_byte_for_byte(app, client, auth, owner, seed, path, kind):
-    seed(varied_rows())
+def test_list_body_is_the_schema_dump_byte_for_byte(
+    app, client, auth, owner, seed, path, kind, instants
+):
+    seed(varied_rows(instants))
     resp = client.get(f"{path}?limit=500", headers=auth)
     assert resp.status_code == 200
     assert resp.content_type == "application/json"
