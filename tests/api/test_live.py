@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from tests.support.live import LiveServer, live_issuer, live_server
+from tests.support.live import LiveServer, live_issuer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 SCOPES = ["read:transactions", "write:transactions"]
@@ -59,7 +59,7 @@ def test_acknowledged_write_survives_sigkill(issuer, headers, tmp_path):
         assert resp.status_code == 201
     finally:
         server.kill()
-    with live_server(env, tmp_path / "second.log") as again:
+    with LiveServer(env, tmp_path / "second.log") as again:
         read = requests.get(
             f"{again.url}{resp.headers['Location']}", headers=headers, timeout=TIMEOUT_S
         )
@@ -72,7 +72,7 @@ def test_concurrent_writers_neither_lose_nor_duplicate(issuer, headers, database
     count = 300
     amounts = [Decimal(n % 97 + 1) / 100 + n for n in range(count)]
 
-    with live_server(env, tmp_path / "server.log", workers=2) as server:
+    with LiveServer(env, tmp_path / "server.log", workers=2) as server:
 
         def post(n):
             kind = "incomes" if n % 3 else "expenses"
@@ -97,7 +97,7 @@ def test_concurrent_retries_of_one_key_create_one_row(issuer, headers, database_
     barrier = threading.Barrier(20, timeout=30)
     keyed = {**headers, "Idempotency-Key": "same-key-20"}
 
-    with live_server(env, tmp_path / "server.log", workers=2) as server:
+    with LiveServer(env, tmp_path / "server.log", workers=2) as server:
 
         def post(_):
             barrier.wait()
@@ -139,7 +139,7 @@ def test_chunked_bodies_on_a_real_server(issuer, headers, tmp_path):
 
     small = json.dumps({"description": "chunked", "amount": 1}).encode()
     big = json.dumps({"description": "x" * 100_000, "amount": 1}).encode()
-    with live_server(env, tmp_path / "server.log", workers=1) as server:
+    with LiveServer(env, tmp_path / "server.log", workers=1) as server:
         ok_status, ok_body = send_chunked(server.port, small)
         big_status, big_body = send_chunked(server.port, big)
     assert (ok_status, ok_body["description"]) == (201, "chunked")

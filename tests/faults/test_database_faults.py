@@ -21,9 +21,9 @@ import responses
 from sqlalchemy.engine import make_url
 
 from auth.testing import AuthKit
-from tests.faults.gunicorn_process import GunicornProcess
 from tests.faults.issuer import FaultyIssuer
 from tests.faults.tcp_proxy import CuttableProxy
+from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -85,9 +85,10 @@ def live(scratch_database, tmp_path_factory):
             "DATABASE_URL": url.set(host="127.0.0.1", port=proxy.port).render_as_string(
                 hide_password=False
             ),
+            "GUNICORN_LOGLEVEL": "warning",
         }
         kit = AuthKit(issuer=issuer.issuer)
-        with GunicornProcess(env, tmp / "gunicorn.log", workers=2) as server:
+        with LiveServer(env, tmp / "gunicorn.log", workers=2) as server:
             yield kit, server, proxy, url
 
 
@@ -145,7 +146,7 @@ def test_database_cut_is_503_then_recovers_without_restart(live):
         if resp.status_code == 200:
             break
         time.sleep(0.5)
-    assert resp.status_code == 200, server.log_tail()
+    assert resp.status_code == 200, server.output()
     assert resp.json()["incomes"] == 30.75
     assert _create(server, kit, 1.25).status_code == 201
     acknowledged += 1

@@ -18,8 +18,8 @@ import pytest
 import requests
 
 from auth.testing import AuthKit
-from tests.faults.gunicorn_process import GunicornProcess
 from tests.faults.issuer import REDIRECT_TARGET, FaultyIssuer
+from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -65,8 +65,9 @@ def server(issuers, tmp_path_factory):
         "JWKS_CACHE_TTL": "1",
         "JWKS_MIN_REFRESH_INTERVAL": "1",
         "JWKS_MAX_STALE": str(MAX_STALE_S),
+        "GUNICORN_LOGLEVEL": "warning",
     }
-    with GunicornProcess(env, tmp / "gunicorn.log", workers=1) as proc:
+    with LiveServer(env, tmp / "gunicorn.log", workers=1) as proc:
         yield proc
 
 
@@ -107,7 +108,7 @@ def test_cold_cache_with_failing_issuer_is_503_then_recovers(server, issuers, fa
         assert issuer.hits[REDIRECT_TARGET] == 0  # never followed
 
     issuer.set_mode("ok")
-    assert _recovers(server, kit, issuer), server.log_tail()
+    assert _recovers(server, kit, issuer), server.output()
 
 
 def test_warm_cache_survives_failing_issuer_until_max_stale_then_recovers(server, issuers):

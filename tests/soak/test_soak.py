@@ -22,9 +22,10 @@ import pytest
 import requests
 
 from auth.testing import AuthKit, shared_rsa_key
-from tests.faults.gunicorn_process import GunicornProcess, rss_kib
 from tests.faults.issuer import FaultyIssuer
 from tests.soak.driver import Soak, Tokens
+from tests.support.live import LiveServer
+from tests.support.processes import rss_kib
 
 pytestmark = pytest.mark.slow
 
@@ -73,8 +74,9 @@ def test_soak_mixed_load_loses_nothing_and_stays_bounded(tmp_path):
             "DATABASE_URL": f"sqlite:///{db}",
             "CORS_ORIGINS": ORIGIN,
             "JWKS_MIN_REFRESH_INTERVAL": str(MIN_REFRESH_S),
+            "GUNICORN_LOGLEVEL": "warning",
         }
-        with GunicornProcess(env, tmp_path / "gunicorn.log", workers=WORKERS) as server:
+        with LiveServer(env, tmp_path / "gunicorn.log", workers=WORKERS) as server:
             soak = Soak(server.url, _tokens(kit), ORIGIN)
             # warm-up, so the memory baseline includes imports, pools and caches
             soak.run(seconds=min(5.0, SOAK_SECONDS / 10), clients=SOAK_CLIENTS)
@@ -91,7 +93,7 @@ def test_soak_mixed_load_loses_nothing_and_stays_bounded(tmp_path):
                 ).json(parse_float=Decimal)
                 for sub in OWNERS
             }
-            log_tail = server.log_tail()
+            log_tail = server.output()
         fetches = issuer.fetches
 
     with sqlite3.connect(db) as conn:
