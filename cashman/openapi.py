@@ -21,6 +21,9 @@ from cashman.schemas import ErrorOut, MessageOut
 DOCS_URL = "/docs"
 SPEC_URL = "/openapi.json"
 UNDOCUMENTED_BLUEPRINTS = {"docs"}
+# validatorUrl null: Swagger UI's default sends the spec URL to validator.swagger.io from
+# any host but localhost, which leaks it and breaks the docs offline
+SWAGGER_UI_CONFIG: dict[str, Any] = {"app_name": "Cashman API", "validatorUrl": None}
 DESCRIPTION = """Personal incomes and expenses behind Auth0 access tokens (RS256 JWT Bearer).
 
 - Scopes: `read:transactions` for every GET of transaction data, `write:transactions` for
@@ -94,9 +97,7 @@ def init_api(app: Flask) -> CashmanApi:
 def init_docs(app: Flask) -> None:
     """Swagger UI at ``/docs`` (and ``/docs/``) from local assets, reading ``/openapi.json``."""
     app.register_blueprint(
-        get_swaggerui_blueprint(
-            DOCS_URL, SPEC_URL, config={"app_name": "Cashman API"}, blueprint_name="docs"
-        )
+        get_swaggerui_blueprint(DOCS_URL, SPEC_URL, config=SWAGGER_UI_CONFIG, blueprint_name="docs")
     )
     app.add_url_rule(DOCS_URL, endpoint="docs.show")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -87,3 +88,24 @@ def test_docs_page_uses_only_local_assets(client, path):
     for asset in re.findall(r"(?:src|href)=\"(/docs/[^\"]+)\"", html):
         with client.get(asset) as asset_resp:
             assert asset_resp.status_code == 200, asset
+
+
+def docs_config(html: str) -> dict:
+    """The Swagger UI configuration object the /docs page passes to the bundle."""
+    (config,) = re.findall(r"var user_config = (\{.*?\});", html)
+    return json.loads(config)
+
+
+@pytest.mark.parametrize("path", ["/docs", "/docs/"])
+def test_docs_page_disables_the_online_validator(client, path):
+    html = client.get(path, base_url="https://api.example.com").get_data(as_text=True)
+    config = docs_config(html)
+    assert "validatorUrl" in config
+    assert config["validatorUrl"] is None
+    assert "validator.swagger.io" not in html
+    # the bundle carries the validator URL as its default; the page's own assets must not
+    for asset in re.findall(r"(?:src|href)=\"(/docs/[^\"]+)\"", html):
+        if asset.endswith("-bundle.js"):
+            continue
+        with client.get(asset) as asset_resp:
+            assert b"validator.swagger.io" not in asset_resp.get_data(), asset
