@@ -31,7 +31,10 @@ HEADER_MEMO_SIZE = 256
 MAX_NUMERIC_DATE = 253402300799  # 9999-12-31T23:59:59Z: beyond it a "date" is garbage
 _TYPES = frozenset({"jwt", "at+jwt"})
 _NUMBER_TYPES = (int, float)
-_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode Cc: C0, DEL, C1
+# Unicode Cc (C0, DEL, C1) and lone UTF-16 surrogates: a JSON "\ud800" escape decodes to a
+# str that cannot be encoded as UTF-8, so it would fail in the database, not here. (`iss`
+# needs no such check: it must equal a configured issuer, and those are ASCII URLs.)
+_FORBIDDEN_IN_SUB = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class TokenVerifier:
@@ -211,8 +214,8 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float | None:
 def _check_sub(sub: object) -> None:
     if not isinstance(sub, str) or not 0 < len(sub) <= MAX_SUB_LENGTH:
         raise InvalidClaimsError("bad sub")
-    if _CONTROL_CHARACTER.search(sub):
-        raise InvalidClaimsError("control character in sub")
+    if _FORBIDDEN_IN_SUB.search(sub):
+        raise InvalidClaimsError("control character or lone surrogate in sub")
 
 
 def _check_rfc9068(claims: dict[str, Any]) -> None:

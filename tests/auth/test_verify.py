@@ -354,6 +354,9 @@ def test_verify_pss_signature_is_not_accepted_as_pkcs1(kit, verifier):
         ({"sub": "a\x00"}, InvalidClaimsError),
         ({"sub": "a\x7f"}, InvalidClaimsError),
         ({"sub": "a\u0085"}, InvalidClaimsError),
+        ({"sub": "\ud800x"}, InvalidClaimsError),
+        ({"sub": "a\ud83d"}, InvalidClaimsError),
+        ({"sub": "\udfff"}, InvalidClaimsError),
         ({"sub": 12}, InvalidClaimsError),
         ({"sub": ["a"]}, InvalidClaimsError),
         ({"cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}, InvalidTokenError),
@@ -377,6 +380,7 @@ def test_verify_refused_claims(kit, verifier, claims, error):
         {"sub": "x" * 255},
         {"sub": "auth0|5f7c8ec7c33c6c004bbafe82"},
         {"sub": "usér ünïcode"},
+        {"sub": "emoji-\U0001f600"},
         {"jti": OMIT, "client_id": OMIT},
     ],
 )
