@@ -5,8 +5,10 @@ request id: a sane ``X-Request-ID`` from a proxy is kept, anything else is
 replaced by a fresh one. The line names the caller's ``sub`` when a token was
 verified, and the path WITHOUT its query string: a token may only travel in
 the ``Authorization`` header, but a client that puts one in
-``?access_token=`` must not get it written to disk. The header itself is
-never read here.
+``?access_token=`` must not get it written to disk. For the same reason a
+path segment that looks like a token (a JWS/JWT: base64url parts joined by
+dots, or any long base64url run) is logged as ``[redacted]``, and the logged
+path is capped. The header itself is never read here.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ startup_logger = logging.getLogger("cashman")
 REQUEST_ID_HEADER = "X-Request-ID"
 # 1-128 characters that cannot break a log line, a header or a shell
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# a compact JWS/JWE (a JOSE header is >= 10 base64url characters, then dot-joined parts)
+# or a long base64url run: either may be a token sent in the URL by mistake
+_TOKENISH = re.compile(r"[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\.|[A-Za-z0-9_.=-]{40,}")
+REDACTED = "[redacted]"
+MAX_LOGGED_PATH = 512
 
 
 class StderrHandler(logging.StreamHandler):
@@ -51,6 +58,15 @@ def request_id_from(value: str | None) -> str:
     return uuid.uuid4().hex
 
 
+def loggable_path(path: str) -> str:
+    """``path`` with every token-like segment redacted, at most ``MAX_LOGGED_PATH`` long."""
+    segments = path.split("/")
+    safe = "/".join(REDACTED if _TOKENISH.search(s) else s for s in segments)
+    if len(safe) > MAX_LOGGED_PATH:
+        safe = safe[:MAX_LOGGED_PATH] + "..."
+    return safe
+
+
 def caller_sub() -> str | None:
     """The verified caller's ``sub``, if the request carried a valid token."""
     user = g.get("current_user")
@@ -72,7 +88,7 @@ def _log_request(response: Response) -> Response:
         "event": "request",
         "request_id": request_id,
         "method": request.method,
-        "path": request.path,
+        "path": loggable_path(request.path),
         "status": response.status_code,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
     }

@@ -1,0 +1,69 @@
+"""A token sent as a URL path segment is never logged; the logged path is capped."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cashman.request_log import MAX_LOGGED_PATH, REDACTED
+
+
+@pytest.fixture
+def log_lines(caplog):
+    """The request-log records of the test, parsed."""
+    caplog.set_level("INFO", logger="cashman.request")
+
+    def read() -> list[dict]:
+        return [json.loads(r.getMessage()) for r in caplog.records if r.name == "cashman.request"]
+
+    return read
+
+
+@pytest.mark.parametrize(
+    ("template", "logged"),
+    [
+        ("/{token}", f"/{REDACTED}"),
+        ("/incomes/{token}", f"/incomes/{REDACTED}"),
+        ("/incomes/{token}/notes", f"/incomes/{REDACTED}/notes"),
+        ("/secured/ping/Bearer {token}", f"/secured/ping/{REDACTED}"),
+        ("/x/access_token={token}", f"/x/{REDACTED}"),
+        ("/x/{signature}", f"/x/{REDACTED}"),
+    ],
+)
+def test_token_in_path_is_redacted(client, token, bearer, log_lines, capsys, template, logged):
+    secret = token()
+    signature = secret.rpartition(".")[2]
+    path = template.format(token=secret, signature=signature)
+    client.get(path, headers=bearer())
+    (entry,) = log_lines()
+    assert entry["path"] == logged
+    captured = capsys.readouterr()
+    for text in (captured.err, captured.out, json.dumps(entry)):
+        assert secret not in text
+        assert signature not in text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/incomes/123",
+        "/docs/swagger-ui-bundle.js",
+        "/openapi.json",
+        "/nowhere/a.b/c-d_e",
+    ],
+)
+def test_ordinary_path_logged_as_is(client, log_lines, path):
+    with client.get(path):
+        pass
+    (entry,) = log_lines()
+    assert entry["path"] == path
+
+
+def test_long_path_is_capped(client, log_lines):
+    path = "/nowhere" + "/abc" * 1000
+    resp = client.get(path)
+    assert resp.status_code == 404
+    (entry,) = log_lines()
+    assert len(entry["path"]) <= MAX_LOGGED_PATH + 3
+    assert entry["path"].startswith("/nowhere/abc/abc")
