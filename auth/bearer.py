@@ -6,6 +6,12 @@ read (RFC 6750 §2.2/§2.3 are not offered). The grammar is
 "_" / "~" / "+" / "/" ) *"="``; the scheme is case-insensitive (RFC 9110
 §11.1). Anything else that starts with ``Bearer`` is a 400 ``invalid_request``;
 a missing header or another scheme is a 401 without an error attribute.
+
+Two ``Authorization`` fields are a 400 even when the server has already joined
+them into one value (RFC 9110 §5.3: gunicorn and werkzeug join repeated
+fields with ``","``): a value of another scheme with a later comma-separated
+part that starts with ``Bearer`` is two headers, not a missing token. Other
+schemes' own commas (``Digest username="a", realm="b"``) stay a 401.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from auth.errors import AuthorizationHeaderMissingError, InvalidHeaderError
 
 MAX_TOKEN_LENGTH = 8192  # 8 KiB (SPEC §3 step 1)
 _BEARER = re.compile(r"bearer(?![!#$%&'*+.^_`|~0-9a-z-])", re.IGNORECASE | re.ASCII)
+# A later part of a joined value that is a Bearer credential (not a `bearer="..."` parameter).
+_JOINED_BEARER = re.compile(r"bearer(?:[ \t]|$)", re.IGNORECASE | re.ASCII)
 _CREDENTIALS = re.compile(r" +([A-Za-z0-9\-._~+/]+=*)")
 _OWS = " \t"
 
@@ -32,6 +40,10 @@ def parse_bearer(header_values: Sequence[str]) -> str:
     if not value:
         raise AuthorizationHeaderMissingError("empty Authorization header")
     if not _BEARER.match(value):
+        if "," in value and any(
+            _JOINED_BEARER.match(part.strip(_OWS)) for part in value.split(",")[1:]
+        ):
+            raise InvalidHeaderError("several Authorization headers, joined")
         raise AuthorizationHeaderMissingError("not the Bearer scheme")
     rest = value[len("bearer") :]
     match = _CREDENTIALS.fullmatch(rest)

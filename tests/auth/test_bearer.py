@@ -7,6 +7,8 @@ import pytest
 from auth.bearer import MAX_TOKEN_LENGTH, parse_bearer
 from auth.errors import AuthorizationHeaderMissingError, InvalidHeaderError
 
+MISSING = "authorization_header_missing"
+
 
 @pytest.mark.parametrize(
     ("value", "token"),
@@ -68,11 +70,48 @@ def test_parse_bearer_two_headers_is_400():
 
 
 @pytest.mark.parametrize(
+    "value",
+    [
+        "Basic x,Bearer abc",  # gunicorn joins repeated fields with ","
+        "Basic x, Bearer abc",  # werkzeug with ", "
+        "Basic x,bearer abc",
+        "Basic x,  BEARER abc",
+        "Basic x,Bearer",
+        "Token a,Digest b,Bearer abc",
+        "Bearer abc,Basic x",
+        "Bearer abc, Basic x",
+    ],
+)
+def test_parse_bearer_joined_headers_with_a_bearer_is_400(value):
+    with pytest.raises(InvalidHeaderError):
+        parse_bearer([value])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        'Digest username="a", realm="b"',
+        'Digest username="a",realm="b", nonce="c"',
+        "Basic x,Token y",
+        "Basic x, Bearerish y",
+        'Digest username="a", bearer="b"',
+    ],
+)
+def test_parse_bearer_other_scheme_with_commas_is_401(value):
+    with pytest.raises(AuthorizationHeaderMissingError):
+        parse_bearer([value])
+
+
+@pytest.mark.parametrize(
     ("headers", "status", "code"),
     [
         ([("Authorization", "Bearer a"), ("Authorization", "Bearer b")], 400, "invalid_header"),
+        ([("Authorization", "Basic x"), ("Authorization", "Bearer b")], 400, "invalid_header"),
+        ([("Authorization", "Bearer b"), ("Authorization", "Basic x")], 400, "invalid_header"),
+        ([("Authorization", "Basic x"), ("Authorization", "Token y")], 401, MISSING),
+        ([("Authorization", 'Digest username="a", realm="b"')], 401, MISSING),
         ([("Authorization", "Bearer\tabc")], 400, "invalid_header"),
-        ([("Authorization", "Basic abc")], 401, "authorization_header_missing"),
+        ([("Authorization", "Basic abc")], 401, MISSING),
     ],
 )
 def test_bearer_headers_through_app(api, headers, status, code):
