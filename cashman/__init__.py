@@ -78,7 +78,8 @@ def init_cors(app: Flask, origins: tuple[str, ...]) -> None:
         supports_credentials=False,
         max_age=CORS_MAX_AGE_S,
         always_send=False,
-        vary_header=True,
+        # Vary is ours (vary_on_origin): flask-cors would add a second "Origin"
+        vary_header=False,
     )
     app.after_request(vary_on_origin)
 

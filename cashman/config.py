@@ -51,7 +51,11 @@ def cors_origins_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
         origin = item.strip().rstrip("/").lower()
         if not origin:
             continue
-        if origin != "*" and not _ORIGIN.match(origin):
+        if origin == "*":
+            # a personal-finance API names the browser apps it serves; "*" would let any
+            # page read a user's transactions with a token it obtained
+            raise ConfigError("CORS_ORIGINS", "'*' is refused: list the allowed origins")
+        if not _ORIGIN.match(origin):
             raise ConfigError("CORS_ORIGINS", f"not an origin (scheme://host[:port]): {origin!r}")
         origins.append(origin)
     return tuple(origins)

@@ -97,3 +97,39 @@ def test_no_origins_means_no_cross_origin_access(kit, database_url, jwks, origin
         assert "Access-Control-Allow-Origin" not in resp.headers
     finally:
         app.extensions["cashman.db"].dispose()
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        "*",
+        " * ",
+        f"{ALLOWED},*",
+        "https://app.example.com/path",
+        "ftp://app.example.com",
+        "app.example.com",
+        "https://*.example.com",
+    ],
+)
+def test_origins_that_are_not_origins_stop_start_up(kit, origins):
+    from auth import ConfigError
+    from cashman.config import Settings
+
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({**kit.env(), "CORS_ORIGINS": origins})
+    assert error.value.variable == "CORS_ORIGINS"
+    assert str(error.value).startswith("CORS_ORIGINS: ")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("origin", [ALLOWED, "https://evil.example"])
+@pytest.mark.parametrize("preflight", [True, False])
+def test_vary_names_origin_once(client, auth, origin, preflight):
+    if preflight:
+        resp = client.options("/incomes", headers={"Origin": origin, **PREFLIGHT})
+    else:
+        resp = client.get("/incomes", headers={**auth, "Origin": origin})
+    vary = [
+        item.strip().lower() for value in resp.headers.getlist("Vary") for item in value.split(",")
+    ]
+    assert vary.count("origin") == 1, resp.headers.getlist("Vary")
