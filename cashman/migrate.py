@@ -8,6 +8,7 @@ waits, then finds nothing left to do.
 
 from __future__ import annotations
 
+import argparse
 import fcntl
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from auth import ConfigError
 from cashman.config import database_url_from_env
@@ -69,23 +71,44 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """``--help`` prints the usage and exits 0; anything unknown is a usage error (exit 2)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m cashman.migrate",
+        description="Bring the database named by DATABASE_URL (or .env) up to the newest "
+        "schema. Safe to run while the API runs or while another upgrade races it.",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
     """``python -m cashman.migrate``: upgrade the database named by ``DATABASE_URL``."""
+    parse_args(argv)
     from dotenv import load_dotenv
 
     load_dotenv(override=False)
     try:
         url = database_url_from_env()
+        _upgrade_url(url)
     except ConfigError as exc:
         print(f"cashman: configuration error: {exc}", file=sys.stderr)
         return 2
-    engine = build_engine(url)
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
     print(f"cashman: database schema is up to date ({make_url(url).render_as_string()})")
     return 0
+
+
+def _upgrade_url(url: str) -> None:
+    try:
+        engine = build_engine(url)
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, OSError) as exc:
+        # unreachable server, wrong credentials, a directory that cannot be made:
+        # one line naming the variable, as at API start-up, never a traceback
+        problem = f"cannot bring the database schema up to date ({type(exc).__name__})"
+        raise ConfigError("DATABASE_URL", problem) from None
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -76,3 +77,27 @@ def test_migrate_command_rejects_a_bad_url():
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "DATABASE_URL" in done.stderr
+
+
+UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:5499/nope"
+
+
+def test_migrate_command_unreachable_database_is_one_line():
+    env = {**os.environ, "DATABASE_URL": UNREACHABLE}
+    done = run_command([PYTHON, "-m", "cashman.migrate"], env)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert "DATABASE_URL" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "nope" not in done.stderr
+
+
+@pytest.mark.parametrize(("args", "status"), [(["--help"], 0), (["-h"], 0), (["--bogus"], 2)])
+def test_migrate_command_arguments_never_touch_the_database(tmp_path, args, status):
+    database = tmp_path / "untouched" / "cashman.db"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}"}
+    done = run_command([PYTHON, "-m", "cashman.migrate", *args], env)
+    assert done.returncode == status
+    assert "usage: python -m cashman.migrate" in (done.stdout if status == 0 else done.stderr)
+    assert "up to date" not in done.stdout
+    assert not database.parent.exists()
