@@ -5,6 +5,9 @@ still goes through the production verification path: the key reaches the
 verifier as a JWKS fetched over HTTP (RFC 7517), not as a shortcut. It is
 reachable only from ``python server.py`` (and this module's command line);
 the WSGI ``app`` that gunicorn and the Docker image load never starts it.
+Those entries do import this module (to refuse its switch), so the crypto
+libraries are imported only when a key is made or used: a broken python-jose
+install stays the one-line start-up refusal of ``auth.settings``.
 
 The key is kept in ``instance/`` (git-ignored, mode 0600) so that the running
 server and ``python -m auth.dev_issuer`` agree. The issuer string does not
@@ -33,10 +36,6 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jose import jwt
 
 #: The issuer of development tokens; http is accepted because the host is loopback.
 DEV_ISSUER = "http://127.0.0.1/cashman-dev-issuer/"
@@ -106,6 +105,9 @@ def _b64url_uint(value: int) -> str:
 
 def _write_new_key(path: Path) -> None:
     """Create the key file with mode 0600; if another process won the race, keep theirs."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     path.parent.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
@@ -137,6 +139,9 @@ class DevIssuer:
     @classmethod
     def load(cls, key_file: Path | None = None) -> DevIssuer:
         """Load the key from ``key_file`` (default: ``instance/``), creating it on first use."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         path = key_file or Path(os.environ.get("DEV_ISSUER_KEY_FILE") or DEFAULT_KEY_FILE)
         if not path.exists():
             _write_new_key(path)
@@ -165,6 +170,8 @@ class DevIssuer:
         audience: str = DEV_AUDIENCE,
     ) -> str:
         """An RS256 access token (RFC 9068 shape) for ``sub`` with ``scopes``."""
+        from jose import jwt
+
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.issuer,

@@ -19,12 +19,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from jose import jwk
-from jose.backends.cryptography_backend import CryptographyECKey, CryptographyRSAKey
-from jose.exceptions import JOSEError
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from jose import jwk
+    from jose.backends.cryptography_backend import CryptographyECKey, CryptographyRSAKey
+    from jose.exceptions import JOSEError
+except ImportError as exc:
+    # The package must still import: start-up (``check_jose_backend``) then refuses to run
+    # with one line naming python-jose, instead of an ImportError traceback here.
+    BACKEND_IMPORT_ERROR: ImportError | None = exc
+else:
+    BACKEND_IMPORT_ERROR = None
 
 Verifier = Callable[[bytes, bytes], bool]
 
@@ -32,11 +39,7 @@ MIN_RSA_BITS = 2048
 EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 # Every member that decides what a key verifies: private members (d, p, q...) never count.
 PUBLIC_MEMBERS = ("kid", "kty", "n", "e", "crv", "x", "y", "use", "key_ops", "alg")
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "256": hashes.SHA256,
-    "384": hashes.SHA384,
-    "512": hashes.SHA512,
-}
+_HASH_NAMES = {"256": "SHA256", "384": "SHA384", "512": "SHA512"}
 
 
 class _Absent:
@@ -134,7 +137,7 @@ def _rsa_verifiers(data: Mapping[str, Any], algorithms: list[str]) -> dict[str, 
         if alg.startswith("RS"):
             verifiers[alg] = _pkcs1_verifier(CryptographyRSAKey(key, alg))
         else:
-            verifiers[alg] = _pss_verifier(key, _HASHES[alg[2:]])
+            verifiers[alg] = _pss_verifier(key, getattr(hashes, _HASH_NAMES[alg[2:]]))
     return verifiers
 
 

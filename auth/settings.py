@@ -91,10 +91,24 @@ class AuthSettings:
 
 
 def check_jose_backend() -> None:
-    """Refuse to run on python-jose's slow pure-Python fallback (SPEC §2)."""
-    from jose import backends
-    from jose.backends.cryptography_backend import CryptographyECKey, CryptographyRSAKey
+    """Refuse to run on python-jose's slow pure-Python fallback (SPEC §2).
 
+    A missing ``cryptography`` (or python-jose without its backend) is the same one-line
+    ``ConfigError``, never an ImportError traceback.
+    """
+    from auth.keys import BACKEND_IMPORT_ERROR
+
+    missing = ConfigError(
+        "python-jose",
+        "its `cryptography` backend cannot be imported; install python-jose[cryptography]",
+    )
+    if BACKEND_IMPORT_ERROR is not None:
+        raise missing
+    try:
+        from jose import backends
+        from jose.backends.cryptography_backend import CryptographyECKey, CryptographyRSAKey
+    except ImportError:
+        raise missing from None
     if backends.RSAKey is not CryptographyRSAKey or backends.ECKey is not CryptographyECKey:
         raise ConfigError(
             "python-jose",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -211,3 +214,34 @@ def test_jose_backend_fallback_is_refused(monkeypatch):
     monkeypatch.setattr(backends, "RSAKey", object)
     with pytest.raises(ConfigError, match=r"^python-jose: "):
         settings()
+
+
+def test_jose_backend_that_cannot_be_imported_is_a_config_error(monkeypatch):
+    # None in sys.modules: the next `import` of that module raises ImportError.
+    monkeypatch.setitem(sys.modules, "jose.backends.cryptography_backend", None)
+    with pytest.raises(ConfigError, match=r"^python-jose: [^\n]*$"):
+        check_jose_backend()
+
+
+@pytest.mark.parametrize("module", ["cryptography", "jose.backends.cryptography_backend"])
+def test_package_without_cryptography_imports_and_refuses_in_one_line(module):
+    # A fresh interpreter: the package itself must import, and start-up must name the problem.
+    code = (
+        f"import sys; sys.modules[{module!r}] = None\n"
+        "import auth, auth.dev_issuer\n"
+        "try:\n"
+        f"    auth.AuthSettings.from_env({BASE!r})\n"
+        "except auth.ConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith("python-jose: ")
+    assert result.stdout.count("\n") == 1
