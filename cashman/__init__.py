@@ -8,6 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from auth import Auth, ConfigError
 from cashman.config import Settings
+from cashman.converters import register_converters
 from cashman.errors import register_error_handlers
 from cashman.jsonio import ExactJSONProvider
 from cashman.models import Database
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from cashman import health, openapi, ping, transactions
 
     api = openapi.init_api(app)
+    register_converters(app, api)
     api.register_blueprint(transactions.bp)
     app.register_blueprint(ping.bp)
     app.register_blueprint(health.bp)

@@ -32,7 +32,7 @@ from cashman.schemas import (
 
 READ = "read:transactions"
 WRITE = "write:transactions"
-ID = "<int(max=9223372036854775807):tx_id>"
+ID = "<txid:tx_id>"
 _ENDPOINT = {Kind.INCOME: "transactions.get_income", Kind.EXPENSE: "transactions.get_expense"}
 
 LINK = {"Link": {"description": 'Next page: `<URL>; rel="next"`', "schema": {"type": "string"}}}

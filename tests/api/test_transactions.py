@@ -183,3 +183,43 @@ def test_auth_is_checked_before_the_body(client, bearer, headers_of, body, conte
     headers = {} if headers_of is None else bearer(headers_of)
     resp = client.post("/incomes", data=body, content_type=content_type, headers=headers)
     assert resp.status_code == status
+
+
+ODD_IDS = [
+    "0",
+    "-1",
+    "-0",
+    "01",
+    "00000000000000000001",
+    "9223372036854775808",
+    "99999999999999999999999",
+    "9" * 400,
+]
+
+
+@pytest.mark.parametrize("kind", ["incomes", "expenses"])
+@pytest.mark.parametrize("tx_id", ODD_IDS)
+@pytest.mark.parametrize("method", ["get", "patch", "delete"])
+def test_id_that_names_no_row_is_404_for_every_method(client, auth, create, kind, tx_id, method):
+    create(kind)  # id 1 exists: "01" and "-0" must not reach it
+    body = {"json": {"description": "x"}} if method == "patch" else {}
+    resp = getattr(client, method)(f"/{kind}/{tx_id}", headers=auth, **body)
+    assert resp.status_code == 404, resp.json
+    assert resp.json["code"] == "not_found"
+
+
+@pytest.mark.parametrize("tx_id", ["1", "0", "01", "-1", "99999999999999999999999"])
+@pytest.mark.parametrize("method", ["post", "put"])
+def test_method_the_id_route_lacks_is_405(client, auth, create, tx_id, method):
+    create()
+    resp = getattr(client, method)(f"/incomes/{tx_id}", headers=auth, json={"amount": 1})
+    assert resp.status_code == 405
+    assert resp.json["code"] == "method_not_allowed"
+    assert set(resp.headers["Allow"].split(", ")) >= {"GET", "PATCH", "DELETE"}
+
+
+def test_id_parameter_is_documented_as_an_integer(client):
+    spec = client.get("/openapi.json").json
+    for path in ("/incomes/{tx_id}", "/expenses/{tx_id}"):
+        (parameter,) = spec["paths"][path]["parameters"]
+        assert parameter["schema"]["type"] == "integer"
