@@ -49,6 +49,11 @@ class InvalidJSONError(BadRequest):
     description = "The request body is not valid JSON."
 
 
+class DuplicateMemberNamesError(BadRequest):
+    error_code = "invalid_json"
+    description = "The request body has duplicate member names."
+
+
 class JSONNotObjectError(BadRequest):
     error_code = "invalid_json"
     description = "The request body must be a JSON object."

@@ -1,10 +1,12 @@
 """JSON in and out without binary floating point.
 
-Requests are parsed with ``parse_float=Decimal`` (``0.1`` stays ``0.1``);
-``NaN`` and ``Infinity`` become Decimal specials that the schemas reject
-with a 422. Responses render ``Decimal`` as a JSON number literal
-(``0.30``), which the standard encoder cannot do by itself: it writes each
-``Decimal`` as a marked string, and the marks and quotes are then removed.
+Request bodies are parsed with every number a ``Decimal`` (``0.1`` stays
+``0.1``, a 5000-digit integer is a number the schema refuses, not a parse
+error); ``NaN`` and ``Infinity`` become Decimal specials that the schemas
+reject with a 422; a member named twice is refused. Responses render
+``Decimal`` as a JSON number literal (``0.30``), which the standard encoder
+cannot do by itself: it writes each ``Decimal`` as a marked string, and the
+marks and quotes are then removed.
 """
 
 from __future__ import annotations
@@ -18,9 +20,37 @@ from typing import Any
 from flask.json.provider import DefaultJSONProvider
 
 
+class DuplicateMemberError(ValueError):
+    """A JSON object names a member twice (RFC 8259 §4: names SHOULD be unique)."""
+
+
 def loads_exact(data: str | bytes) -> Any:
     """Parse JSON text; numbers with a fraction or exponent become ``Decimal``."""
     return json.loads(data, parse_float=Decimal, parse_constant=Decimal)
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # {"amount": 1, "amount": 2} must not quietly mean 2: a proxy or a log may read 1
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise DuplicateMemberError("duplicate member name")
+    return obj
+
+
+# built once (json.loads with hooks builds a decoder per call); every number is a Decimal,
+# so a 5000-digit integer is a number the schema refuses, not Python's int-digit limit
+_BODY_DECODER = json.JSONDecoder(
+    parse_float=Decimal,
+    parse_int=Decimal,
+    parse_constant=Decimal,
+    object_pairs_hook=_unique_members,
+)
+
+
+def loads_body(text: str) -> Any:
+    """Parse a request body: every number a ``Decimal``; duplicate names raise
+    ``DuplicateMemberError``, anything else that is not JSON ``ValueError``."""
+    return _BODY_DECODER.decode(text)
 
 
 def dumps_exact(obj: Any, default: Any = None) -> str:

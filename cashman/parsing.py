@@ -17,12 +17,13 @@ from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import LengthRequired, RequestEntityTooLarge
 
 from cashman.errors import (
+    DuplicateMemberNamesError,
     InvalidJSONError,
     JSONNotObjectError,
     NotJSONError,
     RequestValidationError,
 )
-from cashman.jsonio import loads_exact
+from cashman.jsonio import DuplicateMemberError, loads_body
 
 MAX_BODY_BYTES = 64 * 1024
 _READ_SIZE = 16 * 1024
@@ -41,9 +42,11 @@ class BodyParser(FlaskParser):
             raise LengthRequired()
         raw = read_body(req)
         try:
-            data = loads_exact(raw.decode("utf-8"))
+            data = loads_body(raw.decode("utf-8"))
+        except DuplicateMemberError:
+            raise DuplicateMemberNamesError() from None
         except (ValueError, RecursionError):
-            # ValueError covers bad UTF-8, bad JSON and integers too long to convert
+            # ValueError covers bad UTF-8 and bad JSON
             raise InvalidJSONError() from None
         if not isinstance(data, dict):
             raise JSONNotObjectError()
