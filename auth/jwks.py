@@ -9,6 +9,9 @@ are SPEC §3 "JWKS handling":
   ``User-Agent``;
 * at most one fetch in flight; on a cold cache every caller waits for it,
   with usable keys the others keep verifying while one thread refreshes;
+  callers that waited while an attempt ran share its outcome and never start
+  one of their own in turn (so an issuer that hangs costs one timeout per
+  attempt, not one per waiting request, even with a tiny ``min_refresh``);
 * attempts at least ``min_refresh`` seconds apart, whatever caused them (TTL
   expiry, an unknown ``kid``, a failure): random ``kid``s cannot flood the issuer;
 * a response that is not a usable key set never replaces good keys, which
@@ -96,6 +99,7 @@ class JWKSCache:
         self.fetch_count = 0
         self._keyset = KeySet()
         self._last_attempt = -math.inf
+        self._attempts_done = 0  # attempts finished: a waiter compares it before and after
         self._lock = threading.Lock()
 
     def lookup(self, kid: str) -> tuple[SigningKey, ...]:
@@ -103,6 +107,7 @@ class JWKSCache:
 
         Raises ``JwksUnavailableError`` when there is no usable key set at all.
         """
+        attempts_seen = self._attempts_done  # read first: an attempt may end right after
         keyset = self._keyset
         now = self.clock()
         age = now - keyset.fetched_at
@@ -117,9 +122,12 @@ class JWKSCache:
                 finally:
                     self._lock.release()
         else:
-            # Cold, too stale, or an unknown kid: wait for the one fetch in flight.
+            # Cold, too stale, or an unknown kid: wait for the one fetch in flight. If an
+            # attempt finished while this thread waited, its outcome is this thread's too.
             with self._lock:
-                if kid not in self._keyset.keys or not self._is_usable(self._keyset):
+                if self._attempts_done == attempts_seen and (
+                    kid not in self._keyset.keys or not self._is_usable(self._keyset)
+                ):
                     self._refresh_if_allowed()
         keyset = self._keyset
         if not self._is_usable(keyset):
@@ -149,6 +157,8 @@ class JWKSCache:
         except JwksFetchError as exc:
             logger.warning("JWKS fetch from %s failed: %s", self.url, exc)
             return
+        finally:
+            self._attempts_done += 1
         self._keyset = KeySet(keys=keys, fetched_at=self.clock())
         logger.info("JWKS fetched from %s: %d key(s)", self.url, len(keys))
 

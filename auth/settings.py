@@ -71,6 +71,15 @@ class AuthSettings:
         if audience is None:
             raise ConfigError("API_AUDIENCE", "is required (the API identifier expected in `aud`)")
         issuers, owner_includes_issuer = _issuers(env)
+        min_refresh = _number(env, "JWKS_MIN_REFRESH_INTERVAL", 30, low=0, high=86400)
+        if min_refresh < 1:
+            # Allowed so a test suite sees a rotated key at once; in production it lets every
+            # request with a random kid reach the issuer.
+            logger.warning(
+                "JWKS_MIN_REFRESH_INTERVAL is %g s (below 1 s): random kids can then reach "
+                "the issuer on every request; use only in tests",
+                min_refresh,
+            )
         return cls(
             api_audience=audience,
             issuers=issuers,
@@ -80,9 +89,7 @@ class AuthSettings:
             auth_leeway=_number(env, "AUTH_LEEWAY", 30, low=0, high=MAX_LEEWAY_S),
             auth_strict_rfc9068=_boolean(env, "AUTH_STRICT_RFC9068"),
             jwks_cache_ttl=_number(env, "JWKS_CACHE_TTL", 600, low=1, high=7 * 86400),
-            jwks_min_refresh_interval=_number(
-                env, "JWKS_MIN_REFRESH_INTERVAL", 30, low=0, high=86400
-            ),
+            jwks_min_refresh_interval=min_refresh,
             jwks_max_stale=_number(env, "JWKS_MAX_STALE", 86400, low=0, high=30 * 86400),
             token_cache_size=int(
                 _number(env, "AUTH_TOKEN_CACHE_SIZE", 4096, low=0, high=10**7, integer=True)

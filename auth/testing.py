@@ -21,6 +21,15 @@ including broken ones::
     kit.mint(headers={"typ": "at+jwt"}, expires_in=-60)
     kit.rotate()                                    # new signing key, published next fetch
 
+Key rotation: the API sees the kit's new key when it next fetches the JWKS.
+An unknown ``kid`` triggers that fetch, but at most once every
+``JWKS_MIN_REFRESH_INTERVAL`` seconds (30 by default, counted from the app's
+first fetch), so a test that rotates after the app has verified a token
+builds the app with the interval at 0 (the app logs a warning that this is
+for tests only)::
+
+    env = kit.env(JWKS_MIN_REFRESH_INTERVAL="0")   # or kit.settings(jwks_min_refresh_interval=0)
+
 Or enable the fixtures ``auth_kit`` and ``auth_jwks`` with
 ``pytest_plugins = ["auth.pytest_plugin"]``.
 """
@@ -207,7 +216,13 @@ class AuthKit:
         self.keys = [item for item in self.keys if item.kid != kid]
 
     def rotate(self, kid: str | None = None, *, keep_old: bool = True) -> str:
-        """Sign with a new key from now on; the old one stays published unless not ``keep_old``."""
+        """Sign with a new key from now on; the old one stays published unless not ``keep_old``.
+
+        An app already holding the old key set fetches the new one on the first token with
+        the new ``kid``, but no sooner than ``JWKS_MIN_REFRESH_INTERVAL`` after its last
+        fetch: configure it with ``env(JWKS_MIN_REFRESH_INTERVAL="0")`` (or
+        ``settings(jwks_min_refresh_interval=0)``) to see the rotation at once.
+        """
         new_kid = kid or f"test-key-{uuid.uuid4().hex[:8]}"
         old = self.signing_kid
         self.add_key(new_kid)
@@ -234,12 +249,13 @@ class AuthKit:
 
     # -- configuration -------------------------------------------------------------------
 
-    def env(self) -> dict[str, str]:
-        """Environment variables that configure ``auth`` for this issuer."""
+    def env(self, **overrides: str) -> dict[str, str]:
+        """Environment variables that configure ``auth`` for this issuer, plus ``overrides``
+        (e.g. ``JWKS_MIN_REFRESH_INTERVAL="0"`` to see ``rotate()`` at once)."""
         env = {"AUTH0_ISSUER": self.issuer, "API_AUDIENCE": self.audience}
         if self._has_custom_jwks_url:
             env["AUTH0_JWKS_URL"] = self.jwks_url
-        return env
+        return {**env, **overrides}
 
     def settings(self, **overrides: Any) -> AuthSettings:
         """``AuthSettings`` for this issuer, with attribute ``overrides``."""

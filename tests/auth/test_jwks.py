@@ -6,6 +6,7 @@ deliberately slow fetches (a ``responses`` callback, a loopback trickle server).
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import threading
@@ -94,6 +95,68 @@ def test_jwks_cold_cache_twenty_threads_one_fetch(kit, cache):
     assert len(calls) == 1
     assert len(results) == 20
     assert all(len(found) == 1 for found in results)
+
+
+class ArrivalClock(Clock):
+    """A clock that tells when each named thread has entered ``lookup`` (its first reading)."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__()
+        self.arrived = {name: threading.Event() for name in names}
+
+    def __call__(self) -> float:
+        event = self.arrived.get(threading.current_thread().name)
+        if event is not None:
+            event.set()
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("response", "waiter_kid"),
+    [
+        ({"status": 503}, KID),  # the issuer fails: every waiter shares the failure
+        ({"body": requests.Timeout("hanging issuer")}, KID),
+        (None, "random-kid"),  # a good set without the waiters' kid: no refetch each
+    ],
+)
+def test_jwks_waiters_share_the_attempt_in_flight(kit, response, waiter_kid):
+    names = [f"waiter-{i}" for i in range(5)]
+    clock = ArrivalClock(names)
+    c = JWKSCache(kit.jwks_url, min_refresh=0, clock=clock)
+    outcomes: list[object] = []
+
+    def wait_for_keys() -> None:
+        try:
+            outcomes.append(c.lookup(waiter_kid))
+        except JwksUnavailableError as exc:
+            outcomes.append(exc)
+
+    waiters = [threading.Thread(target=wait_for_keys, name=name) for name in names]
+
+    def first_attempt(request):
+        # The lock is held: start the waiters and let each reach lookup before answering.
+        for waiter in waiters:
+            waiter.start()
+        # A waiter's first clock reading comes after it noted the attempts so far.
+        assert all(clock.arrived[name].wait(timeout=10) for name in names)
+        if response is None:
+            return 200, {}, json.dumps(kit.jwks())
+        if "body" in response:
+            raise response["body"]
+        return response["status"], {}, "{}"
+
+    with responses.RequestsMock() as rsps:
+        rsps.add_callback(responses.GET, kit.jwks_url, callback=first_attempt)
+        with contextlib.suppress(JwksUnavailableError):
+            c.lookup(KID)
+        for waiter in waiters:
+            waiter.join(timeout=10)
+        assert fetches(rsps, kit.jwks_url) == 1
+    if response is None:
+        assert outcomes == [()] * len(names)
+    else:
+        assert len(outcomes) == len(names)
+        assert all(isinstance(o, JwksUnavailableError) for o in outcomes)
 
 
 def test_jwks_refresh_after_ttl(kit, jwks, cache, clock):

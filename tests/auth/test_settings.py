@@ -245,3 +245,16 @@ def test_package_without_cryptography_imports_and_refuses_in_one_line(module):
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith("python-jose: ")
     assert result.stdout.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "warned"), [("0", True), ("0.5", True), ("1", False), ("30", False)]
+)
+def test_settings_min_refresh_interval_below_one_second_warns(caplog, value, warned):
+    with caplog.at_level(logging.WARNING, logger="auth.settings"):
+        assert settings(JWKS_MIN_REFRESH_INTERVAL=value).jwks_min_refresh_interval == float(value)
+    messages = [
+        r.getMessage() for r in caplog.records if "JWKS_MIN_REFRESH_INTERVAL" in r.getMessage()
+    ]
+    assert bool(messages) is warned
+    assert all("use only in tests" in m for m in messages)

@@ -100,3 +100,34 @@ def test_kit_settings_overrides():
 def test_plugin_fixtures(auth_kit, auth_jwks):
     assert isinstance(auth_jwks, responses.RequestsMock)
     assert TokenVerifier(auth_kit.settings()).verify(auth_kit.mint())["sub"] == "user-1"
+
+
+def test_kit_env_overrides():
+    env = AuthKit().env(JWKS_MIN_REFRESH_INTERVAL="0", AUTH_LEEWAY="5")
+    assert (env["JWKS_MIN_REFRESH_INTERVAL"], env["AUTH_LEEWAY"]) == ("0", "5")
+    assert env["AUTH0_ISSUER"] == DEFAULT_ISSUER
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status_after_rotation"),
+    [
+        ({"JWKS_MIN_REFRESH_INTERVAL": "0"}, 200),  # the documented way: seen at once
+        ({}, 401),  # default 30 s: the app may not refetch yet, by design
+    ],
+)
+def test_kit_rotation_through_app(kit, jwks, database_url, overrides, status_after_rotation):
+    from cashman import create_app
+    from cashman.config import Settings
+
+    app = create_app(Settings.from_env({**kit.env(**overrides), "DATABASE_URL": database_url}))
+    try:
+        client = app.test_client()
+        ping = "/secured/ping"
+        assert (
+            client.get(ping, headers={"Authorization": f"Bearer {kit.mint()}"}).status_code == 200
+        )
+        kit.rotate(keep_old=False)
+        resp = client.get(ping, headers={"Authorization": f"Bearer {kit.mint()}"})
+        assert resp.status_code == status_after_rotation
+    finally:
+        app.extensions["cashman.db"].dispose()
