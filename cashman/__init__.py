@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     init_cors(app, settings.cors_origins)
     app.after_request(forbid_caching)
+    app.after_request(drop_body_headers_without_body)
 
     from cashman import health, openapi, ping, transactions
 
@@ -96,4 +97,11 @@ def forbid_caching(response: Response) -> Response:
     """``Cache-Control: no-store`` on everything that may carry a caller's data."""
     if request.endpoint not in CACHEABLE_ENDPOINTS:
         response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def drop_body_headers_without_body(response: Response) -> Response:
+    """A 204 or 304 has no body, so no ``Content-Type`` (RFC 9110 §8.3, §15.3.5)."""
+    if response.status_code in (204, 304):
+        response.headers.pop("Content-Type", None)
     return response

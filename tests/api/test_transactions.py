@@ -223,3 +223,13 @@ def test_id_parameter_is_documented_as_an_integer(client):
     for path in ("/incomes/{tx_id}", "/expenses/{tx_id}"):
         (parameter,) = spec["paths"][path]["parameters"]
         assert parameter["schema"]["type"] == "integer"
+
+
+@pytest.mark.parametrize("kind", ["incomes", "expenses"])
+def test_delete_204_has_no_body_headers(client, auth, create, kind):
+    created = create(kind).json
+    resp = client.delete(f"/{kind}/{created['id']}", headers=auth)
+    assert (resp.status_code, resp.data) == (204, b"")
+    assert "Content-Type" not in resp.headers
+    assert resp.headers.get("Content-Length", "0") == "0"
+    assert resp.headers["Cache-Control"] == "no-store"
