@@ -27,6 +27,7 @@ _CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _STAMP_WIDTH = 26
 # storage.Listed, or any tuple (id, description, cents, created_at, kind)
 Page = tuple[int, str, int, str, str]
+_CENTS = [f".{cents:02d}" for cents in range(100)]
 
 
 def money_literal(cents: int) -> str:
@@ -58,12 +59,14 @@ def render_page(rows: Sequence[Page]) -> str:
             for row_id, description, cents, stamp, kind in rows
         ]
         return f"[{','.join(items)}]"
-    # the same, inlined: a function call per value was a quarter of the time
+    # the same, inlined, cents through a table: the arithmetic and format specs of the
+    # general path were three quarters of its time
+    cents_text = _CENTS
     items = [
         f'{{"id":{row_id},"description":{quote(description)},'
-        f'"amount":{"-" if cents < 0 else ""}{abs(cents) // 100}.{abs(cents) % 100:02d},'
+        f'"amount":{"-" if cents < 0 else ""}{abs(cents) // 100}{cents_text[abs(cents) % 100]},'
         f'"type":{kinds.get(kind) or quote(kind)},'
-        f'"created_at":"{stamp[:10]}T{stamp[11:]}Z"}}'
+        f'"created_at":"{stamp.replace(" ", "T")}Z"}}'
         for row_id, description, cents, stamp, kind in rows
     ]
     return f"[{','.join(items)}]"

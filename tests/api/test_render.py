@@ -153,3 +153,40 @@ def test_money_literal_is_the_decimal_literal(cents):
 )
 def test_created_at_literal_is_what_strftime_writes(stamp, literal):
     assert created_at_literal(stamp) == literal
+
+
+@pytest.mark.parametrize(
+    ("kind", "amount", "literal"),
+    [
+        ("INCOME", "0.01", "0.01"),
+        ("INCOME", "0.10", "0.10"),
+        ("INCOME", "7", "7.00"),
+        ("INCOME", "999999999.99", "999999999.99"),
+        ("INCOME", "1000000000.00", "1000000000.00"),
+        ("EXPENSE", "-0.01", "-0.01"),
+        ("EXPENSE", "-12.5", "-12.50"),
+        ("EXPENSE", "-1000000000", "-1000000000.00"),
+    ],
+)
+def test_listed_amount_is_the_two_decimal_literal(client, auth, owner, seed, kind, amount, literal):
+    seed([(kind, "x", Decimal(amount), datetime(2030, 1, 1, tzinfo=UTC))])
+    text = client.get("/transactions?limit=1", headers=auth).get_data(as_text=True)
+    assert f'"amount":{literal},' in text
+
+
+@pytest.mark.parametrize(
+    ("instant", "literal"),
+    [
+        (datetime(2030, 6, 1, 12, 0, 0, 1, tzinfo=UTC), "2030-06-01T12:00:00.000001Z"),
+        (datetime(2030, 6, 1, 12, 0, tzinfo=UTC), "2030-06-01T12:00:00.000000Z"),
+        (
+            datetime(2030, 6, 1, 23, 30, tzinfo=timezone(timedelta(hours=-1))),
+            "2030-06-02T00:30:00.000000Z",
+        ),
+        (BEFORE_1000, "999-03-04T05:06:07.000089Z"),
+    ],
+)
+def test_listed_created_at_is_what_strftime_writes(client, auth, owner, seed, instant, literal):
+    seed([("INCOME", "x", Decimal("1"), instant)])
+    created = [item["created_at"] for item in client.get("/incomes", headers=auth).json]
+    assert len(created) == 2 and literal in created
