@@ -62,6 +62,9 @@ class CashmanApi(Api):
     def _register_error_handlers(self) -> None:
         """Leave error handling to ``cashman.errors`` (one shape for every error)."""
 
+    def _register_pagination_header(self) -> None:
+        """No page-number pagination here (lists use ``Link``): no ``PaginationMetadata``."""
+
 
 def init_api(app: Flask) -> CashmanApi:
     """Create the ``Api`` serving ``/openapi.json``, with security and error components."""

@@ -109,3 +109,48 @@ def test_docs_page_disables_the_online_validator(client, path):
             continue
         with client.get(asset) as asset_resp:
             assert b"validator.swagger.io" not in asset_resp.get_data(), asset
+
+
+def resolve(spec: dict, item: dict) -> dict:
+    """``item`` with a local ``$ref`` followed."""
+    while "$ref" in item:
+        node = spec
+        for part in item["$ref"].removeprefix("#/").split("/"):
+            node = node[part]
+        item = node
+    return item
+
+
+RESPONSE_HEADERS = {
+    "401": "WWW-Authenticate",
+    "403": "WWW-Authenticate",
+    "503": "Retry-After",
+}
+
+
+def test_error_responses_declare_their_headers(spec):
+    seen = set()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            for status, response in operation["responses"].items():
+                if status in RESPONSE_HEADERS:
+                    headers = resolve(spec, response).get("headers", {})
+                    assert RESPONSE_HEADERS[status] in headers, (path, method, status)
+                    seen.add(status)
+    assert seen == set(RESPONSE_HEADERS)
+
+
+@pytest.mark.parametrize("kind", ["incomes", "expenses"])
+def test_created_and_list_responses_declare_location_and_link(spec, kind):
+    assert "Location" in spec["paths"][f"/{kind}"]["post"]["responses"]["201"]["headers"]
+    for path in (f"/{kind}", "/transactions"):
+        assert "Link" in spec["paths"][path]["get"]["responses"]["200"]["headers"]
+
+
+def test_every_schema_component_is_used(spec):
+    schemas = set(spec["components"]["schemas"])
+    assert "PaginationMetadata" not in schemas
+    used = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(spec, default=str)))
+    assert schemas - used == set()
