@@ -27,6 +27,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -207,11 +208,26 @@ class _JWKSHandler(BaseHTTPRequestHandler):
         """Quiet: the API logs its own requests."""
 
 
+class _IPv6ThreadingHTTPServer(ThreadingHTTPServer):
+    """The same server on an IPv6 socket: the stock one is IPv4 and cannot bind ``::1``."""
+
+    address_family = socket.AF_INET6
+
+
+def _is_ipv6_literal(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
+
+
 def serve_jwks(issuer: DevIssuer, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """Serve ``issuer``'s JWKS on loopback from a daemon thread; returns the running server."""
     require_loopback(host)
+    host = host.strip("[]")
     handler = type("DevJWKSHandler", (_JWKSHandler,), {"body": json.dumps(issuer.jwks()).encode()})
-    server = ThreadingHTTPServer((host, port), handler)
+    server_class = _IPv6ThreadingHTTPServer if _is_ipv6_literal(host) else ThreadingHTTPServer
+    server = server_class((host, port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="dev-issuer-jwks", daemon=True).start()
     return server
