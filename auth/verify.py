@@ -107,7 +107,7 @@ class TokenVerifier:
         return checked
 
     def _check_header(self, header: dict[str, Any]) -> tuple[str, str]:
-        """SPEC §3 step 2: ``alg`` allowed, ``kid`` present, ``typ`` known, no ``crit``."""
+        """SPEC §3 step 2: ``alg`` allowed, ``kid`` present, ``typ`` known, no ``crit``/``cty``."""
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.settings.auth_algorithms:
             raise InvalidTokenError("alg not allowed")
@@ -129,6 +129,10 @@ class TokenVerifier:
         # RFC 7515 §4.1.11: no extension is understood, so any `crit` is refused.
         if "crit" in header:
             raise InvalidTokenError("crit present")
+        # RFC 7519 §5.2: `cty` marks a nested JWT (or another payload type). An access token
+        # is never nested here, so any `cty` is refused (RFC 8725 §2.8/§3.11: explicit typing).
+        if "cty" in header:
+            raise InvalidTokenError("cty present")
         return alg, kid
 
     def _select_issuer(self, payload: dict[str, Any]) -> str:

@@ -51,6 +51,7 @@ def test_error_table_header_rows(api, header, status, code, challenge):
         ({"kid": "unknown-kid"}, "invalid_token", INVALID_TOKEN),
         ({"headers": {"typ": "dpop+jwt"}}, "invalid_token", INVALID_TOKEN),
         ({"headers": {"crit": ["exp"]}}, "invalid_token", INVALID_TOKEN),
+        ({"headers": {"cty": "JWT"}}, "invalid_token", INVALID_TOKEN),
         ({"claims": {"cnf": {"jkt": "abc"}}}, "invalid_token", INVALID_TOKEN),
         ({"expires_in": -3600}, "token_expired", EXPIRED),
         ({"claims": {"iss": "https://evil.example.com/"}}, "invalid_claims", INVALID_CLAIMS),

@@ -127,6 +127,10 @@ def test_verify_header_or_payload_not_a_json_object_is_invalid_token(
         {"typ": ""},
         {"crit": ["exp"]},
         {"crit": []},
+        {"cty": "JWT"},
+        {"cty": "jwt"},
+        {"cty": "application/json"},
+        {"cty": None},
     ],
 )
 def test_verify_refused_jose_header(kit, verifier, headers):
