@@ -27,6 +27,7 @@ COPY cashman ./cashman
 RUN mkdir /app/instance && chown 10001:10001 /app/instance
 USER 10001:10001
 EXPOSE 8000
+# probes where gunicorn listens: GUNICORN_BIND when it is host:port, else PORT, else 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ping' % os.environ.get('PORT', '8000'), timeout=4)"]
+    CMD ["python", "-c", "import os, re, urllib.request; m = re.fullmatch(r'(?:tcp://)?(\\[[0-9a-fA-F:.]*\\]|[^:/\\[\\]]*):([0-9]+)', os.environ.get('GUNICORN_BIND', '').strip()); host = m.group(1) if m and m.group(1) not in ('', '0.0.0.0', '[::]') else '127.0.0.1'; port = m.group(2) if m else os.environ.get('PORT', '').strip() or '8000'; urllib.request.urlopen('http://%s:%s/ping' % (host, port), timeout=4)"]
 CMD ["gunicorn", "server:app"]
