@@ -86,13 +86,15 @@ def check(
     if header.get("alg") != "RS256" or header.get("kid") != kid:
         raise Invalid("alg or kid")
     typ = header.get("typ")
-    if typ is not None and (
+    if "typ" in header and (
         not isinstance(typ, str)
         or typ.lower().removeprefix("application/") not in ("jwt", "at+jwt")
     ):
         raise Invalid("typ")
     if "crit" in header:
         raise Invalid("crit")
+    if "cty" in header:  # nested tokens are never accepted
+        raise Invalid("cty")
     signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
     try:
         public_key.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
@@ -108,7 +110,7 @@ def check(
     sub = claims.get("sub")
     if type(sub) is not str or not 0 < len(sub) <= 255:
         raise Invalid("sub")
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in sub):
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF for c in sub):
         raise Invalid("sub control character")
     if exp is None or now >= exp + leeway:
         raise Invalid("exp")
