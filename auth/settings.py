@@ -7,6 +7,17 @@ are verified by python-jose's ``cryptography`` backend; PS256/384/512, which
 python-jose does not implement, are verified by ``cryptography`` directly
 (RSASSA-PSS, MGF1 with the same hash, salt length = digest length, RFC 7518
 §3.5). ``none``, ``HS*`` and unknown names stop start-up.
+
+``AUTH0_DOMAIN`` entries are host names, and host names are case-insensitive
+(RFC 4343) while ``iss`` is compared exactly: Auth0 writes it in lower case, so
+each domain is lower-cased before the issuer and JWKS URL are derived. The
+common slip of pasting the tenant URL, ``https://tenant.auth0.com/``, is
+accepted as that host: the issuer is https by construction anyway, so
+dropping an ``https://`` prefix and one trailing ``/`` changes no meaning.
+Anything else that is not a bare host (``http://``, a path, a query, a
+fragment, credentials) is still refused with one line, since guessing what
+it meant could point the API at the wrong issuer. ``AUTH0_ISSUER`` is taken
+verbatim: a full URL is matched exactly, as the SPEC asks.
 """
 
 from __future__ import annotations
@@ -148,16 +159,22 @@ def _issuers(env: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
     domains = _get(env, "AUTH0_DOMAIN")
     if domains is None:
         raise ConfigError("AUTH0_DOMAIN", "is required (or set AUTH0_ISSUER)")
-    issuers = []
-    for domain in _split(domains):
-        if "/" in domain or not _is_host(domain):
-            raise ConfigError(
-                "AUTH0_DOMAIN", "must be host names like example.us.auth0.com (no scheme, no path)"
-            )
-        issuers.append(f"https://{domain}/")
+    issuers = [f"https://{_domain_host(domain)}/" for domain in _split(domains)]
     if not issuers:
         raise ConfigError("AUTH0_DOMAIN", "lists no domain")
     return tuple(dict.fromkeys(issuers)), False
+
+
+def _domain_host(domain: str) -> str:
+    """The lower-case host of one ``AUTH0_DOMAIN`` entry (see the module docstring)."""
+    host = domain[len("https://") :] if domain[:8].lower() == "https://" else domain
+    host = host.removesuffix("/")
+    if "/" in host or not _is_host(host):
+        raise ConfigError(
+            "AUTH0_DOMAIN",
+            "must be host names like example.us.auth0.com (no http://, path or query)",
+        )
+    return host.lower()
 
 
 def _jwks_urls(env: Mapping[str, str], issuers: tuple[str, ...]) -> dict[str, str]:

@@ -117,9 +117,53 @@ def test_settings_missing_domain_and_issuer():
     assert "AUTH0_DOMAIN" in str(caught.value) and "AUTH0_ISSUER" in str(caught.value)
 
 
-def test_settings_domain_that_is_a_url_is_refused():
-    with pytest.raises(ConfigError, match=r"^AUTH0_DOMAIN: "):
-        AuthSettings.from_env({"AUTH0_DOMAIN": "https://t.auth0.com/", "API_AUDIENCE": "a"})
+@pytest.mark.parametrize(
+    ("domain", "issuer"),
+    [
+        ("Example.US.auth0.com", "https://example.us.auth0.com/"),
+        ("TENANT.AUTH0.COM", "https://tenant.auth0.com/"),
+        ("https://tenant.auth0.com/", "https://tenant.auth0.com/"),
+        ("https://tenant.auth0.com", "https://tenant.auth0.com/"),
+        ("HTTPS://Tenant.Auth0.com/", "https://tenant.auth0.com/"),
+        ("tenant.auth0.com/", "https://tenant.auth0.com/"),
+        ("login.example.com:8443", "https://login.example.com:8443/"),
+    ],
+)
+def test_settings_domain_is_normalised_to_auth0_iss(domain, issuer):
+    s = AuthSettings.from_env({"AUTH0_DOMAIN": domain, "API_AUDIENCE": "a"})
+    assert s.issuers == (issuer,)
+    assert s.jwks_urls == {issuer: issuer + ".well-known/jwks.json"}
+
+
+def test_settings_domains_differing_only_in_case_or_scheme_are_one_issuer():
+    s = AuthSettings.from_env(
+        {"AUTH0_DOMAIN": "t.auth0.com, T.Auth0.com, https://t.auth0.com/", "API_AUDIENCE": "a"}
+    )
+    assert s.issuers == ("https://t.auth0.com/",)
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "http://t.auth0.com/",
+        "http://localhost",
+        "ftp://t.auth0.com",
+        "https://t.auth0.com/path",
+        "https://t.auth0.com/path/",
+        "t.auth0.com/path",
+        "https://t.auth0.com/?q=1",
+        "t.auth0.com?q=1",
+        "https://t.auth0.com/#frag",
+        "https://user@t.auth0.com/",
+        "https://t.auth0.com//",
+        "https://",
+        "//t.auth0.com",
+        "t.auth0.com, http://b.example.com",
+    ],
+)
+def test_settings_domain_that_is_not_a_host_is_refused(domain):
+    with pytest.raises(ConfigError, match=r"^AUTH0_DOMAIN: [^\n]*$"):
+        AuthSettings.from_env({"AUTH0_DOMAIN": domain, "API_AUDIENCE": "a"})
 
 
 @pytest.mark.parametrize(
