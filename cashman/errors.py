@@ -59,6 +59,11 @@ class JSONNotObjectError(BadRequest):
     description = "The request body must be a JSON object."
 
 
+class UnreadableBodyError(BadRequest):
+    error_code = "invalid_body"
+    description = "The request body could not be read."
+
+
 class NotJSONError(UnsupportedMediaType):
     error_code = "unsupported_media_type"
     description = "The request body must be application/json (UTF-8)."

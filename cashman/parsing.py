@@ -3,6 +3,9 @@
 Order of refusals for a body: not JSON by its Content-Type (415), larger
 than 64 KiB even when chunked (413, raised by werkzeug while reading),
 not UTF-8 or not JSON (400), not an object (400), then the schema (422).
+A body the server cannot deliver (a broken chunked encoding, a client gone
+mid-body) is a 400 too, with a warning line and no traceback: it is the
+client's fault, not a bug.
 """
 
 from __future__ import annotations
@@ -12,9 +15,14 @@ from typing import Any, NoReturn
 
 import flask_smorest
 import marshmallow as ma
-from flask import Request
+from flask import Request, current_app
 from webargs.flaskparser import FlaskParser
-from werkzeug.exceptions import LengthRequired, RequestEntityTooLarge
+from werkzeug.exceptions import (
+    ClientDisconnected,
+    HTTPException,
+    LengthRequired,
+    RequestEntityTooLarge,
+)
 
 from cashman.errors import (
     DuplicateMemberNamesError,
@@ -22,6 +30,7 @@ from cashman.errors import (
     JSONNotObjectError,
     NotJSONError,
     RequestValidationError,
+    UnreadableBodyError,
 )
 from cashman.jsonio import DuplicateMemberError, loads_body
 
@@ -59,6 +68,28 @@ class BodyParser(FlaskParser):
 
 
 def read_body(req: Request) -> bytes:
+    """The whole body; 413 past 64 KiB, 400 when the server cannot deliver it."""
+    try:
+        return _read_input(req)
+    except ClientDisconnected:
+        _warn_unreadable("ClientDisconnected")
+        raise UnreadableBodyError() from None
+    except HTTPException:
+        raise
+    # the WSGI server's input raises its own classes (gunicorn: InvalidChunkSize,
+    # ChunkMissingTerminator, NoMoreData...), which the app cannot name without
+    # importing the server; whatever the read raised, the body is not there
+    except Exception as exc:
+        _warn_unreadable(type(exc).__name__)
+        raise UnreadableBodyError() from None
+
+
+def _warn_unreadable(reason: str) -> None:
+    # the class name only: the exception text may quote the body's bytes
+    current_app.logger.warning("request body unreadable: %s", reason)
+
+
+def _read_input(req: Request) -> bytes:
     """The whole body, or 413 past 64 KiB, whether it has a Content-Length or not."""
     if req.content_length is not None or "wsgi.input_terminated" not in req.environ:
         # werkzeug: 413 when Content-Length is too large; no length and a server that

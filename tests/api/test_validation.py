@@ -276,3 +276,45 @@ def test_malformed_idempotency_key_is_422(client, auth, rows, key):
     )
     assert (resp.status_code, list(resp.json["errors"])) == (422, ["Idempotency-Key"])
     assert rows() == []
+
+
+class BrokenStream(io.RawIOBase):
+    """A server's input that yields a few bytes, then fails as a broken chunked body does."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error, self.sent = error, False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.sent:
+            self.sent = True
+            return b'{"description": '
+        raise self.error
+
+
+class InvalidChunkSize(Exception):
+    """Like a server's own parse error: not an ``OSError``, not known to the app."""
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+@pytest.mark.parametrize(
+    "error", [OSError("connection reset"), ConnectionResetError(), InvalidChunkSize("zz")]
+)
+def test_unreadable_chunked_body_is_400(client, auth, create, rows, caplog, method, error):
+    path = create().headers["Location"] if method == "PATCH" else "/incomes"
+    resp = client.open(
+        path,
+        method=method,
+        headers={**auth, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={
+            "wsgi.input": BrokenStream(error),
+            "wsgi.input_terminated": True,
+            "CONTENT_LENGTH": "",
+        },
+    )
+    assert (resp.status_code, resp.json["code"]) == (400, "invalid_body")
+    assert resp.json["description"] == "The request body could not be read."
+    assert "Traceback" not in caplog.text
+    assert len(rows()) == (1 if method == "PATCH" else 0)
