@@ -7,6 +7,12 @@ are SPEC §3 "JWKS handling":
   deadline checked while the body streams in (a server trickling a byte at a
   time cannot hold a worker), a 1 MiB cap, status 200 only, an explicit
   ``User-Agent``;
+* the fetch asks for ``Accept-Encoding: identity``, but a CDN in front of the
+  issuer may compress anyway, and refusing that would take the API down: a
+  ``gzip`` or ``deflate`` body is decoded incrementally, with the 1 MiB cap on
+  both the bytes received and the bytes decoded (a decompression bomb is
+  refused as oversized after at most 1 MiB of output); any other
+  ``Content-Encoding`` is a failed fetch;
 * at most one fetch in flight; on a cold cache every caller waits for it,
   with usable keys the others keep verifying while one thread refreshes;
   callers that waited while an attempt ran share its outcome and never start
@@ -28,6 +34,7 @@ import logging
 import math
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.client import HTTPException
@@ -49,6 +56,9 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT = "cashman-jwks/0.1"
 MAX_JWKS_BYTES = 1024 * 1024
+# zlib window bits per Content-Encoding: 31 = gzip only; 15|32 = zlib or gzip header (servers
+# that label a gzip body "deflate" exist). RFC 9110 §8.4.1.3: x-gzip is gzip.
+DECODABLE_ENCODINGS = {"identity": None, "gzip": 31, "x-gzip": 31, "deflate": 15 | 32}
 
 
 class JwksFetchError(Exception):
@@ -171,7 +181,8 @@ class JWKSCache:
                 timeout=(self.connect_timeout, self.read_timeout),
                 allow_redirects=False,
                 stream=True,
-                # identity: a compressed body could expand far past the 1 MiB cap.
+                # identity: nothing to decode; a server that compresses anyway is decoded
+                # under the same cap (see the module docstring).
                 headers={
                     "User-Agent": USER_AGENT,
                     "Accept": "application/json",
@@ -183,17 +194,24 @@ class JWKSCache:
         try:
             if response.status_code != 200:
                 raise JwksFetchError(f"HTTP status {response.status_code}")
-            if response.headers.get("Content-Encoding", "identity").lower() != "identity":
-                raise JwksFetchError("compressed response")
+            encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+            if encoding not in DECODABLE_ENCODINGS:
+                raise JwksFetchError(f"unsupported Content-Encoding {encoding[:40]!r}")
             length = response.headers.get("Content-Length", "")
             if length.isdigit() and int(length) > self.max_bytes:
                 raise JwksFetchError("response larger than the cap")
-            return self._read_body(response, started)
+            wbits = DECODABLE_ENCODINGS[encoding]
+            decoder = None if wbits is None else zlib.decompressobj(wbits=wbits)
+            return self._read_body(response, started, decoder)
         finally:
             response.close()
 
-    def _read_body(self, response: requests.Response, started: float) -> bytes:
+    def _read_body(
+        self, response: requests.Response, started: float, decoder: zlib._Decompress | None
+    ) -> bytes:
+        """The body, decoded if ``decoder``; both the wire and decoded sizes are capped."""
         body = bytearray()
+        received = 0
         raw = response.raw
         while True:
             remaining = self.deadline - (time.monotonic() - started)
@@ -206,10 +224,31 @@ class JWKSCache:
             except (urllib3.exceptions.HTTPError, HTTPException, OSError, ValueError) as exc:
                 raise JwksFetchError(type(exc).__name__) from None
             if not chunk:
+                if decoder is not None and (not decoder.eof or decoder.unused_data):
+                    raise JwksFetchError("truncated or trailing compressed data")
                 return bytes(body)
-            body += chunk
+            received += len(chunk)
+            if received > self.max_bytes:
+                raise JwksFetchError("response larger than the cap")
+            if decoder is None:
+                body += chunk
+            else:
+                self._decode(decoder, chunk, body)
             if len(body) > self.max_bytes:
                 raise JwksFetchError("response larger than the cap")
+
+    def _decode(self, decoder: zlib._Decompress, chunk: bytes, body: bytearray) -> None:
+        """Append ``chunk`` decoded to ``body``, never producing more than one byte past the cap."""
+        pending = chunk
+        while pending:
+            try:
+                # max_length bounds each step's output: a bomb stops at cap + 1 bytes.
+                body += decoder.decompress(pending, self.max_bytes + 1 - len(body))
+            except zlib.error:
+                raise JwksFetchError("corrupt compressed data") from None
+            if len(body) > self.max_bytes:
+                raise JwksFetchError("response larger than the cap (decompressed)")
+            pending = decoder.unconsumed_tail
 
     def _parse(self, body: bytes) -> dict[str, tuple[SigningKey, ...]]:
         """The usable keys of a JWKS document; an empty or invalid set is a failure."""

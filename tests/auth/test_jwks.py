@@ -7,11 +7,13 @@ deliberately slow fetches (a ``responses`` callback, a loopback trickle server).
 from __future__ import annotations
 
 import contextlib
+import gzip
 import http.server
 import json
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -292,6 +294,29 @@ def oversized(kit: AuthKit) -> str:
     return json.dumps({**kit.jwks(), "padding": "x" * (1024 * 1024)})
 
 
+def compress(data: bytes, encoding: str) -> bytes:
+    """``data`` as a server would send it with ``Content-Encoding: encoding``."""
+    if encoding in {"gzip", "x-gzip"}:
+        return gzip.compress(data)
+    if encoding == "deflate":
+        return zlib.compress(data)  # RFC 9110 §8.4.1.2: deflate is the zlib format
+    return data  # br, zstd, unknown: any bytes, the encoding alone must refuse them
+
+
+def encoded(kit: AuthKit, encoding: str, padding: int = 0) -> dict[str, object]:
+    """The kit's key set, whitespace-padded by ``padding`` bytes, compressed as ``encoding``.
+
+    The padding keeps the document valid JSON: only the decompressed-size cap can refuse it.
+    """
+    text = json.dumps(kit.jwks()).encode()
+    body = text[:-1] + b" " * padding + text[-1:]
+    return {
+        "body": compress(body, encoding.split(",")[0].lower()),
+        "headers": {"Content-Encoding": encoding},
+        "content_type": "application/json",
+    }
+
+
 # Each builder gets the kit; where the body would be a valid key set, only the rule under
 # test (status, size, encoding) makes it unusable.
 BAD_RESPONSES = {
@@ -316,7 +341,25 @@ BAD_RESPONSES = {
         "body": oversized(kit),
         "auto_calculate_content_length": False,
     },
-    "compressed": lambda kit: {"json": kit.jwks(), "headers": {"Content-Encoding": "gzip"}},
+    "gzip header, plain body": lambda kit: {
+        "json": kit.jwks(),
+        "headers": {"Content-Encoding": "gzip"},
+    },
+    "gzip bomb": lambda kit: encoded(kit, "gzip", padding=10 * 1024 * 1024),
+    "deflate bomb": lambda kit: encoded(kit, "deflate", padding=10 * 1024 * 1024),
+    "gzip just past the cap": lambda kit: encoded(kit, "gzip", padding=1024 * 1024),
+    "gzip truncated": lambda kit: {
+        **encoded(kit, "gzip"),
+        "body": gzip.compress(json.dumps(kit.jwks()).encode())[:-12],
+    },
+    "gzip trailing garbage": lambda kit: {
+        **encoded(kit, "gzip"),
+        "body": gzip.compress(json.dumps(kit.jwks()).encode()) + b"junk",
+    },
+    "gzip twice": lambda kit: encoded(kit, "gzip, gzip"),
+    "br": lambda kit: encoded(kit, "br"),
+    "zstd": lambda kit: encoded(kit, "zstd"),
+    "unknown encoding": lambda kit: encoded(kit, "x-custom"),
     "connection reset": lambda kit: {"body": requests.ConnectionError("reset")},
     "timeout": lambda kit: {"body": requests.Timeout("slow")},
 }
@@ -341,6 +384,55 @@ def test_jwks_bad_response_on_cold_start_is_unavailable(kit, cache, case):
         rsps.get(kit.jwks_url, **BAD_RESPONSES[case](kit))
         with pytest.raises(JwksUnavailableError):
             cache().lookup(KID)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "padding"),
+    [
+        ("gzip", 0),
+        ("GZIP", 0),
+        ("x-gzip", 0),
+        ("deflate", 0),
+        # Far past the cap once expanded only for a bomb: 900 KiB of spaces is still a JWKS.
+        ("gzip", 900 * 1024),
+        ("deflate", 900 * 1024),
+    ],
+)
+def test_jwks_compressed_despite_identity_is_decoded(kit, cache, encoding, padding):
+    # A CDN may compress although the fetch asked for identity: the keys must still load.
+    with responses.RequestsMock() as rsps:
+        rsps.get(kit.jwks_url, **encoded(kit, encoding, padding))
+        assert cache().lookup(KID)[0].kid == KID
+
+
+def test_jwks_compressed_refresh_replaces_keys(kit, cache, clock):
+    c = cache()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        kit.publish(rsps)
+        c.lookup(KID)
+        kit.rotate("rotated-key", keep_old=False)
+        rsps.replace(responses.GET, kit.jwks_url, **encoded(kit, "gzip"))
+        clock.advance(601)
+        assert c.lookup("rotated-key")[0].kid == "rotated-key"
+
+
+def test_jwks_gzip_bomb_is_refused_as_oversized(kit, cache, caplog):
+    bomb = encoded(kit, "gzip", padding=10 * 1024 * 1024)
+    assert len(bomb["body"]) < 64 * 1024  # small on the wire: only the decoded size is large
+    with caplog.at_level("WARNING", logger="auth.jwks"), responses.RequestsMock() as rsps:
+        rsps.get(kit.jwks_url, **bomb)
+        with pytest.raises(JwksUnavailableError):
+            cache().lookup(KID)
+    assert any("larger than" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "x-custom", "gzip, gzip", "compress"])
+def test_jwks_unsupported_encoding_is_a_failed_fetch(kit, cache, caplog, encoding):
+    with caplog.at_level("WARNING", logger="auth.jwks"), responses.RequestsMock() as rsps:
+        rsps.get(kit.jwks_url, **encoded(kit, encoding))
+        with pytest.raises(JwksUnavailableError):
+            cache().lookup(KID)
+    assert any("encoding" in record.getMessage().lower() for record in caplog.records)
 
 
 def test_jwks_redirect_is_not_followed(kit, cache):
@@ -499,6 +591,40 @@ def test_jwks_real_http_fetch_over_loopback(kit):
     try:
         cache = JWKSCache(f"http://127.0.0.1:{server.server_address[1]}/jwks.json")
         assert cache.lookup(KID)[0].kid == KID
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "padding", "accepted"), [("gzip", 0, True), ("gzip", 10**7, False)]
+)
+def test_jwks_real_http_gzip_over_loopback(kit, encoding, padding, accepted):
+    prepared = encoded(kit, encoding, padding)
+    body = prepared["body"]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", encoding)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        cache = JWKSCache(f"http://127.0.0.1:{server.server_address[1]}/jwks.json")
+        if accepted:
+            assert cache.lookup(KID)[0].kid == KID
+        else:
+            with pytest.raises(JwksUnavailableError):
+                cache.lookup(KID)
     finally:
         server.shutdown()
         server.server_close()
