@@ -96,10 +96,20 @@ def _check_configuration() -> Settings:
 _settings = _check_configuration()
 
 
+# gunicorn's own lines may quote a request line, ?access_token= included (SPEC section 3)
+GUNICORN_ERROR_LOGGER = "gunicorn.error"
+
+
 def on_starting(server: object) -> None:
     """In the master, before workers fork: log what is trusted, migrate the schema."""
+    request_log.install_redaction(GUNICORN_ERROR_LOGGER)
     request_log.log_startup(_settings.auth.issuers, _settings.auth.api_audience)
     _migrate(_settings.database_url)
+
+
+def post_fork(server: object, worker: object) -> None:
+    """In each worker (which logs malformed requests): the redaction, also after a reload."""
+    request_log.install_redaction(GUNICORN_ERROR_LOGGER)
 
 
 def _migrate(database_url: str) -> None:

@@ -86,3 +86,19 @@ def test_broken_chunked_body_is_a_json_400(server, token, method, body, half_clo
     status, answer = status_and_json(exchange(server.port, raw, half_close=half_close))
     assert (status, answer["code"]) == (400, "invalid_body")
     assert "Traceback" not in server.output()
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        "GET /incomes?access_token={token}\x01 HTTP/1.1",
+        "GET /incomes?a=1&access_token={token} x HTTP/1.1",
+        "GET /incomes/{token}\x01 HTTP/1.1",
+    ],
+)
+def test_malformed_request_line_never_logs_the_token(server, token, request_line):
+    raw = request_line.format(token=token) + "\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    answer = exchange(server.port, raw.encode())
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert token not in server.output()
+    assert token.split(".")[2] not in server.output()
