@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     Auth(settings.auth).init_app(app)
     init_database(app, settings.database_url)
     register_error_handlers(app)
+    app.before_request(answer_preflight)
     init_cors(app, settings.cors_origins)
     app.after_request(forbid_caching)
     app.after_request(drop_body_headers_without_body)
@@ -85,6 +86,21 @@ def init_cors(app: Flask, origins: tuple[str, ...]) -> None:
         vary_header=False,
     )
     app.after_request(vary_on_origin)
+
+
+def answer_preflight() -> Response | None:
+    """Every CORS preflight is a 204, whatever the path: flask-cors then adds its headers.
+
+    Runs before routing errors are raised: a preflight to an unknown URL answered
+    404 would make the browser fail the actual request as a network error, so it
+    could never read that request's JSON 404.
+    """
+    is_preflight = (
+        request.method == "OPTIONS"
+        and "Origin" in request.headers
+        and "Access-Control-Request-Method" in request.headers
+    )
+    return Response(status=204) if is_preflight else None
 
 
 def vary_on_origin(response: Response) -> Response:

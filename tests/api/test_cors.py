@@ -133,3 +133,27 @@ def test_vary_names_origin_once(client, auth, origin, preflight):
         item.strip().lower() for value in resp.headers.getlist("Vary") for item in value.split(",")
     ]
     assert vary.count("origin") == 1, resp.headers.getlist("Vary")
+
+
+@pytest.mark.parametrize("path", ["/incomes", "/incomes/1", "/nope", "/incomes/abc/x", "/ping"])
+@pytest.mark.parametrize(("origin", "allowed"), [(ALLOWED, True), ("https://evil.example", False)])
+def test_preflight_to_any_path_is_204(client, path, origin, allowed):
+    headers = {
+        "Origin": origin,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization",
+    }
+    resp = client.options(path, headers=headers)
+    assert (resp.status_code, resp.data) == (204, b"")
+    assert "Content-Type" not in resp.headers
+    assert ("Access-Control-Allow-Origin" in resp.headers) is allowed
+    if allowed:
+        assert resp.headers["Access-Control-Allow-Origin"] == ALLOWED
+        assert "authorization" in _lower_set(resp.headers["Access-Control-Allow-Headers"])
+        assert "GET" in resp.headers["Access-Control-Allow-Methods"]
+
+
+def test_actual_request_to_unknown_path_is_a_readable_404(client):
+    resp = client.get("/nope", headers={"Origin": ALLOWED})
+    assert (resp.status_code, resp.json["code"]) == (404, "not_found")
+    assert resp.headers["Access-Control-Allow-Origin"] == ALLOWED
