@@ -117,7 +117,12 @@ def forbid_caching(response: Response) -> Response:
 
 
 def drop_body_headers_without_body(response: Response) -> Response:
-    """A 204 or 304 has no body, so no ``Content-Type`` (RFC 9110 §8.3, §15.3.5)."""
-    if response.status_code in (204, 304):
+    """A 204 or 304 has no body, so no ``Content-Type`` (RFC 9110 §8.3, §15.3.5).
+
+    Neither has Flask's automatic ``OPTIONS`` answer (a 200 with ``Allow`` and
+    no content), which would otherwise claim to be ``text/html``.
+    """
+    is_empty_options = request.method == "OPTIONS" and response.calculate_content_length() == 0
+    if response.status_code in (204, 304) or is_empty_options:
         response.headers.pop("Content-Type", None)
     return response

@@ -75,3 +75,13 @@ def test_refused_requests_are_not_stored(client, headers):
     resp = client.get("/incomes", headers=headers)
     assert resp.status_code == 401
     assert resp.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", ["/incomes", "/incomes/1", "/ping", "/balance", "/openapi.json"])
+@pytest.mark.parametrize("origin", [{}, {"Origin": "https://app.example.com"}])
+def test_options_answer_is_empty_and_never_html(client, path, origin):
+    resp = client.options(path, headers=origin)
+    assert resp.status_code in (200, 204)
+    assert resp.data == b""
+    assert "Content-Type" not in resp.headers
+    assert "GET" in resp.headers["Allow"]
