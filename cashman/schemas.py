@@ -5,11 +5,14 @@ number (422, as for booleans); descriptions are trimmed, then 1-200
 characters, and control characters (tabs and newlines included) or lone
 surrogates are refused; unknown body fields are refused while unknown query
 parameters are ignored (so an ``access_token`` parameter is neither used
-nor an error).
+nor an error). ``limit`` is plain ASCII digits, no sign, no leading zero (a
+Unicode digit or ``+5`` is not what a client meant to send), and ``limit`` or
+``cursor`` given twice is a 422 rather than a silent pick of one.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from decimal import Decimal
 from typing import Any
@@ -23,6 +26,9 @@ MAX_AMOUNT = Decimal("1000000000")
 CENT = Decimal("0.01")
 MAX_DESCRIPTION = 200
 _FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
+MAX_PAGE_SIZE = 500
+# [0-9] is ASCII only (int() also takes other scripts' digits); 3 digits bound int()
+_PAGE_SIZE = re.compile(r"[1-9][0-9]{0,2}\Z")
 
 
 class Money(fields.Field):
@@ -138,12 +144,37 @@ class BalanceOut(Schema):
     balance = Money(required=True, metadata={"type": "number"})
 
 
-class CursorField(fields.String):
-    """The opaque ``cursor`` of a ``Link: rel="next"`` URL."""
+def single_value(values: Any) -> Any:
+    """The one value of a query parameter that webargs hands over as a list (``is_multiple``)."""
+    if not isinstance(values, list):
+        return values
+    if len(values) != 1:
+        raise ValidationError("Give this parameter once.")
+    return values[0]
 
+
+class PageSize(fields.Integer):
+    """``limit``: ASCII digits, no sign or leading zero, 1-500, given once."""
+
+    # every value reaches _deserialize, so a repeated parameter is seen, not silently cut
+    is_multiple = True
+    default_error_messages = {"page_size": f"Must be an integer from 1 to {MAX_PAGE_SIZE}."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        value = single_value(value)
+        if not isinstance(value, str) or not _PAGE_SIZE.match(value):
+            raise self.make_error("page_size")
+        return int(value)
+
+
+class CursorField(fields.String):
+    """The opaque ``cursor`` of a ``Link: rel="next"`` URL, given once."""
+
+    is_multiple = True
     default_error_messages = {"cursor": "Not a cursor from this API."}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Cursor:
+        value = single_value(value)
         try:
             return Cursor.decode(super()._deserialize(value, attr, data, **kwargs))
         except InvalidCursorError:
@@ -156,8 +187,10 @@ class ListArgs(Schema):
     class Meta:
         unknown = "exclude"
 
-    limit = fields.Integer(
-        load_default=50, validate=validate.Range(min=1, max=500), metadata={"example": 50}
+    limit = PageSize(
+        load_default=50,
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+        metadata={"example": 50},
     )
     cursor = CursorField(load_default=None)
 

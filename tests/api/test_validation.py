@@ -244,7 +244,26 @@ def test_chunked_body_the_server_did_not_dechunk_is_411(client, auth):
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=501", "limit=-1", "limit=abc", "limit=1.5", "limit="],
+    [
+        "limit=0",
+        "limit=501",
+        "limit=-1",
+        "limit=abc",
+        "limit=1.5",
+        "limit=",
+        "limit=%D9%A3",  # ARABIC-INDIC DIGIT THREE: int() would take it
+        "limit=%EF%BC%95",  # FULLWIDTH DIGIT FIVE
+        "limit=%2B5",
+        "limit=05",
+        "limit=%205",
+        "limit=5%20",
+        "limit=1_0",
+        "limit=1e2",
+        "limit=0x10",
+        "limit=" + "9" * 5000,
+        "limit=1&limit=2",
+        "limit=2&limit=2",
+    ],
 )
 def test_bad_limit_is_422(client, auth, query):
     resp = client.get(f"/transactions?{query}", headers=auth)
@@ -259,6 +278,24 @@ def test_bad_limit_is_422(client, auth, query):
 def test_forged_cursor_is_422(client, auth, cursor):
     resp = client.get(f"/incomes?cursor={cursor}", headers=auth)
     assert (resp.status_code, list(resp.json["errors"])) == (422, ["cursor"])
+
+
+@pytest.mark.parametrize("limit", ["1", "9", "10", "99", "100", "500"])
+def test_plain_limit_is_accepted(client, auth, create, limit):
+    for _ in range(2):
+        create()
+    resp = client.get(f"/incomes?limit={limit}", headers=auth)
+    assert (resp.status_code, len(resp.json)) == (200, min(int(limit), 2))
+
+
+def test_repeated_cursor_is_422(client, auth, create):
+    for _ in range(3):
+        create()
+    link = client.get("/incomes?limit=1", headers=auth).headers["Link"]
+    cursor = link.split("cursor=")[1].split(">")[0].split("&")[0]
+    resp = client.get(f"/incomes?cursor={cursor}&cursor={cursor}", headers=auth)
+    assert (resp.status_code, resp.json["code"]) == (422, "validation_error")
+    assert list(resp.json["errors"]) == ["cursor"]
 
 
 def test_unknown_query_parameters_are_ignored(client, auth, create):
