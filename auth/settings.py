@@ -73,6 +73,9 @@ class AuthSettings:
     jwks_max_stale: float = 86400
     token_cache_size: int = 4096
     realm: str = "cashman"
+    # Not a variable: a TTL refresh with usable keys runs in a background thread so no request
+    # waits for it; the test kit turns it off so fetches happen where a test can count them.
+    jwks_background_refresh: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AuthSettings:

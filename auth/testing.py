@@ -258,7 +258,12 @@ class AuthKit:
         return {**env, **overrides}
 
     def settings(self, **overrides: Any) -> AuthSettings:
-        """``AuthSettings`` for this issuer, with attribute ``overrides``."""
+        """``AuthSettings`` for this issuer, with attribute ``overrides``.
+
+        JWKS refreshes are synchronous here (``jwks_background_refresh=False``) so a test that
+        moves the clock past the TTL sees the refetch done, and counted, when ``verify`` returns.
+        """
+        overrides = {"jwks_background_refresh": False, **overrides}
         return replace(AuthSettings.from_env(self.env()), **overrides)
 
     # -- tokens --------------------------------------------------------------------------

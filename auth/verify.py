@@ -60,6 +60,7 @@ class TokenVerifier:
                 algorithms=settings.auth_algorithms,
                 session=session,
                 clock=monotonic,
+                refresh_in_background=settings.jwks_background_refresh,
             )
             for issuer in settings.issuers
         }

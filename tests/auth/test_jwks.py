@@ -21,6 +21,7 @@ import pytest
 import requests
 import responses
 
+from auth import AuthSettings
 from auth.errors import InvalidTokenError, JwksUnavailableError
 from auth.jwks import USER_AGENT, JWKSCache
 from auth.testing import AuthKit, generate_rsa_key, public_jwk
@@ -691,3 +692,53 @@ def test_jwks_refresh_with_changed_jwk_builds_a_new_key_object(kit, jwks, cache,
     c.lookup(KID)
     assert fetches(jwks, kit.jwks_url) == 2
     assert c.lookup(KID)[0] is not first
+
+
+def test_jwks_stale_refresh_in_background_never_holds_a_request(kit, clock):
+    c = JWKSCache(kit.jwks_url, ttl=600, min_refresh=30, clock=clock, refresh_in_background=True)
+    entered, release = threading.Event(), threading.Event()
+    fetched_by: list[str] = []
+
+    def held_jwks(request):
+        fetched_by.append(threading.current_thread().name)
+        if len(fetched_by) > 1:  # the refresh: hold it until the test has looked
+            entered.set()
+            assert release.wait(timeout=10)
+        return 200, {}, json.dumps(kit.jwks())
+
+    with responses.RequestsMock() as rsps:
+        rsps.add_callback(responses.GET, kit.jwks_url, callback=held_jwks)
+        good = c.lookup(KID)
+        kit.rotate("rotated-key")
+        clock.advance(601)
+        # The refresh is held mid-fetch, yet every request gets the usable stale keys now.
+        assert c.lookup(KID) == good
+        assert entered.wait(timeout=10)
+        assert c.lookup(KID) == good
+        assert fetched_by[1] != threading.current_thread().name
+        release.set()
+        # An unknown kid waits for the refresh in flight and shares it: no fetch of its own.
+        assert c.lookup("rotated-key")[0].kid == "rotated-key"
+        assert fetches(rsps, kit.jwks_url) == 2
+
+
+def test_jwks_background_refresh_failure_keeps_keys_and_throttles(kit, clock):
+    c = JWKSCache(kit.jwks_url, ttl=600, min_refresh=30, clock=clock, refresh_in_background=True)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        kit.publish(rsps)
+        good = c.lookup(KID)
+        rsps.replace(responses.GET, kit.jwks_url, status=503)
+        clock.advance(601)
+        for _ in range(20):
+            assert c.lookup(KID) == good
+        assert c.lookup("unknown-kid") == ()  # waits for the refresh in flight, shares it
+        assert fetches(rsps, kit.jwks_url) == 2
+
+
+def test_jwks_background_refresh_is_the_default_but_not_the_kits():
+    # The kit keeps fetches synchronous so a test's fetch counts are exact.
+    env = {"AUTH0_DOMAIN": "t.auth0.com", "API_AUDIENCE": "a"}
+    verifier = TokenVerifier(AuthSettings.from_env(env))
+    assert all(cache.refresh_in_background for cache in verifier.jwks.values())
+    kit_verifier = TokenVerifier(AuthKit().settings())
+    assert not any(cache.refresh_in_background for cache in kit_verifier.jwks.values())
