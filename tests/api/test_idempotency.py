@@ -34,6 +34,15 @@ def test_retry_after_a_change_still_replays_the_first_response(client, auth, row
     assert len(rows()) == 1
 
 
+def test_retry_after_a_delete_replays_the_201_whose_location_is_gone(client, auth, rows):
+    first = post(client, auth, "key-1")
+    assert client.delete(first.headers["Location"], headers=auth).status_code == 204
+    again = post(client, auth, "key-1")
+    assert (again.status_code, again.json) == (201, first.json)
+    assert client.get(again.headers["Location"], headers=auth).status_code == 404
+    assert rows() == []
+
+
 @pytest.mark.parametrize(
     ("body", "kind"),
     [
