@@ -573,13 +573,15 @@ def test_jwks_oversized_stream_without_length_is_refused(slow_server, caplog):
     assert any("larger than" in record.getMessage() for record in caplog.records)
 
 
-def test_jwks_real_http_fetch_over_loopback(kit):
-    body = json.dumps(kit.jwks()).encode()
+@contextlib.contextmanager
+def serve_body(body: bytes, headers: dict[str, str]) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 answering every GET with ``body``; yields its URL."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
+            for name, value in {**headers, "Content-Length": str(len(body))}.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 
@@ -587,48 +589,32 @@ def test_jwks_real_http_fetch_over_loopback(kit):
             return
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        cache = JWKSCache(f"http://127.0.0.1:{server.server_address[1]}/jwks.json")
-        assert cache.lookup(KID)[0].kid == KID
+        yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_jwks_real_http_fetch_over_loopback(kit):
+    with serve_body(json.dumps(kit.jwks()).encode(), {}) as url:
+        assert JWKSCache(url).lookup(KID)[0].kid == KID
 
 
 @pytest.mark.parametrize(
     ("encoding", "padding", "accepted"), [("gzip", 0, True), ("gzip", 10**7, False)]
 )
 def test_jwks_real_http_gzip_over_loopback(kit, encoding, padding, accepted):
-    prepared = encoded(kit, encoding, padding)
-    body = prepared["body"]
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Encoding", encoding)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        cache = JWKSCache(f"http://127.0.0.1:{server.server_address[1]}/jwks.json")
+    body = encoded(kit, encoding, padding)["body"]
+    headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+    with serve_body(body, headers) as url:
+        cache = JWKSCache(url)
         if accepted:
             assert cache.lookup(KID)[0].kid == KID
         else:
             with pytest.raises(JwksUnavailableError):
                 cache.lookup(KID)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_jwks_fetch_outcomes_are_logged(kit, cache, caplog):
