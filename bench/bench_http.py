@@ -31,11 +31,7 @@ from pathlib import Path
 
 import harness
 import requests
-from harness import Gunicorn, Load
-
-READ = "read:transactions"
-WRITE = "write:transactions"
-SEED_ROWS = 60
+from harness import READ, SEED_ROWS, WRITE, Gunicorn, Load
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -28,11 +28,8 @@ from contextlib import redirect_stderr
 from pathlib import Path
 
 import harness
+from harness import READ, SEED_ROWS, WRITE
 from werkzeug.test import EnvironBuilder
-
-READ = "read:transactions"
-WRITE = "write:transactions"
-SEED_ROWS = 60
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

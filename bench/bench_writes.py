@@ -26,9 +26,8 @@ from pathlib import Path
 
 import harness
 import sqlalchemy as sa
-from harness import Gunicorn, Load
+from harness import WRITE, Gunicorn, Load
 
-WRITE = "write:transactions"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BENCH_DB = "cashman_bench_writes"
 

@@ -36,6 +36,9 @@ LUA = BENCH / "wrk" / "requests.lua"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 AUDIENCE = "https://cashman.bench/api"
+READ = "read:transactions"
+WRITE = "write:transactions"
+SEED_ROWS = 60  # incomes of the reading user: a full page of 50 and a next link
 JWKS_PATH = "/.well-known/jwks.json"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
