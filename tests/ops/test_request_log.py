@@ -12,17 +12,6 @@ from cashman import request_log
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 
 
-@pytest.fixture
-def log_lines(caplog):
-    """The request-log records of the test, parsed."""
-    caplog.set_level("INFO", logger="cashman.request")
-
-    def read() -> list[dict]:
-        return [json.loads(r.getMessage()) for r in caplog.records if r.name == "cashman.request"]
-
-    return read
-
-
 def test_request_logged_with_all_fields(client, bearer, log_lines):
     resp = client.get("/secured/ping", headers=bearer())
     (entry,) = log_lines()

@@ -9,17 +9,6 @@ import pytest
 from cashman.request_log import MAX_LOGGED_PATH, REDACTED
 
 
-@pytest.fixture
-def log_lines(caplog):
-    """The request-log records of the test, parsed."""
-    caplog.set_level("INFO", logger="cashman.request")
-
-    def read() -> list[dict]:
-        return [json.loads(r.getMessage()) for r in caplog.records if r.name == "cashman.request"]
-
-    return read
-
-
 @pytest.mark.parametrize(
     ("template", "logged"),
     [
