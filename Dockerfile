@@ -6,9 +6,13 @@
 FROM python:3.11-slim AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-COPY requirements.lock /tmp/requirements.lock
+COPY requirements-bootstrap.lock requirements.lock /tmp/
+# the lock's own pip first (hash-checked): the base image's pip may be too old for the lock
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock
+    && /opt/venv/bin/python -m pip install --no-cache-dir --require-hashes \
+        -r /tmp/requirements-bootstrap.lock \
+    && /opt/venv/bin/python -m pip install --no-cache-dir --require-hashes \
+        -r /tmp/requirements.lock
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -8,9 +8,14 @@ PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --all
 
 .PHONY: run token test lint format migrate lock bench
 
-$(VENV)/.installed: requirements-dev.lock
+# A stock venv's pip may be too old for the lock (pip 23.2 refuses pytest-cov's
+# `coverage[toml]` in hash-checking mode): first the lock's own pip, hash-checked.
+$(VENV)/.installed: requirements-bootstrap.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		-r requirements-bootstrap.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		-r requirements-dev.lock
 	touch $@
 
 run: $(VENV)/.installed
@@ -38,3 +43,4 @@ migrate: $(VENV)/.installed
 lock: $(VENV)/.installed
 	$(PIP_COMPILE) -o requirements.lock pyproject.toml
 	$(PIP_COMPILE) --extra dev -o requirements-dev.lock pyproject.toml
+	$(PIP_COMPILE) -o requirements-bootstrap.lock requirements-bootstrap.in
