@@ -64,6 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--apps", default=",".join(a.key for a in APPS), help="comma list of apps")
     p.add_argument("--no-writes", action="store_true", help="skip the 60 s write runs")
     p.add_argument("--name", default="compare", help="results file name (bench/results/)")
+    p.add_argument("--note", default="", help="said on the plot and tables (e.g. PRELIMINARY)")
     bench_writes.add_arguments(p)
     args = p.parse_args(argv)
     if args.quick:  # CI's smoke: every app, load and check once, no warm-up, well under 1 min
@@ -225,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             fetches = {a.key: jwks_fetches(a, jwks) for a in apps}
             writes = [] if args.no_writes else bench_writes.measure_all(args, tmp, jwks, kit)
     results = {
+        "note": args.note,
         "machine": harness.machine(),
         "cashman_granian_entry": GRANIAN_ENTRY[has_cashman_serve()],
         "args": vars(args),

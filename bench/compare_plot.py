@@ -4,13 +4,13 @@ Bars are the medians over rounds, whiskers the per-round range (min to max), one
 per endpoint, one colour per app. matplotlib's Agg backend: no display needed. Rerun it
 on any results file:
 
-    python bench/compare_plot.py bench/results/compare.json [OUT.png]
+    python bench/compare_plot.py bench/results/compare.json [OUT.png] [--note TEXT]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -62,6 +62,8 @@ def plot(results: dict, out: Path | None = None) -> Path:
     )
     if a.get("quick"):
         title += " (quick smoke: not a measurement)"
+    if results.get("note"):
+        title = f"{results['note']}\n{title}"
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(axis="y", alpha=0.3)
@@ -71,14 +73,18 @@ def plot(results: dict, out: Path | None = None) -> Path:
     return out
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) not in (1, 2):
-        print("usage: python bench/compare_plot.py RESULTS.json [OUT.png]", file=sys.stderr)
-        return 2
-    out = Path(argv[1]) if len(argv) == 2 else None
-    print(plot(json.loads(Path(argv[0]).read_text(encoding="utf-8")), out))
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("results", type=Path, help="a bench_compare.py results file")
+    p.add_argument("out", type=Path, nargs="?", help=f"default: {DEFAULT_PNG.name} in bench/")
+    p.add_argument("--note", help="replaces the file's note (e.g. PRELIMINARY: busy machine)")
+    args = p.parse_args(argv)
+    results = json.loads(args.results.read_text(encoding="utf-8"))
+    if args.note is not None:
+        results["note"] = args.note
+    print(plot(results, args.out))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(main())

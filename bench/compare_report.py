@@ -178,8 +178,11 @@ def markdown(results: dict) -> str:
         f"connections on loopback, {a['workers']} workers x {a['threads']} threads, "
         f"pool of {a['pool']} tokens; "
         f"{m['nproc']} cores ({m['cpu']}), load average {results.get('loadavg_start', '?')} at "
-        f"start; Cashman on granian via {results.get('cashman_granian_entry', '?')}."
+        f"start, {results.get('loadavg_end', '?')} at the end; Cashman on granian via "
+        f"{results.get('cashman_granian_entry', '?')}."
     )
+    if results.get("note"):
+        head = f"**{results['note']}** {head}"
     out = ["### Targets (server CPU per request, paired per round, median (range))", "", head, ""]
     out += targets_table(results, summary)
     out += ["", "### CPU per request by app and endpoint", "", *per_app_table(summary)]
