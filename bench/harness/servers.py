@@ -16,7 +16,6 @@ is paid for as in production. The commands:
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import shutil
 import signal
@@ -51,10 +50,12 @@ def _venv_tool(name: str) -> str:
 
 
 def has_cashman_serve() -> bool:
-    """True when the project ships the granian entry ``python -m cashman.serve`` (SPEC §6)."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    return importlib.util.find_spec("cashman.serve") is not None
+    """True when the project ships the granian entry ``python -m cashman.serve`` (SPEC §6).
+
+    Looked up as a file, not imported: the bench process must not import the app.
+    """
+    package = ROOT / "cashman"
+    return (package / "serve.py").is_file() or (package / "serve" / "__main__.py").is_file()
 
 
 def gunicorn_command(target: str, port: int, workers: int, threads: int) -> list[str]:
