@@ -16,7 +16,7 @@ Then the write path (``bench_writes.py``: 60 s of POST /incomes per server and d
 every acknowledged row checked). Output: ``bench/results/compare.json`` (every round),
 ``bench/cpu-per-request.png`` and the tables in Markdown, ready for BENCHMARKS.md.
 
-    python bench/bench_compare.py                 # the full run, about 20 minutes
+    python bench/bench_compare.py                 # the full run, about 19 minutes
     python bench/bench_compare.py --quick         # smoke: well under a minute, no speed asserted
     python bench/compare_report.py bench/results/compare.json   # tables again, from the file
 """
@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="smoke run: tiny, no speed asserted")
     p.add_argument("--rounds", type=int, default=7, help="interleaved rounds (medians reported)")
     p.add_argument("--seconds", type=float, default=5.0, help="wrk duration of each run")
-    p.add_argument("--warmup", type=float, default=2.0, help="wrk seconds per load before round 1")
+    p.add_argument("--warmup", type=float, default=5.0, help="wrk seconds per load before round 1")
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--workers", type=int, default=2, help="processes of every server")
     p.add_argument("--threads", type=int, default=2, help="threads per Python worker")
@@ -149,7 +149,8 @@ def prepare(servers, loads: dict[str, Load], args) -> list[tuple[str, str]]:
         payload = body if ld.method == "POST" else None
         check_answers(servers[app_key].base_url, ld.method, ld.path, first_token(ld), payload)
     for app_key, endpoint in pairs if args.warmup > 0 else ():
-        # imports, caches, pools, V8's JIT: all warm before round 1
+        # imports, caches, pools, V8's JIT: all warm before round 1 (with 2 s, express's
+        # first round was still a third dearer than its others)
         harness.run_wrk(servers[app_key], loads[endpoint], args.warmup, args.connections)
     return pairs
 
