@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from flask import Response, jsonify
+from werkzeug.http import quote_header_value
 
 
 class AuthError(Exception):
@@ -84,23 +85,24 @@ class JwksUnavailableError(AuthError):
         self.retry_after = max(1, math.ceil(retry_after))
 
 
-def _quote(value: str) -> str:
-    """RFC 9110 quoted-string; our values are fixed texts and scope tokens."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def www_authenticate(err: AuthError, realm: str = "cashman") -> str | None:
-    """The ``WWW-Authenticate`` value for ``err`` (RFC 6750 §3), or None for a 503."""
+    """The ``WWW-Authenticate`` value for ``err`` (RFC 6750 §3), or None for a 503.
+
+    Every parameter value is a quoted-string, tokens included, as SPEC §3's table writes
+    them (``allow_token=False``).
+    """
     if isinstance(err, JwksUnavailableError):
         return None
-    params = [f"realm={_quote(realm)}"]
+    params = {"realm": realm}
     if err.bearer_error is not None:
-        params.append(f"error={_quote(err.bearer_error)}")
+        params["error"] = err.bearer_error
     if isinstance(err, InsufficientScopeError):
-        params.append(f"scope={_quote(err.scope)}")
+        params["scope"] = err.scope
     elif err.bearer_error is not None:
-        params.append(f"error_description={_quote(err.description)}")
-    return "Bearer " + ", ".join(params)
+        params["error_description"] = err.description
+    return "Bearer " + ", ".join(
+        f"{name}={quote_header_value(value, allow_token=False)}" for name, value in params.items()
+    )
 
 
 def render_auth_error(err: AuthError, realm: str = "cashman") -> Response:
