@@ -38,6 +38,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from auth.loopback import is_loopback
+
 #: The issuer of development tokens; http is accepted because the host is loopback.
 DEV_ISSUER = "http://127.0.0.1/cashman-dev-issuer/"
 #: The audience used when ``API_AUDIENCE`` is not set.
@@ -52,7 +54,6 @@ DEFAULT_KEY_FILE = Path(__file__).resolve().parent.parent / "instance" / "dev-is
 SWITCH = "CASHMAN_DEV_ISSUER"
 #: Variables whose presence means a real tenant is configured.
 TENANT_VARIABLES = ("AUTH0_DOMAIN", "AUTH0_ISSUER")
-LOOPBACK_NAMES = ("localhost",)
 
 WARNING = (
     "WARNING: DEVELOPMENT ISSUER. Tokens are signed by a local key that anyone "
@@ -64,19 +65,11 @@ class DevIssuerError(Exception):
     """A misuse of the development issuer (non-loopback host, production entry)."""
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
-    host = host.strip("[]").lower()
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def require_loopback(host: str) -> None:
-    """Refuse to serve development tokens beyond this machine."""
+    """Refuse to serve development tokens beyond this machine (SPEC §2 loopback hosts).
+
+    Raises ``DevIssuerError`` unless ``host`` is ``localhost``, ``127.0.0.1`` or ``::1``.
+    """
     if not is_loopback(host):
         raise DevIssuerError(
             f"the development issuer binds to loopback only (127.0.0.1, ::1); refusing {host!r}"

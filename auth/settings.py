@@ -22,13 +22,14 @@ verbatim: a full URL is matched exactly, as the SPEC asks.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import urlsplit
+
+from auth.loopback import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ ASYMMETRIC_ALGORITHMS = (
     "ES384",
     "ES512",
 )
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 MAX_LEEWAY_S = 300
 JWKS_PATH = ".well-known/jwks.json"
 
@@ -209,18 +209,9 @@ def _check_url(variable: str, url: str) -> None:
         raise ConfigError(variable, "must be a plain https URL (host, no credentials, no query)")
     if parts.scheme == "https":
         return
-    if parts.scheme == "http" and _is_loopback(host):
+    if parts.scheme == "http" and is_loopback(host):
         return
     raise ConfigError(variable, "must use https (plain http only for localhost/127.0.0.1/::1)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host) == ipaddress.ip_address("::1")
-    except ValueError:
-        return False
 
 
 def _warn_missing_slash(issuer: str) -> None:
