@@ -24,20 +24,17 @@ import argparse
 import base64
 import contextlib
 import hashlib
-import ipaddress
 import json
 import os
-import socket
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from auth.jwks_server import JWKSServer
 from auth.loopback import is_loopback
 
 #: The issuer of development tokens; http is accepted because the host is loopback.
@@ -47,7 +44,6 @@ DEV_AUDIENCE = "https://cashman.localhost/api"
 DEV_CLIENT_ID = "cashman-dev-issuer"
 DEFAULT_SUB = "dev-user"
 DEFAULT_SCOPES = ("read:transactions", "write:transactions")
-JWKS_PATH = "/.well-known/jwks.json"
 #: Where the key lives unless ``DEV_ISSUER_KEY_FILE`` says otherwise.
 DEFAULT_KEY_FILE = Path(__file__).resolve().parent.parent / "instance" / "dev-issuer-key.pem"
 #: The switch the production entry refuses: the dev issuer is never configured by environment.
@@ -182,58 +178,22 @@ class DevIssuer:
         return jwt.encode(claims, self.private_pem.decode("ascii"), "RS256", headers=headers)
 
 
-class _JWKSHandler(BaseHTTPRequestHandler):
-    """Serves the JWKS at its well-known path and nothing else."""
+def serve_jwks(issuer: DevIssuer, host: str = "127.0.0.1", port: int = 0) -> JWKSServer:
+    """Serve ``issuer``'s JWKS on loopback from a daemon thread; returns the running server.
 
-    body: bytes = b""
-
-    def do_GET(self) -> None:
-        if self.path.split("?", 1)[0] != JWKS_PATH:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the API logs its own requests."""
-
-
-class _IPv6ThreadingHTTPServer(ThreadingHTTPServer):
-    """The same server on an IPv6 socket: the stock one is IPv4 and cannot bind ``::1``."""
-
-    address_family = socket.AF_INET6
-
-
-def _is_ipv6_literal(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).version == 6
-    except ValueError:
-        return False
-
-
-def serve_jwks(issuer: DevIssuer, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    """Serve ``issuer``'s JWKS on loopback from a daemon thread; returns the running server."""
+    Raises ``DevIssuerError`` for a host that is not loopback, ``OSError`` if the port
+    cannot be bound.
+    """
     require_loopback(host)
-    host = host.strip("[]")
-    handler = type("DevJWKSHandler", (_JWKSHandler,), {"body": json.dumps(issuer.jwks()).encode()})
-    server_class = _IPv6ThreadingHTTPServer if _is_ipv6_literal(host) else ThreadingHTTPServer
-    server = server_class((host, port), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="dev-issuer-jwks", daemon=True).start()
-    return server
+    return JWKSServer(issuer.jwks(), host=host, port=port)
 
 
-def jwks_url(server: ThreadingHTTPServer) -> str:
+def jwks_url(server: JWKSServer) -> str:
     """The URL the verifier fetches the JWKS from."""
-    host, port = server.server_address[:2]
-    host = f"[{host}]" if ":" in str(host) else host
-    return f"http://{host}:{port}{JWKS_PATH}"
+    return server.url
 
 
-def environment(server: ThreadingHTTPServer, env: dict[str, str]) -> dict[str, str]:
+def environment(server: JWKSServer, env: dict[str, str]) -> dict[str, str]:
     """``env`` completed with the settings that make the API trust the dev issuer."""
     return {
         **env,

@@ -1,8 +1,8 @@
 """``auth.is_loopback``: SPEC §2's three loopback hosts, one answer for every checker.
 
-Settings (plain ``http`` issuer and JWKS URLs) and the development issuer's
-bind address ask the same function; before, settings refused ``127.0.0.2``
-while the development issuer bound to it.
+Settings (plain ``http`` issuer and JWKS URLs), the development issuer's bind
+address and the kit's JWKS server all ask the same function; before, settings
+refused ``127.0.0.2`` while the development issuer bound to it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 
 from auth import AuthSettings, ConfigError, is_loopback
 from auth.dev_issuer import DevIssuerError, require_loopback
+from auth.jwks_server import JWKSServer
 
 LOOPBACK = ["localhost", "LocalHost", "127.0.0.1", "::1", "[::1]", "0:0:0:0:0:0:0:1", "0::01"]
 NOT_LOOPBACK = [
@@ -60,9 +61,11 @@ def test_plain_http_issuer_refused_elsewhere(host):
 
 
 @pytest.mark.parametrize("host", ["127.0.0.2", "127.1.2.3", "::ffff:127.0.0.1", "0.0.0.0"])  # noqa: S104
-def test_dev_issuer_refuses_what_settings_refuse(host):
+def test_dev_issuer_and_jwks_server_refuse_what_settings_refuse(host):
     with pytest.raises(DevIssuerError, match="loopback only"):
         require_loopback(host)
+    with pytest.raises(ValueError, match="loopback only"):
+        JWKSServer({"keys": []}, host=host)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "LOCALHOST"])
