@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from auth.keys import SigningKey
+from auth.keyset import SigningKey
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from auth.bearer import MAX_TOKEN_LENGTH
 from auth.compact import decode_json_segment, decode_segment, signing_input, split_compact
 from auth.errors import InvalidClaimsError, InvalidTokenError, TokenExpiredError
 from auth.jwks import JWKSCache
-from auth.keys import ABSENT, EC_CURVES, SigningKey, key_type_for
+from auth.jwks_fetch import JWKSFetcher
+from auth.keyset import SigningKey, select_key
 from auth.settings import AuthSettings
 from auth.token_cache import CachedToken, TokenCache
 
@@ -50,15 +51,15 @@ class TokenVerifier:
     ) -> None:
         self.settings = settings
         self.clock = clock
-        session = session or requests.Session()
+        fetcher = JWKSFetcher(session)
         self.jwks: dict[str, JWKSCache] = {
             issuer: JWKSCache(
                 settings.jwks_urls[issuer],
-                ttl=settings.jwks_cache_ttl,
-                min_refresh=settings.jwks_min_refresh_interval,
-                max_stale=settings.jwks_max_stale,
+                ttl_s=settings.jwks_cache_ttl,
+                min_refresh_s=settings.jwks_min_refresh_interval,
+                max_stale_s=settings.jwks_max_stale,
                 algorithms=settings.auth_algorithms,
-                session=session,
+                fetcher=fetcher,
                 clock=monotonic,
                 refresh_in_background=settings.jwks_background_refresh,
             )
@@ -146,24 +147,7 @@ class TokenVerifier:
 
     def _find_key(self, issuer: str, kid: str, alg: str) -> SigningKey:
         """SPEC §3 step 3: exactly one JWK with ``kid``, bound to ``alg``."""
-        candidates = self.jwks[issuer].lookup(kid)
-        if len(candidates) != 1:
-            raise InvalidTokenError("no single key with this kid")
-        key = candidates[0]
-        # Absent members pass; present ones (even null) must say so (RFC 7517 §4.2-§4.4).
-        if key.use is not ABSENT and key.use != "sig":
-            raise InvalidTokenError("key not for signatures")
-        if key.key_ops is not ABSENT and (
-            not isinstance(key.key_ops, list) or "verify" not in key.key_ops
-        ):
-            raise InvalidTokenError("key_ops without verify")
-        if key.kty != key_type_for(alg) or (key.kty == "EC" and key.crv != EC_CURVES[alg]):
-            raise InvalidTokenError("key type does not match alg")
-        if key.alg is not ABSENT and key.alg != alg:
-            raise InvalidTokenError("key bound to another alg")
-        if alg not in key.verifiers:
-            raise InvalidTokenError("key cannot verify this alg")
-        return key
+        return select_key(self.jwks[issuer].lookup(kid), alg)
 
     def _check_claims(self, claims: dict[str, Any]) -> float:
         """SPEC §3 step 5; return the time after which the token is expired (``exp`` + leeway)."""
