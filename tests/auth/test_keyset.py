@@ -25,7 +25,7 @@ from auth.keyset import (
     parse_jwk_set,
     select_key,
 )
-from auth.testing import generate_ec_key, generate_rsa_key, public_jwk, sign
+from auth.testing import OMIT, b64url, generate_ec_key, generate_rsa_key, public_jwk, sign
 from auth.verify import TokenVerifier
 from tests.auth.clocks import NOW
 from tests.auth.jwks_responses import KID, fetches
@@ -173,6 +173,129 @@ def test_select_key_returns_the_one_bound_key(kit):
         select_key((key,), "PS256")  # the JWK says alg RS256
     with pytest.raises(InvalidTokenError):
         select_key((), "RS256")
+
+
+def test_verify_unknown_kid_is_invalid_token(mint_at, verifier):
+    with pytest.raises(InvalidTokenError):
+        verifier().verify(mint_at(kid="not-published"))
+
+
+@pytest.mark.parametrize("member", ["jwk", "jku", "x5u", "x5c"])
+@pytest.mark.parametrize("kid", ["test-key-1", "attacker"])
+def test_verify_embedded_key_headers_are_never_used(kit, mint_at, verifier, jwks, member, kid):
+    attacker = kit.other_key()
+    values = {
+        "jwk": public_jwk(attacker, kid),
+        "jku": "https://attacker.example.com/jwks.json",
+        "x5u": "https://attacker.example.com/cert.pem",
+        "x5c": ["MIIBfake"],
+    }
+    token = mint_at(key=attacker, kid=kid, headers={member: values[member]})
+    with pytest.raises(InvalidTokenError):
+        verifier().verify(token)
+    assert all(call.request.url == kit.jwks_url for call in jwks.calls)
+
+
+@pytest.mark.parametrize(
+    ("jwk_extra", "algorithms"),
+    [
+        ({"use": "enc"}, ("RS256",)),
+        ({"key_ops": ["encrypt"]}, ("RS256",)),
+        ({"key_ops": ["sign"]}, ("RS256",)),
+        ({"key_ops": "verify"}, ("RS256",)),
+        ({"alg": "RS384"}, ("RS256", "RS384")),
+        ({"alg": "PS256"}, ("RS256", "PS256")),
+        ({"use": None}, ("RS256",)),
+        ({"key_ops": None}, ("RS256",)),
+        ({"alg": None}, ("RS256",)),
+    ],
+)
+def test_verify_key_not_bound_to_the_token_is_refused(
+    kit, mint_at, verifier, jwk_extra, algorithms
+):
+    kit.add_key("bound", kit.key, **jwk_extra)
+    token = mint_at(kid="bound")
+    with pytest.raises(InvalidTokenError):
+        verifier(auth_algorithms=algorithms).verify(token)
+
+
+@pytest.mark.parametrize(
+    "jwk_extra",
+    [{"use": "sig"}, {"use": OMIT}, {"key_ops": ["verify"]}, {"alg": OMIT}, {"alg": "RS256"}],
+)
+def test_verify_key_binding_accepted(kit, mint_at, verifier, jwk_extra):
+    kit.add_key("bound", kit.key, **jwk_extra)
+    assert verifier().verify(mint_at(kid="bound"))["sub"] == "user-1"
+
+
+def test_verify_duplicate_kid_in_jwks_is_invalid_token(kit, mint_at, verifier):
+    kit.add_key("test-key-1", kit.other_key())
+    with pytest.raises(InvalidTokenError):
+        verifier().verify(mint_at())
+
+
+@pytest.mark.parametrize(
+    "unusable",
+    [
+        {"kty": "oct", "k": "c2VjcmV0"},
+        {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+        {"kty": "RSA", "n": 5, "e": "AQAB"},
+        "small-rsa",
+    ],
+)
+def test_verify_kid_shared_with_an_unusable_jwk_is_invalid_token(kit, mint_at, unusable):
+    # SPEC §3 step 3: exactly one JWKS entry with that kid, usable or not.
+    if unusable == "small-rsa":
+        unusable = public_jwk(generate_rsa_key(1024), "x")
+    published = [{**unusable, "kid": "test-key-1"}, *kit.jwks()["keys"]]
+    with responses.RequestsMock() as rsps:
+        rsps.get(kit.jwks_url, json={"keys": published})
+        with pytest.raises(InvalidTokenError):
+            TokenVerifier(kit.settings(), clock=lambda: NOW).verify(mint_at())
+
+
+def test_verify_unusable_jwk_with_another_kid_is_skipped(kit, mint_at):
+    published = [{"kty": "oct", "k": "c2VjcmV0", "kid": "hs"}, *kit.jwks()["keys"]]
+    with responses.RequestsMock() as rsps:
+        rsps.get(kit.jwks_url, json={"keys": published})
+        assert TokenVerifier(kit.settings(), clock=lambda: NOW).verify(mint_at())
+
+
+def test_verify_ec_key_for_rsa_alg_is_refused(kit, mint_at, verifier):
+    ec_key = generate_ec_key("ES256")
+    kit.add_key("ec", ec_key, alg=OMIT)
+    token = mint_at(kid="ec", key=kit.key)
+    with pytest.raises(InvalidTokenError):
+        verifier(auth_algorithms=("RS256", "ES256")).verify(token)
+
+
+def test_verify_curve_mismatch_is_refused(kit, mint_at, verifier):
+    kit.add_key("p384", generate_ec_key("ES384"), alg=OMIT)
+    token = mint_at(kid="p384", alg="ES256", key=generate_ec_key("ES256"))
+    with pytest.raises(InvalidTokenError):
+        verifier(auth_algorithms=("ES256", "ES384")).verify(token)
+
+
+@pytest.mark.parametrize("alg", ["RS384", "RS512", "PS256", "PS384", "PS512"])
+def test_verify_other_rsa_algorithms_when_configured(kit, mint_at, verifier, alg):
+    kit.add_key("multi", kit.key, alg=OMIT)
+    token = mint_at(kid="multi", alg=alg)
+    assert verifier(auth_algorithms=(alg,)).verify(token)["sub"] == "user-1"
+
+
+@pytest.mark.parametrize("alg", ["ES256", "ES384", "ES512"])
+def test_verify_ec_algorithms_when_configured(kit, mint_at, verifier, alg):
+    key = generate_ec_key(alg)
+    kit.add_key("ec", key, alg=alg)
+    assert verifier(auth_algorithms=(alg,)).verify(mint_at(kid="ec", alg=alg, key=key))
+
+
+def test_verify_pss_signature_is_not_accepted_as_pkcs1(mint_at, verifier):
+    token = mint_at(alg="PS256")
+    _, payload, signature = token.split(".")
+    relabelled = b64url(json.dumps(VALID_HEADER).encode())
+    with pytest.raises(InvalidTokenError):
+        verifier(auth_algorithms=("RS256", "PS256")).verify(f"{relabelled}.{payload}.{signature}")
 
 
 def test_jwks_unusable_keys_are_skipped(kit, cache):
