@@ -128,7 +128,11 @@ class DevIssuer:
 
     @classmethod
     def load(cls, key_file: Path | None = None) -> DevIssuer:
-        """Load the key from ``key_file`` (default: ``instance/``), creating it on first use."""
+        """Load the key from ``key_file`` (default: ``instance/``), creating it on first use.
+
+        ``DEV_ISSUER_KEY_FILE`` overrides the default path. Raises ``DevIssuerError`` if the
+        file holds another kind of key, ``OSError``/``ValueError`` if it cannot be read.
+        """
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -159,7 +163,10 @@ class DevIssuer:
         expires_in: int = 3600,
         audience: str = DEV_AUDIENCE,
     ) -> str:
-        """An RS256 access token (RFC 9068 shape) for ``sub`` with ``scopes``."""
+        """An RS256 access token (RFC 9068 shape) for ``sub`` with ``scopes``.
+
+        ``expires_in``: lifetime in seconds from now; ``audience``: the ``aud`` claim.
+        """
         from jose import jwt
 
         now = int(time.time())
@@ -194,7 +201,8 @@ def jwks_url(server: JWKSServer) -> str:
 
 
 def environment(server: JWKSServer, env: dict[str, str]) -> dict[str, str]:
-    """``env`` completed with the settings that make the API trust the dev issuer."""
+    """``env`` completed with the settings that make the API trust the dev issuer:
+    ``AUTH0_ISSUER``, ``AUTH0_JWKS_URL`` (``server``'s URL), ``API_AUDIENCE`` if unset."""
     return {
         **env,
         "AUTH0_ISSUER": DEV_ISSUER,

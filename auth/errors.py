@@ -23,7 +23,7 @@ class AuthError(Exception):
     description: str = "The access token is invalid"
 
     def __init__(self, reason: str = "") -> None:
-        # ``reason`` is for the server log only (never a token); it never reaches the client.
+        """``reason``: why, for the server log only (never a token, never sent to the client)."""
         super().__init__(reason or self.code)
         self.reason = reason or self.code
 
@@ -70,6 +70,7 @@ class InsufficientScopeError(AuthError):
     description = "The access token does not grant the scope this request needs"
 
     def __init__(self, scope: str, reason: str = "") -> None:
+        """``scope``: the space-separated scopes the endpoint needs (the challenge's ``scope``)."""
         super().__init__(reason or "missing scope")
         self.scope = scope
 
@@ -81,6 +82,7 @@ class JwksUnavailableError(AuthError):
     description = "The token signing keys are temporarily unavailable; retry later"
 
     def __init__(self, retry_after: float, reason: str = "") -> None:
+        """``retry_after``: seconds until a fetch may be tried; sent rounded up, at least 1."""
         super().__init__(reason or "no usable JWKS")
         self.retry_after = max(1, math.ceil(retry_after))
 
@@ -106,7 +108,9 @@ def www_authenticate(err: AuthError, realm: str = "cashman") -> str | None:
 
 
 def render_auth_error(err: AuthError, realm: str = "cashman") -> Response:
-    """JSON ``{"code", "description"}`` with the status and headers of ``err``."""
+    """The response for ``err`` (SPEC §3 error table): its status, a JSON body
+    ``{"code", "description"}``, ``Cache-Control: no-store``, the ``WWW-Authenticate``
+    challenge and, for a 503, ``Retry-After`` in whole seconds."""
     response = jsonify(code=err.code, description=err.description)
     response.status_code = err.status
     response.headers["Cache-Control"] = "no-store"

@@ -148,6 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
+        """Record the request, then send the path's ``Answer`` (404 for a path without one)."""
         path = self.path.split("?", 1)[0]
         answer = self.server._received(path, dict(self.headers.items()))
         if answer is None:

@@ -58,6 +58,7 @@ class ConfigError(Exception):
     """A configuration variable is missing or invalid; ``str()`` is one line."""
 
     def __init__(self, variable: str, problem: str) -> None:
+        """``variable``: the SPEC §2 name (or package) at fault; ``problem``: what is wrong."""
         super().__init__(f"{variable}: {problem}")
         self.variable = variable
         self.problem = problem

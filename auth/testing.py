@@ -181,6 +181,13 @@ class AuthKit:
         jwks_url: str | None = None,
         client_id: str = DEFAULT_CLIENT_ID,
     ) -> None:
+        """An issuer URL and the audience its tokens carry (SPEC §7).
+
+        ``kid``: the signing key's id; ``key``: its RSA private key (default: one shared
+        per process, or a new one with ``fresh_key``); ``jwks_url``: where ``publish``
+        serves the JWKS (default ``{issuer}.well-known/jwks.json``; a custom one appears
+        in ``env()`` as ``AUTH0_JWKS_URL``); ``client_id``: the tokens' ``client_id``.
+        """
         self.issuer = issuer
         self.audience = audience
         self.client_id = client_id
