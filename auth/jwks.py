@@ -1,23 +1,17 @@
 """JSON Web Key Set cache (RFC 7517 §5): one fetch at a time; a failed refresh keeps the old keys.
 
-One ``JWKSCache`` per issuer, shared by all threads of a process: the cache
-policy of SPEC §3 "JWKS handling" and nothing else (the HTTP GET is
-``auth.jwks_fetch``, the document's keys ``auth.keyset``):
-
-* at most one fetch in flight; on a cold cache every caller waits for it,
-  with usable keys the others keep verifying while one thread refreshes;
-  callers that waited while an attempt ran share its outcome and never start
-  one of their own in turn (an issuer that hangs costs one timeout per
-  attempt, not one per waiting request, even with a tiny ``min_refresh_s``);
-* attempts at least ``min_refresh_s`` apart, whatever caused them (TTL
-  expiry, an unknown ``kid``, a failure): random ``kid``s cannot flood the issuer;
-* a response that is not a usable key set never replaces good keys, which
-  stay usable until ``max_stale_s`` after the last successful fetch;
-* with ``refresh_in_background`` (the production default) a TTL refresh while
-  usable keys exist runs in a short-lived daemon thread holding the same lock,
-  so no request waits for it; the thread starts only when the throttle allows
-  an attempt, so there is at most one, living at most one fetch. Without it
-  (the test kit's choice, for exact fetch counts) that request fetches itself.
+One ``JWKSCache`` per issuer, shared by all threads of a process: the cache policy
+of SPEC §3 "JWKS handling" alone (the GET is ``auth.jwks_fetch``, the keys
+``auth.keyset``). At most one fetch in flight: a cold cache makes every caller
+wait for it, and callers that waited share its outcome instead of starting their
+own (a hanging issuer costs one timeout per attempt, not one per request).
+Attempts are ``min_refresh_s`` apart whatever caused them (TTL, unknown ``kid``,
+failure), so random ``kid``s cannot flood the issuer. A response that is not a
+usable key set never replaces good keys, usable until ``max_stale_s`` after the
+last successful fetch. With ``refresh_in_background`` (production) a TTL refresh
+while keys are usable runs in one short-lived daemon thread holding the lock, so
+no request waits; without it (the test kit, for exact fetch counts) the request
+that noticed the TTL fetches.
 """
 
 from __future__ import annotations
@@ -129,34 +123,28 @@ class JWKSCache:
 
     def _refresh_stale(self) -> None:
         """Lock held: refresh in a background thread (which then releases it), else here."""
-        if self.refresh_in_background and self._start_background_refresh():
-            return
-        try:
-            self._refresh_if_allowed()
-        finally:
-            self._lock.release()
+        if not (self.refresh_in_background and self._start_background_refresh()):
+            self._refresh_and_release()
 
     def _start_background_refresh(self) -> bool:
-        """Hand the held lock to a thread that refreshes, then releases it; False if not started.
-
-        Not started when the throttle forbids an attempt anyway (so a failing issuer does not
-        cost a thread per request), nor when the interpreter cannot start one.
-        """
+        """Hand the held lock to a thread that refreshes, then releases it; False if not started
+        (the throttle forbids an attempt anyway, or no thread can start)."""
         if self.clock() - self._last_attempt < self.min_refresh_s:
             return False
-
-        def refresh() -> None:
-            try:
-                self._refresh_if_allowed()
-            finally:
-                self._lock.release()
-
-        thread = threading.Thread(target=refresh, name="jwks-refresh", daemon=True)
+        thread = threading.Thread(
+            target=self._refresh_and_release, name="jwks-refresh", daemon=True
+        )
         try:
             thread.start()
         except RuntimeError:  # interpreter shutting down, or no thread left
             return False
         return True
+
+    def _refresh_and_release(self) -> None:
+        try:
+            self._refresh_if_allowed()
+        finally:
+            self._lock.release()
 
     def _refresh_if_allowed(self) -> None:
         """Fetch once if ``min_refresh_s`` has passed since the last attempt (lock held)."""

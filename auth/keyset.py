@@ -17,6 +17,7 @@ step 3: exactly one entry with the token's ``kid``, bound to its ``alg``.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,8 @@ except ImportError as exc:
     BACKEND_IMPORT_ERROR: ImportError | None = exc
 else:
     BACKEND_IMPORT_ERROR = None
+
+logger = logging.getLogger(__name__)
 
 Verifier = Callable[[bytes, bytes], bool]
 """``verify(signing_input, signature) -> bool``: one key, one algorithm."""
@@ -166,16 +169,20 @@ def parse_jwk_set(
     reusable = {key.fingerprint: key for key in known}
     keys: dict[str, list[SigningKey]] = {}
     skipped_kids: list[str] = []
+    skipped = 0
     for entry in entries:
-        if not isinstance(entry, dict):
-            continue
         try:
+            if not isinstance(entry, dict):
+                raise UnusableKeyError("not a JSON object")
             key = reusable.get(public_fingerprint(entry)) or build_signing_key(entry, algorithms)
         except UnusableKeyError:
-            if isinstance(entry.get("kid"), str):
+            skipped += 1
+            if isinstance(entry, dict) and isinstance(entry.get("kid"), str):
                 skipped_kids.append(entry["kid"])
             continue
         keys.setdefault(key.kid, []).append(key)
+    if skipped:
+        logger.info("JWK Set: skipped %d unusable key(s)", skipped)
     for kid in skipped_kids:
         if kid in keys:
             keys[kid].append(_unusable_key(kid))
