@@ -104,7 +104,8 @@ def check_sub(claims: dict[str, Any]) -> None:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not 0 < len(sub) <= MAX_SUB_LENGTH:
         raise InvalidClaimsError("bad sub")
-    if _FORBIDDEN_IN_SUB.search(sub):
+    # isprintable() is a quick pass: a printable string holds no Cc character or surrogate.
+    if not sub.isprintable() and _FORBIDDEN_IN_SUB.search(sub):
         raise InvalidClaimsError("control character or lone surrogate in sub")
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from auth.errors import InvalidTokenError
@@ -84,8 +84,12 @@ class SigningKey:
     use: object
     key_ops: object
     alg: object
+    #: one per accepted algorithm the key's type and size can serve
     verifiers: Mapping[str, Verifier] = field(repr=False)
     fingerprint: str = field(default="", repr=False)
+    #: the algorithms of ``verifiers`` its ``use``, ``key_ops`` and ``alg`` allow, judged
+    #: once by ``binding_refusal`` so that selecting the key per request is a lookup
+    bound_algs: frozenset[str] = frozenset()
 
 
 def build_verifier(data: Mapping[str, Any], alg: str) -> Verifier:
@@ -123,7 +127,7 @@ def build_signing_key(data: Mapping[str, Any], algorithms: Iterable[str]) -> Sig
         for alg in algorithms
         if key_type_for(alg) == kty and (kty != "EC" or EC_CURVES[alg] == crv)
     ]
-    return SigningKey(
+    key = SigningKey(
         kid=kid,
         kty=kty,
         crv=crv if isinstance(crv, str) else None,
@@ -133,6 +137,8 @@ def build_signing_key(data: Mapping[str, Any], algorithms: Iterable[str]) -> Sig
         verifiers=_verifiers(data, candidates),
         fingerprint=public_fingerprint(data),
     )
+    bound = frozenset(alg for alg in key.verifiers if binding_refusal(key, alg) is None)
+    return replace(key, bound_algs=bound)
 
 
 def public_fingerprint(data: Mapping[str, Any]) -> str:
@@ -194,25 +200,37 @@ def parse_jwk_set(
 def select_key(candidates: tuple[SigningKey, ...], alg: str) -> SigningKey:
     """SPEC §3 step 3: the one entry with the token's ``kid``, bound to ``alg``.
 
-    ``candidates``: every key-set entry with that ``kid``. Absent members pass; present
-    ones (even null) must say so (RFC 7517 §4.2-§4.4). Raises ``InvalidTokenError``.
+    ``candidates``: every key-set entry with that ``kid``. Raises ``InvalidTokenError``
+    for none or several, or a key that ``binding_refusal`` refuses for ``alg``.
     """
     if len(candidates) != 1:
         raise InvalidTokenError("no single key with this kid")
     key = candidates[0]
+    if alg not in key.bound_algs:
+        raise InvalidTokenError(binding_refusal(key, alg) or "key not bound to alg")
+    return key
+
+
+def binding_refusal(key: SigningKey, alg: str) -> str | None:
+    """Why ``key`` may not verify a token signed with ``alg``, or None if it may.
+
+    Its ``use`` absent or ``sig``, its ``key_ops`` absent or holding ``verify``, its
+    ``kty`` (and ``crv``) fitting ``alg``, its ``alg`` absent or equal (SPEC §3 step 3).
+    Absent members pass; present ones, even null, must say so (RFC 7517 §4.2-§4.4).
+    """
     if key.use is not ABSENT and key.use != "sig":
-        raise InvalidTokenError("key not for signatures")
+        return "key not for signatures"
     if key.key_ops is not ABSENT and (
         not isinstance(key.key_ops, list) or "verify" not in key.key_ops
     ):
-        raise InvalidTokenError("key_ops without verify")
+        return "key_ops without verify"
     if key.kty != key_type_for(alg) or (key.kty == "EC" and key.crv != EC_CURVES[alg]):
-        raise InvalidTokenError("key type does not match alg")
+        return "key type does not match alg"
     if key.alg is not ABSENT and key.alg != alg:
-        raise InvalidTokenError("key bound to another alg")
+        return "key bound to another alg"
     if alg not in key.verifiers:
-        raise InvalidTokenError("key cannot verify this alg")
-    return key
+        return "key cannot verify this alg"
+    return None
 
 
 def _unusable_key(kid: str) -> SigningKey:

@@ -83,20 +83,20 @@ class TokenVerifier:
                     return dict(cached.claims)
                 self.token_cache.discard(digest)
         # 1-2. a compact JWS whose JOSE header is allowed
-        jws = parse_jws(token, decode_header=self._accepted_header)
-        alg, kid = jws.header["alg"], jws.header["kid"]
+        header, claims, signing_input, signature = parse_jws(token, self._accepted_header)
+        alg, kid = header["alg"], header["kid"]
         # The unverified `iss` only chooses among configured issuers' JWKS; it never adds one.
-        issuer = check_iss(jws.payload, self.settings.issuers)
+        issuer = check_iss(claims, self.settings.issuers)
         # 3. exactly one key with that kid, bound to alg (an unknown kid may refetch)
         key = select_key(self.jwks[issuer].lookup(kid), alg)
         # 4. signature
-        if not key.verifiers[alg](jws.signing_input, jws.signature):
+        if not key.verifiers[alg](signing_input, signature):
             raise InvalidTokenError("bad signature")
         # 5. claims
-        expires_at = check_claims(jws.payload, self.settings, self.clock())
+        expires_at = check_claims(claims, self.settings, self.clock())
         if digest:
-            self.token_cache.put(digest, CachedToken(jws.payload, expires_at, key, issuer))
-        return dict(jws.payload)
+            self.token_cache.put(digest, CachedToken(claims, expires_at, key, issuer))
+        return dict(claims)
 
     def _accepted_header(self, segment: str) -> Mapping[str, Any]:
         """The JOSE header in ``segment`` if it passes SPEC §3 step 2, remembered.
