@@ -1,12 +1,12 @@
 """``auth.jwks_server.JWKSServer``: the kit's key set over real HTTP on loopback.
 
 For suites whose API runs in another process (a live server), and for tests of
-the API's JWKS handling that need a misbehaving issuer.
+the API's JWKS handling that need a misbehaving issuer. Serving on ``::1`` is
+tested through the development issuer (``test_dev_issuer.py``).
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -17,15 +17,6 @@ from auth import AuthSettings, TokenVerifier
 from auth.testing import Answer, AuthKit, JWKSServer
 
 pytest_plugins = ["auth.pytest_plugin"]
-
-
-def has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 def test_jwks_server_serves_the_kit_key_set_live(kit):
@@ -64,14 +55,6 @@ def test_jwks_server_with_a_jwks_url_override(auth_kit, auth_jwks_server):
     env = auth_kit.env(AUTH0_JWKS_URL=auth_jwks_server.url)
     assert TokenVerifier(AuthSettings.from_env(env)).verify(auth_kit.mint())["sub"] == "user-1"
     assert auth_jwks_server.fetches == 1
-
-
-@pytest.mark.skipif(not has_ipv6_loopback(), reason="this machine has no IPv6 loopback")
-@pytest.mark.parametrize("host", ["::1", "[::1]"])
-def test_jwks_server_on_ipv6_loopback(kit, host):
-    with JWKSServer(kit.jwks, host=host) as server:
-        assert server.url.startswith("http://[::1]:")
-        assert requests.get(server.url, timeout=5).json() == kit.jwks()
 
 
 def test_jwks_server_answers(kit):
