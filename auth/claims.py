@@ -1,9 +1,12 @@
 """The claims of an access token (SPEC §3 step 5): one check per claim, in the SPEC's order.
 
-RFC 7519 §4.1 for the registered claims, and with ``AUTH_STRICT_RFC9068`` the
-claims RFC 9068 §2.2 requires of an access token. ``check_claims`` composes
-them: the form of every claim first, the time window last, so a token that is
-malformed is ``invalid_claims`` even when it has also expired.
+RFC 7519 §4.1 for the registered claims (``iss``, ``aud``, ``exp``, ``nbf``,
+``iat``, ``sub``, then ``cnf``), and with ``AUTH_STRICT_RFC9068`` the claims RFC
+9068 §2.2 requires of an access token. ``check_claims`` composes them so that
+the most telling code wins when a token breaks several rules: ``cnf`` first (a
+key-bound token is not a Bearer token, whatever else it holds), then the form
+of every claim, the time window last (a malformed token is ``invalid_claims``
+even when it has also expired).
 """
 
 from __future__ import annotations
@@ -49,13 +52,6 @@ def check_claims(claims: dict[str, Any], settings: AuthSettings, now: float) -> 
     return check_expiry(exp, now, leeway)
 
 
-def check_no_cnf(claims: dict[str, Any]) -> None:
-    """No ``cnf``: a token bound to a key (RFC 7800; DPoP, mTLS) is refused as a Bearer
-    token, since a Bearer request carries no proof of that key (SPEC §3a step 2)."""
-    if "cnf" in claims:
-        raise InvalidTokenError("cnf present")
-
-
 def check_iss(claims: dict[str, Any], issuers: tuple[str, ...]) -> str:
     """``iss`` equals one of the configured ``issuers`` exactly; returns it.
 
@@ -99,24 +95,12 @@ def numeric_date(claims: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
-def check_sub(claims: dict[str, Any]) -> None:
-    """``sub``: a string of 1 to 255 characters, no control character or lone surrogate."""
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not 0 < len(sub) <= MAX_SUB_LENGTH:
-        raise InvalidClaimsError("bad sub")
-    # isprintable() is a quick pass: a printable string holds no Cc character or surrogate.
-    if not sub.isprintable() and _FORBIDDEN_IN_SUB.search(sub):
-        raise InvalidClaimsError("control character or lone surrogate in sub")
-
-
-def check_rfc9068(claims: dict[str, Any]) -> None:
-    """RFC 9068 §2.2: ``iat`` (its form checked as a NumericDate), ``jti`` and ``client_id``."""
-    if "iat" not in claims:
-        raise InvalidClaimsError("no iat")
-    for name in ("jti", "client_id"):
-        value = claims.get(name)
-        if not isinstance(value, str) or not value:
-            raise InvalidClaimsError(f"no {name}")
+def check_expiry(exp: float, now: float, leeway: float) -> float:
+    """``now`` is before ``exp`` + ``leeway`` (RFC 7519 §4.1.4); returns that instant."""
+    expires_at = exp + leeway
+    if now >= expires_at:
+        raise TokenExpiredError("expired")
+    return expires_at
 
 
 def check_not_before(nbf: float, now: float, leeway: float) -> None:
@@ -131,9 +115,28 @@ def check_issued_at(iat: float, now: float, leeway: float) -> None:
         raise InvalidClaimsError("iat in the future")
 
 
-def check_expiry(exp: float, now: float, leeway: float) -> float:
-    """``now`` is before ``exp`` + ``leeway`` (RFC 7519 §4.1.4); returns that instant."""
-    expires_at = exp + leeway
-    if now >= expires_at:
-        raise TokenExpiredError("expired")
-    return expires_at
+def check_sub(claims: dict[str, Any]) -> None:
+    """``sub``: a string of 1 to 255 characters, no control character or lone surrogate."""
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not 0 < len(sub) <= MAX_SUB_LENGTH:
+        raise InvalidClaimsError("bad sub")
+    # isprintable() is a quick pass: a printable string holds no Cc character or surrogate.
+    if not sub.isprintable() and _FORBIDDEN_IN_SUB.search(sub):
+        raise InvalidClaimsError("control character or lone surrogate in sub")
+
+
+def check_no_cnf(claims: dict[str, Any]) -> None:
+    """No ``cnf``: a token bound to a key (RFC 7800; DPoP, mTLS) is refused as a Bearer
+    token, since a Bearer request carries no proof of that key (SPEC §3a step 2)."""
+    if "cnf" in claims:
+        raise InvalidTokenError("cnf present")
+
+
+def check_rfc9068(claims: dict[str, Any]) -> None:
+    """RFC 9068 §2.2: ``iat`` (its form checked as a NumericDate), ``jti`` and ``client_id``."""
+    if "iat" not in claims:
+        raise InvalidClaimsError("no iat")
+    for name in ("jti", "client_id"):
+        value = claims.get(name)
+        if not isinstance(value, str) or not value:
+            raise InvalidClaimsError(f"no {name}")
