@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from json.scanner import make_scanner
 from typing import Any
 
 _JSON_WHITESPACE = " \t\n\r"
@@ -62,8 +63,9 @@ def _scanners(unique_members: bool) -> tuple[Scanner, Scanner]:
     hooks: dict[str, Any] = {"parse_constant": _reject_constant}
     if unique_members:
         hooks["object_pairs_hook"] = _unique_members
-    fast = json.JSONDecoder(**hooks).scan_once
-    by_meaning = json.JSONDecoder(parse_int=_int_by_meaning, **hooks).scan_once
+    # typeshed types make_scanner's context as a scanner; it is the decoder (json.decoder).
+    fast = make_scanner(json.JSONDecoder(**hooks))  # type: ignore[arg-type]
+    by_meaning = make_scanner(json.JSONDecoder(parse_int=_int_by_meaning, **hooks))  # type: ignore[arg-type]
     return fast, by_meaning
 
 

@@ -99,7 +99,8 @@ class JWKSServer(ThreadingHTTPServer):
     def issuer(self) -> str:
         """``http://<host>:<port>/``: an issuer URL whose default JWKS URL is ``url``."""
         host, port = self.server_address[:2]
-        return f"http://[{host}]:{port}/" if ":" in str(host) else f"http://{host}:{port}/"
+        host = host.decode() if isinstance(host, bytes) else host  # bytes only for AF_UNIX
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
     @property
     def url(self) -> str:
