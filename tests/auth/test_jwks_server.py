@@ -16,8 +16,6 @@ import requests
 from auth import AuthSettings, TokenVerifier
 from auth.testing import Answer, AuthKit, JWKSServer
 
-pytest_plugins = ["auth.pytest_plugin"]
-
 
 def test_jwks_server_serves_the_kit_key_set_live(kit):
     with JWKSServer(kit.jwks) as server:
