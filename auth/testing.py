@@ -32,6 +32,10 @@ for tests only)::
 
 Or enable the fixtures ``auth_kit`` and ``auth_jwks`` with
 ``pytest_plugins = ["auth.pytest_plugin"]``.
+
+A server in another process (a live API under test) cannot see ``responses``:
+``JWKSServer(kit.jwks)`` serves the key set over real HTTP on loopback, and
+``kit.env(AUTH0_JWKS_URL=server.url)`` points the API at it (``auth.jwks_server``).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from auth.jwks_server import Answer, JWKSServer  # noqa: F401 - re-exported: the kit's server
 from auth.settings import AuthSettings
 
 if TYPE_CHECKING:
@@ -176,6 +181,13 @@ class AuthKit:
         jwks_url: str | None = None,
         client_id: str = DEFAULT_CLIENT_ID,
     ) -> None:
+        """An issuer URL and the audience its tokens carry (SPEC §7).
+
+        ``kid``: the signing key's id; ``key``: its RSA private key (default: one shared
+        per process, or a new one with ``fresh_key``); ``jwks_url``: where ``publish``
+        serves the JWKS (default ``{issuer}.well-known/jwks.json``; a custom one appears
+        in ``env()`` as ``AUTH0_JWKS_URL``); ``client_id``: the tokens' ``client_id``.
+        """
         self.issuer = issuer
         self.audience = audience
         self.client_id = client_id
