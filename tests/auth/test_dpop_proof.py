@@ -262,3 +262,17 @@ def test_signature_over_another_payload_is_refused(case):
     header, _, signature = case.proof(jti="one").split(".")
     _, payload, _ = case.proof(jti="two").split(".")
     refused(case, f"{header}.{payload}.{signature}")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"[" * 1500 + b"]" * 1500,
+        b'{"":' * 1100 + b"1" + b"}" * 1100,
+        b'{"iat":' + b"9" * 5000 + b"}",
+    ],
+)
+def test_hostile_payload_is_refused_not_a_crash(case, client, payload):
+    proof = _raw_proof(client, _header(client), payload)
+    assert len(proof) <= MAX_PROOF_LENGTH  # it reaches the parser
+    refused(case, proof)
