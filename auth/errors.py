@@ -120,3 +120,52 @@ def render_auth_error(err: AuthError, realm: str = "cashman") -> Response:
     if isinstance(err, JwksUnavailableError):
         response.headers["Retry-After"] = str(err.retry_after)
     return response
+
+
+# -- DPoP (RFC 9449, SPEC §3a) ---------------------------------------------------------------
+# ``bearer_error`` is the ``error`` attribute of the challenge these go on: the DPoP one
+# (RFC 9449 §7.1). Turning them into challenges (``algs``, ``DPoP-Nonce``) is the
+# renderer's job; each class carries what it needs.
+
+
+class InvalidDPoPProofError(AuthError):
+    """A missing, malformed or refused DPoP proof, or a replayed one (RFC 9449 §4.3)."""
+
+    status, code, bearer_error = 401, "invalid_dpop_proof", "invalid_dpop_proof"
+    description = "The DPoP proof is invalid"
+
+
+class ReplayedDPoPProofError(InvalidDPoPProofError):
+    """A proof whose (``jkt``, ``jti``) was already accepted (RFC 9449 §11.1).
+
+    Same status, code and description as any invalid proof; its own class so metrics can
+    count refused replays (SPEC §6).
+    """
+
+
+class UseDPoPNonceError(AuthError):
+    """Nonces are on and the proof has no current server nonce (RFC 9449 §9).
+
+    ``nonce`` is the fresh value for the ``DPoP-Nonce`` response header.
+    """
+
+    status, code, bearer_error = 401, "use_dpop_nonce", "use_dpop_nonce"
+    description = "Resend the request with a DPoP proof carrying the nonce in DPoP-Nonce"
+
+    def __init__(self, nonce: str, reason: str = "") -> None:
+        super().__init__(reason or "no current nonce")
+        self.nonce = nonce
+
+
+class DPoPReplayUnavailableError(AuthError):
+    """The ``jti`` replay store cannot be reached (503, ``Retry-After``, no challenge).
+
+    A proof is never accepted unchecked (SPEC §3a step 5).
+    """
+
+    status, code, bearer_error = 503, "dpop_replay_unavailable", None
+    description = "DPoP proofs cannot be checked for replay right now; retry later"
+
+    def __init__(self, retry_after: float, reason: str = "") -> None:
+        super().__init__(reason or "replay store unreachable")
+        self.retry_after = max(1, math.ceil(retry_after))

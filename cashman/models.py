@@ -1,4 +1,4 @@
-"""Database engine and the two tables: transactions and idempotency records.
+"""Database engine and the tables: transactions, idempotency records, DPoP replay records.
 
 Money and time are the two things a database likes to round. ``Money`` is
 ``NUMERIC(14, 2)`` on PostgreSQL and integer cents on SQLite (whose NUMERIC
@@ -152,6 +152,27 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class DPoPReplayRecord(Base):
+    """A DPoP proof already accepted, until its window ends (SPEC §3a step 5).
+
+    The key is the client key's thumbprint and the SHA-256 of the proof's ``jti``: the
+    ``jti`` is any string a client chose (up to 256 characters, NUL and lone surrogates
+    included), its digest a fixed 43 ASCII characters every database stores as they are.
+    ``expires_at`` is in whole Unix seconds; a clean-up removes rows past it.
+    """
+
+    __tablename__ = "dpop_replay"
+    __table_args__ = (
+        Index("ix_dpop_replay_expires_at", "expires_at"),
+        # SQLite: the primary key is the table, no separate rowid b-tree to write
+        {"sqlite_with_rowid": False},
+    )
+
+    jkt: Mapped[str] = mapped_column(String(43), primary_key=True)
+    jti_sha256: Mapped[str] = mapped_column(String(43), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
 class Database:
     """One engine per app; short sessions, each one transaction.
 
@@ -184,12 +205,16 @@ class Database:
         self.engine.dispose()
 
 
-def build_engine(url: str) -> Engine:
-    """Engine for ``url`` with the pragmas or timeouts its backend needs."""
+def build_engine(url: str, *, pre_ping: bool = True) -> Engine:
+    """Engine for ``url`` with the pragmas or timeouts its backend needs.
+
+    ``pre_ping=False`` skips the pool's liveness round trip on checkout, for a caller
+    that detects a dropped connection itself and retries (the DPoP replay write).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         ensure_sqlite_directory(url)
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=pre_ping)
         _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
@@ -202,7 +227,7 @@ def build_engine(url: str) -> Engine:
             "keepalives_interval": 5,
             "keepalives_count": 3,
         }
-    return create_engine(url, pool_pre_ping=True, pool_timeout=10, connect_args=connect_args)
+    return create_engine(url, pool_pre_ping=pre_ping, pool_timeout=10, connect_args=connect_args)
 
 
 def ensure_sqlite_directory(url: str) -> None:
