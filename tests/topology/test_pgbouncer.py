@@ -11,20 +11,26 @@ drive the app through it the way several workers do.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
 import responses
+from sqlalchemy import inspect
 
 from auth.testing import AuthKit
 from cashman import create_app
 from cashman.config import Settings
+from cashman.migrate import upgrade
+from cashman.models import build_engine
 from tests.topology.database import Postgres
 from tests.topology.pgbouncer import PgBouncer
 
 pytestmark = pytest.mark.slow
 
 ROUNDS = 8  # more than psycopg's default prepare threshold of 5 executions
+STARTS = 4
+UPGRADE_DEADLINE_S = 30
 
 
 @pytest.fixture
@@ -85,3 +91,40 @@ def _request(client, kind, token, key, full=False):
     else:
         resp = client.get("/balance" if kind == "balance" else "/incomes", headers=headers)
     return resp.json if full else resp.status_code
+
+
+def test_concurrent_starts_through_pgbouncer_migrate_once_and_leave_no_lock(pgbouncer, scratch_db):
+    """Instances starting together on an empty database: one migrates, none hangs later."""
+    engines = [build_engine(pgbouncer.url()) for _ in range(STARTS)]
+    errors: list[BaseException] = []
+
+    def start(engine):
+        try:
+            upgrade(engine)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=start, args=(engine,)) for engine in engines]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=UPGRADE_DEADLINE_S)
+        assert not any(thread.is_alive() for thread in threads), "a start hangs on the lock"
+        assert errors == []
+        assert {"transactions", "idempotency_records"} <= set(inspect(engines[0]).get_table_names())
+        # a later start (a restarted instance) must not wait for a lock nobody holds
+        later = threading.Thread(target=start, args=(engines[0],), daemon=True)
+        later.start()
+        later.join(timeout=UPGRADE_DEADLINE_S)
+        assert not later.is_alive(), "a later start hangs on a leaked migration lock"
+    finally:
+        for engine in engines:
+            engine.dispose()
+    with scratch_db.connect() as conn:
+        held = conn.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+            "WHERE l.locktype = 'advisory' AND d.datname = %s",
+            (scratch_db.dbname,),
+        ).fetchone()[0]
+    assert held == 0, "the migration lock outlived the migration"
