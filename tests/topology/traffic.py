@@ -306,9 +306,13 @@ class Traffic:
         if picked is None:
             return
         _, row = picked
-        first, _ = self._send(session, "delete", "DELETE", f"/{row.kind}/{row.id}", user, (204,))
+        # 404: a repeat of a DELETE whose first answer was lost (HAProxy may repeat it,
+        # RFC 9110 section 9.2.2), the first one did it; only this user deletes these rows
+        first, _ = self._send(
+            session, "delete", "DELETE", f"/{row.kind}/{row.id}", user, (204, 404)
+        )
         if first is not None and first.status_code < 500:
-            row.deleted = first.status_code == 204 or row.deleted
+            row.deleted = first.status_code in (204, 404)
             return
         # the answer was lost: a repeat says where things stand (404: the first one did it)
         again, _ = self._until_answered(
