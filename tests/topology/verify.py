@@ -70,7 +70,7 @@ def ledger_problems(
             found = by_marker.get(marker, [])
             if created.deleted is True:
                 if found:
-                    problems.append(f"{marker}: deleted (204) but still stored: {found}")
+                    problems.append(f"{marker}: deleted (204, or 404 on a repeat) yet stored")
                 continue
             if created.deleted is None and not found:
                 continue  # a delete whose answer was lost may have happened
