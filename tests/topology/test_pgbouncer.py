@@ -12,6 +12,7 @@ drive the app through it the way several workers do.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.slow
 ROUNDS = 8  # more than psycopg's default prepare threshold of 5 executions
 STARTS = 4
 UPGRADE_DEADLINE_S = 30
+JTIS = 100
 
 
 @pytest.fixture
@@ -128,3 +130,35 @@ def test_concurrent_starts_through_pgbouncer_migrate_once_and_leave_no_lock(pgbo
             (scratch_db.dbname,),
         ).fetchone()[0]
     assert held == 0, "the migration lock outlived the migration"
+
+
+def test_a_dpop_jti_is_accepted_once_across_instances_through_pgbouncer(pgbouncer, scratch_db):
+    """SPEC section 8: four instances' replay stores race on the same proofs: one wins each."""
+    replay = pytest.importorskip(
+        "cashman.dpop_replay", reason="the database DPoP replay store is not on this branch"
+    )
+    engines = [build_engine(pgbouncer.url()) for _ in range(STARTS)]
+    upgrade(engines[0])
+    stores = [replay.DatabaseReplayStore(engine) for engine in engines]
+    accepted: list[int] = []
+    expires_at = time.time() + 300
+
+    def instance(store):
+        for n in range(JTIS):
+            if store.record("jkt-of-one-client", f"jti-{n}", expires_at):
+                accepted.append(n)
+
+    try:
+        threads = [threading.Thread(target=instance, args=(store,)) for store in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=UPGRADE_DEADLINE_S)
+    finally:
+        for store in stores:
+            store.dispose()
+        for engine in engines:
+            engine.dispose()
+    assert sorted(accepted) == list(range(JTIS))
+    with scratch_db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM dpop_replay").fetchone()[0] == JTIS
