@@ -218,12 +218,12 @@ def test_jwks_fetches_stay_bounded_per_instance(run):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="needs DPoP (SPEC 3a) and its jti replay store in the database (SPEC 8), "
-    "neither merged yet: lead, remove this mark once both are in",
+    reason="needs DPoP wired into the API (SPEC 3a) with its jti replay store in the "
+    "database (SPEC 8): remove this mark once both are in (strict: a pass fails the run)",
 )
 def test_a_dpop_proof_replayed_to_another_instance_is_refused(run):
     """A proof accepted by api1 is refused by api2: the jti store is shared."""
-    from auth.testing import DPoPKey, dpop_headers  # the DPoP test kit (not merged yet)
+    from auth.testing import DPoPKey, dpop_headers  # the DPoP test kit
 
     client = DPoPKey()
     token = client.mint_bound(run.topology.kit, sub="dpop-user", scopes=SCOPES)
