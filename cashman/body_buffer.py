@@ -23,6 +23,13 @@ connection before the app runs, under one deadline for the whole body
 Reading a body before authentication looks at nothing in it: the app still
 answers 401/403 before 415, 413 or 422. Draining is bounded in bytes and
 time, so it costs a client that was refused no more than a valid request.
+
+On granian a read still blocked at the deadline cannot be cancelled, and the
+request must not end before it does (``cashman.body_deadline``): the answer
+goes out at the deadline, then the request is held open until the read ends
+(the client sends, or leaves, as ``Connection: close`` asks it to). So that
+such requests never take the app's own threads, ``app_slots`` bounds how
+many requests run the app at once, counted only once their body is in.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import io
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestTimeout
@@ -70,11 +77,13 @@ def set_connection_closer(closer: Callable[[], None] | None) -> None:
 
 @dataclass(frozen=True)
 class Received:
-    """What reading the body gave: the bytes for the app, and whether it ended cleanly."""
+    """What reading the body gave: the bytes for the app, whether it ended cleanly, and
+    (granian) a wait for a read still in flight, which the request must outlive."""
 
     data: bytes
     is_complete: bool
     failure: HTTPException | None = None
+    parked: Callable[[], None] | None = None
 
 
 class ReceivedBody:
@@ -108,32 +117,59 @@ class ReceivedBody:
 
 
 class BodyBuffer:
-    """WSGI middleware: ``app.wsgi_app = BodyBuffer(app.wsgi_app)``."""
+    """WSGI middleware: ``app.wsgi_app = BodyBuffer(app.wsgi_app, app_slots=threads)``.
 
-    def __init__(self, app: WSGIApp) -> None:
+    ``app_slots``: at most that many requests run the app at once (None: no
+    bound, the server's threads are the bound).
+    """
+
+    def __init__(self, app: WSGIApp, app_slots: int | None = None) -> None:
         self.app = app
+        self._slots = threading.BoundedSemaphore(app_slots) if app_slots else None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         """Receive the body (if any), then let the app answer; close if the body did not end."""
         length = body_length(environ)
         if length == 0:
-            return self.app(environ, start_response)
+            return self._answer(environ, start_response)
         received = receive(environ, length)
         environ["wsgi.input"] = ReceivedBody(received)
-        if received.is_complete:
+        if not received.is_complete:
+            start_response = _closing_connection(start_response)
+        answer = self._answer(environ, start_response)
+        if received.parked is not None:
+            return _held_open(answer, received.parked)
+        return answer
+
+    def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if self._slots is None:
             return self.app(environ, start_response)
-        closer = getattr(_closers, "closer", None)
-        if closer is not None:
-            closer()
+        with self._slots:
             return self.app(environ, start_response)
-        return self.app(environ, _with_connection_close(start_response))
 
 
-def _with_connection_close(start_response: Callable[..., Any]) -> Callable[..., Any]:
+def _closing_connection(start_response: Callable[..., Any]) -> Callable[..., Any]:
+    """``start_response`` for an answer after which the connection closes."""
+    closer = getattr(_closers, "closer", None)
+    if closer is not None:
+        closer()
+        return start_response
+
     def start_closing(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         return start_response(status, [*headers, ("Connection", "close")], exc_info)
 
     return start_closing
+
+
+def _held_open(answer: Iterable[bytes], wait_parked: Callable[[], None]) -> Iterator[bytes]:
+    """The answer's bytes, then (its close and) the wait for the parked read."""
+    try:
+        yield from answer
+    finally:
+        close = getattr(answer, "close", None)
+        if close is not None:
+            close()
+        wait_parked()
 
 
 def body_length(environ: dict[str, Any]) -> int:
@@ -153,6 +189,15 @@ def receive(environ: dict[str, Any], length: int) -> Received:
         return Received(b"", is_complete=False)
     reader = reader_for(environ, time.monotonic() + BODY_READ_TIMEOUT_S)
     try:
+        received = _read(reader, length)
+    finally:
+        reader.close()
+    parked = reader.parked()
+    return received if parked is None else replace(received, parked=parked)
+
+
+def _read(reader: DeadlineReader, length: int) -> Received:
+    try:
         if length == _CHUNKED:
             return _receive_to_end(reader)
         data = reader.read(length)
@@ -164,8 +209,6 @@ def receive(environ: dict[str, Any], length: int) -> Received:
         return Received(b"", is_complete=False, failure=RequestTimeout())
     except BodyBroken:
         return Received(b"", is_complete=False, failure=ClientDisconnected())
-    finally:
-        reader.close()
 
 
 def _receive_to_end(reader: DeadlineReader) -> Received:

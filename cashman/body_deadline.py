@@ -11,11 +11,14 @@ enforces one deadline for its whole body:
 - gunicorn (the environ has ``gunicorn.socket``): reads stay in the request
   thread; at the deadline the watchdog shuts the socket's read side, which
   ends a read in progress at once (the answer can still be written);
-- any other server (granian): each read runs on a small per-process pool of
+- any other server (granian): each read runs on a per-process pool of
   reader threads and the request thread waits for it at most until the
-  deadline. A read still blocked then stays parked on its reader thread
-  until the client sends or goes away (granian offers no way to cancel it),
-  but the request thread is free to answer.
+  deadline, then answers. A read still blocked then stays parked on its
+  reader thread until the client sends or goes away: granian offers no way
+  to cancel it, and a request it serves must not end while a read of its
+  body is in flight (granian 2.8 then stops the whole worker until that read
+  returns). So ``parked()`` gives the caller what to wait for before letting
+  the request end; the answer itself is sent at the deadline.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from __future__ import annotations
 import os
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import suppress
 from typing import Any, Protocol
@@ -34,8 +38,8 @@ from cashman.watchdog import watchdog
 
 # a body of at most 64 KiB takes well under a second on any usable link
 BODY_READ_TIMEOUT_S = 10.0
-# parked reads (stalled clients) each hold one; beyond them, reads wait and time out
-READER_THREADS = 32
+# requests in the app plus parked reads (stalled clients); beyond, reads wait and time out
+READER_THREADS = 64
 
 
 class BodyTimeout(Exception):
@@ -55,6 +59,10 @@ class DeadlineReader(Protocol):
 
     def close(self) -> None:
         """Release what the reader holds (the armed deadline)."""
+        ...
+
+    def parked(self) -> Callable[[], None] | None:
+        """A wait for a read left in flight at the deadline, which the request must outlive."""
         ...
 
 
@@ -100,6 +108,10 @@ class SocketDeadlineReader:
         """Disarm: once this returns, the socket is left alone (the server reuses it)."""
         self._armed.cancel()
 
+    def parked(self) -> Callable[[], None] | None:
+        """None: reads stay in the request thread, and the deadline ends them."""
+        return None
+
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = 0
@@ -120,23 +132,31 @@ class ThreadDeadlineReader:
     def __init__(self, stream: Any, deadline: float) -> None:
         self._stream = stream
         self._deadline = deadline
-        self._parked = False
+        self._in_flight: Future[bytes] | None = None
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` bytes; ``BodyTimeout`` past the deadline, ``BodyBroken`` if it fails."""
-        if self._parked:
+        if self._in_flight is not None:
             # a read is still blocked on the stream: no second one may start
             raise BodyTimeout()
         future = _reader_pool().submit(self._stream.read, size)
         try:
             data: bytes = future.result(timeout=max(0.0, self._deadline - time.monotonic()))
         except FutureTimeout:
-            # not started yet (every reader parked): it never will; else it stays parked
-            self._parked = not future.cancel()
+            # not started yet (every reader busy): it never will; else it stays in flight
+            if not future.cancel():
+                self._in_flight = future
             raise BodyTimeout() from None
         except (OSError, ValueError) as exc:
             raise BodyBroken(type(exc).__name__) from None
         return data
 
     def close(self) -> None:
-        """Nothing to release: a parked read ends with its connection."""
+        """Nothing to release here: see ``parked()``."""
+
+    def parked(self) -> Callable[[], None] | None:
+        """Wait for the read still in flight (it ends when the client sends or leaves)."""
+        future = self._in_flight
+        if future is None:
+            return None
+        return lambda: wait([future])

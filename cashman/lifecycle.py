@@ -54,17 +54,17 @@ def worker_exited(pid: int) -> None:
     logger.info(json.dumps({"event": "worker_exit", "pid": pid}))
 
 
-def worker_app() -> Flask:
+def worker_app(app_slots: int | None = None) -> Flask:
     """In a worker: the app from the parent's checked settings (checked here if there are none).
 
     The settings are there when the parent ran ``prepare()`` and forked this
     worker; a server started without its configuration file (``gunicorn
     server:app`` from elsewhere) checks them in each worker instead, with
-    the same one-line refusal.
+    the same one-line refusal. ``app_slots``: see ``BodyBuffer``.
     """
     settings = _checked or check_production_settings()
     with exit_on_config_error():
         app = create_app(settings)
     # Flask's documented way to wrap the WSGI app in middleware
-    app.wsgi_app = BodyBuffer(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = BodyBuffer(app.wsgi_app, app_slots)  # type: ignore[method-assign]
     return app

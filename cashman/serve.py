@@ -17,7 +17,10 @@ from the settings checked here. The rest is granian's, configured so that:
 - a head must arrive within ``HEAD_READ_TIMEOUT_S`` (granian parses heads
   in Rust: a slow one holds no Python thread). The same timer closes a
   kept-alive connection left idle that long;
-- a body gets one deadline for all of it (``cashman.body_deadline``);
+- a body gets one deadline for all of it (``cashman.body_deadline``). A
+  request whose body read is still blocked then is answered, but held open
+  until that read ends; up to ``PARKED_REQUESTS`` of them per worker wait on
+  threads of their own, so the app keeps its ``--threads``;
 - SIGTERM stops accepting at once, lets requests in flight finish (at most
   ``GRACEFUL_TIMEOUT_S``), then exits; a worker that dies is replaced
   (granian gives up, and exits, if a replaced worker dies again within
@@ -50,6 +53,8 @@ HEAD_READ_TIMEOUT_S = 30
 # 64 KiB of request head: an 8 KiB token and every ordinary header fit
 MAX_HEAD_BYTES = 64 * 1024
 GRACEFUL_TIMEOUT_S = 30
+# granian threads beyond --threads, for requests held open by a stalled body
+PARKED_REQUESTS = 16
 # the options stand in for their variables; an error names the option
 OPTION_ALIASES = {"BIND": "--bind", "WEB_CONCURRENCY": "--workers", "WEB_THREADS": "--threads"}
 
@@ -122,9 +127,9 @@ def log_config() -> dict[str, Any]:
     }
 
 
-def load_app(_target: str) -> Flask:
+def load_app(_target: str, app_slots: int | None = None) -> Flask:
     """granian's target loader, run in each worker: the app from the parent's settings."""
-    return lifecycle.worker_app()
+    return lifecycle.worker_app(app_slots)
 
 
 def build_server(size: ServerSettings) -> Any:
@@ -140,7 +145,8 @@ def build_server(size: ServerSettings) -> Any:
         port=size.bind.port,
         interface=Interfaces.WSGI,
         workers=size.workers,
-        blocking_threads=size.threads,
+        # the app runs on size.threads of them (BodyBuffer's app slots)
+        blocking_threads=size.threads + PARKED_REQUESTS,
         # one protocol, with the head limits above (h2c would bring its own, far larger)
         http=HTTPModes.http1,
         http1_settings=HTTP1Settings(
@@ -169,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     server.on_startup(partial(lifecycle.before_workers_start, settings))
     server.on_startup(watch.start)
     server.on_shutdown(watch.stop)
-    server.serve(target_loader=load_app)
+    server.serve(target_loader=partial(load_app, app_slots=size.threads))
 
 
 if __name__ == "__main__":

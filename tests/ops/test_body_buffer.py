@@ -66,16 +66,33 @@ class StalledStream:
         return data
 
 
-def call(app, environ):
-    """Run the middleware; the status and headers it started the answer with."""
+def start(app, environ, app_slots=None):
+    """Run the middleware up to the answer's first bytes: status, headers, the rest."""
     started = {}
 
     def start_response(status, headers, exc_info=None):
         started.update(status=status, headers=headers)
 
-    body = b"".join(BodyBuffer(app)(environ, start_response))
-    assert body == b"ok"
-    return started["status"], dict(started["headers"])
+    rest = iter(BodyBuffer(app, app_slots)(environ, start_response))
+    assert next(rest) == b"ok"
+    return started["status"], dict(started["headers"]), rest
+
+
+def call(app, environ):
+    """Run the middleware to the end; the status and headers it answered with."""
+    status, headers, rest = start(app, environ)
+    assert list(rest) == []
+    return status, headers
+
+
+def ends_only_after(rest, release: threading.Event) -> bool:
+    """Whether iterating ``rest`` to its end waits until ``release`` is set, then ends."""
+    finished = threading.Event()
+    consumer = threading.Thread(target=lambda: (list(rest), finished.set()), daemon=True)
+    consumer.start()
+    waited = not finished.wait(0.3)
+    release.set()
+    return waited and finished.wait(5)
 
 
 def environ_for(stream, length=None, chunked=False):
@@ -173,15 +190,20 @@ def test_client_gone_mid_body_is_a_disconnect_and_closes():
     assert headers["Connection"] == "close"
 
 
-def test_stalled_body_times_out_and_frees_the_request(short_deadline):
+def test_stalled_body_is_answered_at_the_deadline_and_held_open_until_the_read_ends(
+    short_deadline,
+):
     stream = StalledStream(b"12345")
     app = Recorder()
     started = time.monotonic()
     try:
-        _, headers = call(app, environ_for(stream, 100))
+        _, headers, rest = start(app, environ_for(stream, 100))
+        answered_after = time.monotonic() - started
+        # granian must not end a request while a read of its body is in flight
+        assert ends_only_after(rest, stream.release)
     finally:
         stream.release.set()
-    assert time.monotonic() - started < 5
+    assert answered_after < 5
     assert isinstance(app.failure, RequestTimeout)
     assert headers["Connection"] == "close"
 
@@ -189,10 +211,31 @@ def test_stalled_body_times_out_and_frees_the_request(short_deadline):
 def test_app_that_answers_first_is_not_made_to_fail_by_a_stalled_body(short_deadline):
     stream = StalledStream()
     try:
-        status, headers = call(Recorder(read=False), environ_for(stream, 100))
+        status, headers, rest = start(Recorder(read=False), environ_for(stream, 100))
+        assert ends_only_after(rest, stream.release)
     finally:
         stream.release.set()
     assert (status, headers["Connection"]) == ("200 OK", "close")
+
+
+def test_app_slots_bound_the_requests_in_the_app_not_those_receiving_a_body(short_deadline):
+    """A request stalled in its body holds no app slot: with one slot, the next still runs."""
+    stalled = StalledStream()
+    buffer = BodyBuffer(Recorder(), app_slots=1)
+    answers = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(list(buffer(environ_for(stalled, 100), lambda *a: None))),
+        daemon=True,
+    )
+    try:
+        waiting.start()
+        time.sleep(0.1)  # the stalled request is receiving its body
+        quick = list(buffer(environ_for(CountingStream(b"{}"), 2), lambda *a: None))
+    finally:
+        stalled.release.set()
+        waiting.join(5)
+    assert quick == [b"ok"]
+    assert answers == [[b"ok"]]
 
 
 class SocketStream:
@@ -263,9 +306,12 @@ def test_reader_pool_exhausted_by_parked_reads_still_answers(monkeypatch, short_
     parked = StalledStream()
     waiting = StalledStream()
     try:
-        call(Recorder(), environ_for(parked, 100))
+        _, _, held_open = start(Recorder(), environ_for(parked, 100))
         app = Recorder()
-        _, headers = call(app, environ_for(waiting, 100))
+        # the one reader thread is parked: this read never starts, so nothing is held open
+        _, headers, rest = start(app, environ_for(waiting, 100))
+        assert list(rest) == []
+        assert ends_only_after(held_open, parked.release)
     finally:
         parked.release.set()
         waiting.release.set()
