@@ -3,8 +3,8 @@
 A real server process cannot see the ``responses`` mock, so ``LiveIssuer``
 serves an ``AuthKit``'s key set from a tiny ``http.server`` thread on
 127.0.0.1 (plain ``http`` is allowed for loopback issuers). ``LiveServer``
-runs ``gunicorn server:app`` (with the project's ``gunicorn.conf.py``) or
-``python -m cashman.serve`` through ``tests.support.processes``: a clean
+runs ``python -m cashman.serve`` (granian) or ``gunicorn server:app`` (with
+the project's ``gunicorn.conf.py``) through ``tests.support.processes``: a clean
 environment, its own process group (so a test can SIGKILL the parent and its
 workers at once), bounded waits. Traffic only ever goes to loopback.
 """
@@ -84,9 +84,9 @@ def live_issuer() -> Iterator[LiveIssuer]:
 class LiveServer:
     """A production server on 127.0.0.1:<free port>, output captured in one file.
 
-    ``server`` is one of ``SERVERS`` (``gunicorn server:app`` by default,
-    ``python -m cashman.serve`` for granian), started through
-    ``tests.support.processes``. The process starts at once; ``with
+    ``server`` is one of ``SERVERS``: the production entry ``python -m
+    cashman.serve`` (granian) by default, or ``gunicorn server:app``; started
+    through ``tests.support.processes``. The process starts at once; ``with
     LiveServer(...) as server`` also waits until ``/ping`` answers and stops
     it at the end of the block, whatever happens.
     """
@@ -97,7 +97,7 @@ class LiveServer:
         log_path: Path,
         *,
         workers: int = 2,
-        server: str = "gunicorn",
+        server: str = "granian",
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
