@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
@@ -129,6 +130,13 @@ def log_config() -> dict[str, Any]:
 
 def load_app(_target: str, app_slots: int | None = None) -> Flask:
     """granian's target loader, run in each worker: the app from the parent's settings."""
+    # The worker starts with the parent's signal handlers (fork), which only set flags
+    # on the parent's server object: a SIGTERM arriving while this worker still builds
+    # the app was lost, and a rolling restart then waited out the 30 s kill timeout.
+    # Nothing is in flight yet, so such a signal simply ends the worker; granian puts
+    # its own handlers in place once the app is loaded.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     return lifecycle.worker_app(app_slots)
 
 

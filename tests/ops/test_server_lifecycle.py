@@ -40,6 +40,7 @@ def token(issuer):
 
 
 def start_server(kind, tmp_path, issuer, workers=2):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     port = free_port()
     server = production(kind, tmp_path, port, workers=workers, **issuer.env())
     server.url, server.port = f"http://127.0.0.1:{port}", port
@@ -179,3 +180,18 @@ def test_a_killed_worker_is_replaced_and_its_end_logged(tmp_path, issuer, kind):
     assert {resp.status_code for resp in answers} == {200}
     exits = [json.loads(line) for line in server.stderr.splitlines() if '"worker_exit"' in line]
     assert {"event": "worker_exit", "pid": victim} in exits
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_sigterm_while_workers_still_start_exits_promptly(tmp_path, issuer, kind):
+    """A rolling restart may stop a server whose second worker is still loading the app."""
+    for attempt in range(3):
+        # the first worker answers /ping; the second one may still be building the app
+        server = start_server(kind, tmp_path / str(attempt), issuer)
+        started = time.monotonic()
+        server.popen.send_signal(signal.SIGTERM)
+        try:
+            status = server.popen.wait(timeout=EXIT_DEADLINE_S)
+        finally:
+            server.stop()
+        assert (status, time.monotonic() - started < 10) == (0, True)
