@@ -1,7 +1,8 @@
-# Production image: gunicorn server:app as a non-root user, with a HEALTHCHECK.
-# Only runtime dependencies (requirements.lock, hash-checked) and the app code
-# reach the final stage: no build tools, no tests, no test dependencies, and
-# no way to start the development issuer (gunicorn refuses its switch).
+# Production image: python -m cashman.serve (granian) as a non-root user, with a
+# HEALTHCHECK. Only runtime dependencies (requirements.lock, hash-checked) and the
+# app code reach the final stage: no build tools, no tests, no test dependencies,
+# and no way to start the development issuer (the production entries refuse its
+# switch). gunicorn server:app stays available: override CMD to use it.
 
 FROM python:3.11-slim AS builder
 ENV PIP_NO_CACHE_DIR=1 \
@@ -31,7 +32,9 @@ COPY cashman ./cashman
 RUN mkdir /app/instance && chown 10001:10001 /app/instance
 USER 10001:10001
 EXPOSE 8000
-# probes where gunicorn listens: GUNICORN_BIND when it is host:port, else PORT, else 8000
+# probes where the server listens: BIND when it is host:port (an any-address host
+# probed on loopback), else PORT, else 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, re, urllib.request; m = re.fullmatch(r'(?:tcp://)?(\\[[0-9a-fA-F:.]*\\]|[^:/\\[\\]]*):([0-9]+)', os.environ.get('GUNICORN_BIND', '').strip()); host = m.group(1) if m and m.group(1) not in ('', '0.0.0.0', '[::]') else '127.0.0.1'; port = m.group(2) if m else os.environ.get('PORT', '').strip() or '8000'; urllib.request.urlopen('http://%s:%s/ping' % (host, port), timeout=4)"]
-CMD ["gunicorn", "server:app"]
+    CMD ["python", "-c", "import os, re, urllib.request; m = re.fullmatch(r'(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):([0-9]+)', os.environ.get('BIND', '').strip()); host = {'0.0.0.0': '127.0.0.1', '[::]': '[::1]'}.get(m.group(1), m.group(1)) if m else '127.0.0.1'; port = m.group(2) if m else os.environ.get('PORT', '').strip() or '8000'; urllib.request.urlopen('http://%s:%s/ping' % (host, port), timeout=4)"]
+# exec form: the server is PID 1 and gets docker stop's SIGTERM itself (it drains)
+CMD ["python", "-m", "cashman.serve"]

@@ -1,20 +1,40 @@
 """Production settings for ``gunicorn server:app`` (gunicorn reads this file by itself).
 
-The configuration is checked once, in the master, as this file is read and
-so before gunicorn prints anything or starts a worker: a bad setting is one
-line on stderr and exit status 2, not one stack trace per worker. The schema
-migration runs once in ``on_starting``, so the workers start on an
-up-to-date database. The header limits leave room for an
-8 KiB token, so that oversized tokens reach the app and get its JSON 400.
+The other production entry, beside ``python -m cashman.serve`` (granian),
+with the same guarantees (SPEC §6), through gunicorn's public hooks:
+
+- the configuration is checked once, in the master, as this file is read
+  (so before gunicorn prints anything or starts a worker): a bad setting is
+  one line on stderr and exit status 2, not one stack trace per worker. The
+  schema is migrated here too, once; workers build the app from the
+  settings checked here (``cashman.lifecycle``);
+- ``BIND``, ``WEB_CONCURRENCY``, ``WEB_THREADS`` (SPEC §2) set the address
+  and size; the older ``GUNICORN_BIND``, ``GUNICORN_WORKERS``,
+  ``GUNICORN_THREADS`` still work and, when set, win;
+- the head limits leave room for an 8 KiB token, so an oversized one gets
+  the API's JSON 400;
+- a client that stalls for ``CLIENT_STALL_TIMEOUT_S`` while sending its head
+  or reading its answer is cut off (gthread reads with blocking sockets,
+  which would otherwise wait forever), and a body gets one deadline for all
+  of it (``cashman.body_deadline``);
+- an answer given before the body ended closes the connection, and says so
+  (``pre_request`` gives ``cashman.body_buffer`` the way to close it);
+- SIGTERM: gunicorn stops accepting, finishes requests in flight (at most
+  ``GUNICORN_GRACEFUL_TIMEOUT``) and exits; a dead worker is replaced;
+- no access log: the app writes one redacted JSON line per request.
+
 Every value can be changed through the environment (or ``.env``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
+import struct
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any
 
 from dotenv import load_dotenv
 
@@ -24,44 +44,42 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 load_dotenv(ROOT / ".env", override=False)
 
-from auth import ConfigError, dev_issuer  # noqa: E402 - needs ROOT on sys.path
-from cashman import request_log  # noqa: E402
-from cashman.config import Settings  # noqa: E402
+from cashman import lifecycle, request_log  # noqa: E402 - needs ROOT on sys.path
+from cashman.body_buffer import set_connection_closer  # noqa: E402
+from cashman.server_config import ServerSettings, cores, int_setting  # noqa: E402
+from cashman.startup import exit_on_config_error, migrate_or_exit  # noqa: E402
 
-
-def _fail(message: str) -> NoReturn:
-    print(f"cashman: configuration error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
-def _int_env(names: tuple[str, ...], default: int, low: int, high: int) -> int:
-    """The first of ``names`` that is set, as an integer in [low, high]."""
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if not value:
-            continue
-        if not value.isdigit() or not low <= int(value) <= high:
-            _fail(f"{name}: must be an integer between {low} and {high}")
-        return int(value)
-    return default
+# under gunicorn its own older names keep working, and win when set
+GUNICORN_ALIASES = {
+    "BIND": "GUNICORN_BIND",
+    "WEB_CONCURRENCY": "GUNICORN_WORKERS",
+    "WEB_THREADS": "GUNICORN_THREADS",
+}
+# no byte from a client for this long, while gunicorn reads a head or writes an answer
+CLIENT_STALL_TIMEOUT_S = 5
 
 
 def _default_workers() -> int:
     # 2 x cores + 1 (gunicorn's advice), capped: each worker holds its own JWKS
     # cache and database pool, and past a few workers gthread threads scale better
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(2 * (cores or 1) + 1, 12)
+    return min(2 * cores() + 1, 12)
 
 
-_port = _int_env(("PORT",), 8000, 1, 65535)
-bind = os.environ.get("GUNICORN_BIND", "").strip() or f"0.0.0.0:{_port}"
-workers = _int_env(("GUNICORN_WORKERS", "WEB_CONCURRENCY"), _default_workers(), 1, 64)
+_settings = lifecycle.prepare()
+with exit_on_config_error():
+    _size = ServerSettings.from_env(
+        os.environ, default_workers=_default_workers, aliases=GUNICORN_ALIASES
+    )
+    timeout = int_setting(os.environ, ("GUNICORN_TIMEOUT",), 30, 1, 3600)
+    graceful_timeout = int_setting(os.environ, ("GUNICORN_GRACEFUL_TIMEOUT",), 30, 1, 3600)
+    # keep idle client connections a little longer than a typical load balancer's 60 s
+    keepalive = int_setting(os.environ, ("GUNICORN_KEEPALIVE",), 75, 0, 3600)
+migrate_or_exit(_settings.database_url)
+
+bind = str(_size.bind)
+workers = _size.workers
+threads = _size.threads
 worker_class = "gthread"
-threads = _int_env(("GUNICORN_THREADS",), 4, 1, 64)
-timeout = _int_env(("GUNICORN_TIMEOUT",), 30, 1, 3600)
-graceful_timeout = _int_env(("GUNICORN_GRACEFUL_TIMEOUT",), 30, 1, 3600)
-# keep idle client connections a little longer than a typical load balancer's 60 s
-keepalive = _int_env(("GUNICORN_KEEPALIVE",), 75, 0, 3600)
 
 # 8 KiB token + "Authorization: Bearer " + other headers must reach the app,
 # which answers an oversized token with its own JSON 400 (SPEC section 3)
@@ -81,49 +99,70 @@ proc_name = "cashman"
 # container's non-root user may have nowhere to write it.
 control_socket_disable = True
 
-
-def _check_configuration() -> Settings:
-    """Refuse the dev-issuer switch and validate every setting, once, in the master."""
-    refusal = dev_issuer.production_refusal(os.environ)
-    if refusal:
-        _fail(refusal)
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        _fail(str(exc))
-
-
-_settings = _check_configuration()
-
-
 # gunicorn's own lines may quote a request line, ?access_token= included (SPEC section 3)
 GUNICORN_ERROR_LOGGER = "gunicorn.error"
 
 
-def on_starting(server: object) -> None:
-    """In the master, before workers fork: log what is trusted, migrate the schema."""
+class OneLineStalls(logging.Filter):
+    """A client cut off by the stall timeout is logged as one line, not a socket error.
+
+    gunicorn reports the timed-out read or write (``EAGAIN`` from a blocking
+    socket) as "Socket error processing request." with a stack trace; it is
+    the client's doing, and expected.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, BlockingIOError | TimeoutError):
+            record.msg = "client stalled for %ss: connection closed"
+            record.args = (CLIENT_STALL_TIMEOUT_S,)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def _install_log_filters() -> None:
+    target = logging.getLogger(GUNICORN_ERROR_LOGGER)
+    if not any(isinstance(f, OneLineStalls) for f in target.filters):
+        target.addFilter(OneLineStalls())
     request_log.install_redaction(GUNICORN_ERROR_LOGGER)
-    request_log.log_startup(_settings.auth.issuers, _settings.auth.api_audience)
-    _migrate(_settings.database_url)
 
 
-def post_fork(server: object, worker: object) -> None:
-    """In each worker (which logs malformed requests): the redaction, also after a reload."""
-    request_log.install_redaction(GUNICORN_ERROR_LOGGER)
+def on_starting(server: Any) -> None:
+    """In the master, before the workers: log filters, and what happens before any worker."""
+    _install_log_filters()
+    lifecycle.before_workers_start(_settings)
 
 
-def _migrate(database_url: str) -> None:
-    """Bring the schema up to date once, before workers start (they re-check, under a lock)."""
-    from sqlalchemy.exc import SQLAlchemyError
+def when_ready(server: Any) -> None:
+    """In the master, listeners bound: accepted sockets inherit the stall timeouts (Linux)."""
+    stall = struct.pack("ll", CLIENT_STALL_TIMEOUT_S, 0)
+    for listener in server.LISTENERS:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, stall)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, stall)
 
-    from cashman.migrate import upgrade
-    from cashman.models import build_engine
 
-    engine = build_engine(database_url)
-    try:
-        upgrade(engine)
-    except SQLAlchemyError as exc:
-        _fail(f"DATABASE_URL: cannot bring the database schema up to date ({type(exc).__name__})")
-    finally:
-        # no pooled connection may be inherited by the forked workers
-        engine.dispose()
+def post_fork(server: Any, worker: Any) -> None:
+    """In each worker (which logs malformed requests): the log filters, also after a reload."""
+    _install_log_filters()
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    """Before the app: how ``cashman.body_buffer`` closes this connection after its answer."""
+
+    def close_after_answer() -> None:
+        # what gunicorn itself sets for a request that must not be followed on its
+        # connection: the answer then says "Connection: close" and the socket closes
+        req.must_close = True
+
+    set_connection_closer(close_after_answer)
+
+
+def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
+    """After the answer: the thread's next request starts with no closer."""
+    set_connection_closer(None)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """In the master, when a worker process has ended."""
+    lifecycle.worker_exited(worker.pid)

@@ -1,9 +1,10 @@
 """WSGI entry point: ``gunicorn server:app``; ``python server.py`` for development.
 
-The module-level ``app`` is the production application: it never starts the
-development issuer, whatever the environment says, and refuses the
-``CASHMAN_DEV_ISSUER`` switch outright. Only ``python server.py`` may start
-it, bound to loopback, and only when no tenant is configured (neither
+The module-level ``app`` is the production application (``gunicorn
+server:app``; ``python -m cashman.serve`` builds the same one): it never
+starts the development issuer, whatever the environment says, and refuses
+the ``CASHMAN_DEV_ISSUER`` switch outright. Only ``python server.py`` may
+start it, bound to loopback, and only when no tenant is configured (neither
 ``AUTH0_DOMAIN`` nor ``AUTH0_ISSUER``); with a tenant it runs the
 development server against that tenant. Both read ``.env`` if present (the
 environment wins), and a bad setting is one line on stderr, exit status 2.
@@ -16,27 +17,20 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from dotenv import load_dotenv
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler
 
 from auth import ConfigError, dev_issuer
-from cashman import create_app, request_log
+from cashman import create_app, lifecycle, request_log
 from cashman.config import Settings
+from cashman.startup import fail
 
 ROOT = Path(__file__).resolve().parent
-CONFIG_ERROR_STATUS = 2
 DEV_TOKEN_LIFETIME_S = 24 * 3600
 
 load_dotenv(ROOT / ".env", override=False)
-
-
-def fail(message: str) -> NoReturn:
-    """Stop start-up with one line naming the problem, never a stack trace."""
-    print(f"cashman: configuration error: {message}", file=sys.stderr, flush=True)
-    sys.exit(CONFIG_ERROR_STATUS)
 
 
 def build_app(env: Mapping[str, str]) -> Flask:
@@ -45,14 +39,6 @@ def build_app(env: Mapping[str, str]) -> Flask:
         return create_app(Settings.from_env(env))
     except ConfigError as exc:
         fail(str(exc))
-
-
-def production_app() -> Flask:
-    """The app gunicorn and the Docker image serve: never the development issuer."""
-    refusal = dev_issuer.production_refusal(os.environ)
-    if refusal:
-        fail(refusal)
-    return build_app(os.environ)
 
 
 def print_dev_banner(base_url: str, token: str, audience: str) -> None:
@@ -137,4 +123,5 @@ def run_development(argv: Sequence[str] | None = None) -> None:
 if __name__ == "__main__":
     run_development()
 else:
-    app = production_app()
+    # gunicorn imports this module in each worker: the settings its master checked
+    app = lifecycle.worker_app()

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from auth import ConfigError
 from cashman.config import database_url_from_env
 from cashman.models import build_engine
+from cashman.startup import exit_on_config_error
 
 # any constant both workers agree on; "cashman" in ASCII
 ADVISORY_LOCK_ID = 0x636173686D616E
@@ -92,17 +93,15 @@ def main(argv: list[str] | None = None) -> int:
     from dotenv import load_dotenv
 
     load_dotenv(override=False)
-    try:
+    with exit_on_config_error():
         url = database_url_from_env()
-        _upgrade_url(url)
-    except ConfigError as exc:
-        print(f"cashman: configuration error: {exc}", file=sys.stderr)
-        return 2
+        upgrade_url(url)
     print(f"cashman: database schema is up to date ({make_url(url).render_as_string()})")
     return 0
 
 
-def _upgrade_url(url: str) -> None:
+def upgrade_url(url: str) -> None:
+    """Upgrade the database at ``url``; ``ConfigError`` naming ``DATABASE_URL`` if it fails."""
     try:
         engine = build_engine(url)
         try:

@@ -1,4 +1,4 @@
-"""Against real gunicorn processes: durability on SIGKILL, concurrent writers, chunked 413.
+"""Against real production server processes: durability on SIGKILL, concurrent writers, chunked 413.
 
 Loopback only, every wait bounded; the JWKS is served over HTTP by a thread.
 """

@@ -1,6 +1,6 @@
 """A failing database, for real: PostgreSQL cut away mid-run, and a SQLite file locked.
 
-gunicorn talks to PostgreSQL through a ``CuttableProxy``. ``cut()`` resets the
+The production server talks to PostgreSQL through a ``CuttableProxy``. ``cut()`` resets the
 pooled connections and refuses new ones, as a database host that dies does:
 every request then answers a JSON 503 ``database_unavailable`` with
 ``Retry-After`` (not a hang, not a 500), and once the proxy is back the same

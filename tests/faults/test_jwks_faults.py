@@ -1,6 +1,6 @@
-"""A failing issuer, for real: gunicorn fetching from loopback issuers that misbehave.
+"""A failing issuer, for real: the production server fetching from loopback issuers that misbehave.
 
-One gunicorn serves several issuers (``AUTH0_ISSUER`` is a list), each a
+One server serves several issuers (``AUTH0_ISSUER`` is a list), each a
 ``FaultyIssuer`` thread with its own JWKS cache in the app, so every fault
 starts from its own cold or warm cache without restarting the server. SPEC §3:
 a cold cache with a failing issuer is a 503 ``jwks_unavailable`` with

@@ -12,6 +12,7 @@ from tests.support.processes import (
     PROJECT_SETTINGS,
     PYTHON,
     ROOT,
+    SERVER_SETTINGS,
     SPEC_SETTINGS,
     hermetic_env,
     run_command,
@@ -21,7 +22,9 @@ README = (ROOT / "README.md").read_text()
 ENV_EXAMPLE = ROOT / ".env.example"
 
 
-@pytest.mark.parametrize("name", SPEC_SETTINGS + PROJECT_SETTINGS + GUNICORN_SETTINGS)
+@pytest.mark.parametrize(
+    "name", SPEC_SETTINGS + PROJECT_SETTINGS + SERVER_SETTINGS + GUNICORN_SETTINGS
+)
 def test_every_setting_documented(name):
     assert re.search(rf"^# {name}=", ENV_EXAMPLE.read_text(), re.M), name
     assert f"`{name}`" in README, name

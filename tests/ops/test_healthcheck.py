@@ -1,4 +1,4 @@
-"""The Dockerfile's HEALTHCHECK probes where gunicorn listens (GUNICORN_BIND, else PORT)."""
+"""The Dockerfile's HEALTHCHECK probes where the server listens (BIND, else PORT, else 8000)."""
 
 from __future__ import annotations
 
@@ -51,20 +51,31 @@ def ping_port() -> Iterator[int]:
     [
         ("0.0.0.0:{port}", "{closed}"),
         ("127.0.0.1:{port}", "{closed}"),
-        ("tcp://127.0.0.1:{port}", "{closed}"),
         ("localhost:{port}", ""),
         ("", "{port}"),
-        ("unix:/nonexistent/gunicorn.sock", "{port}"),
+        ("  ", "{port}"),
     ],
 )
 def test_healthcheck_follows_the_bind(ping_port, bind, port):
     values = {"port": ping_port, "closed": free_port()}
-    env = clean_env(GUNICORN_BIND=bind.format(**values), PORT=port.format(**values))
+    env = clean_env(BIND=bind.format(**values), PORT=port.format(**values))
     done = run_command(healthcheck_command(), env, timeout=30)
     assert done.returncode == 0, done.stderr
 
 
+def test_healthcheck_without_bind_or_port_probes_8000():
+    command = healthcheck_command()
+    assert "'8000'" in command[-1]
+
+
 def test_healthcheck_fails_when_nothing_listens(ping_port):
-    env = clean_env(GUNICORN_BIND=f"0.0.0.0:{free_port()}", PORT=str(ping_port))
+    env = clean_env(BIND=f"0.0.0.0:{free_port()}", PORT=str(ping_port))
     done = run_command(healthcheck_command(), env, timeout=30)
     assert done.returncode != 0
+
+
+def test_image_runs_the_production_entry_as_a_non_root_user():
+    text = (ROOT / "Dockerfile").read_text()
+    final_stage = text.split("\nFROM ")[-1]
+    assert 'CMD ["python", "-m", "cashman.serve"]' in final_stage
+    assert "USER 10001:10001" in final_stage

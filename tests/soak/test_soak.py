@@ -1,4 +1,4 @@
-"""Bounded soak: gunicorn (2 workers) under a mixed load for ``SOAK_SECONDS`` (default 90).
+"""Bounded soak: the production server (2 workers) under mixed load for ``SOAK_SECONDS``.
 
 Checks what a long run would reveal: no 5xx at all; every acknowledged write
 is in the database (rows counted by SQL, balances exact to the cent); retried

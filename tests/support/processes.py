@@ -1,10 +1,14 @@
 """Real processes for tests, on loopback only: the one place that starts and stops them.
 
-``python server.py`` and ``gunicorn server:app`` run as a user would start
-them, in their own process group (so stopping them stops every worker), with
-their output in files (a full pipe must never block a server). Every wait is
-bounded in time, every process is stopped at the end, and the environment is
-cleaned first, so a developer's shell or ``.env`` never changes what is tested.
+``python server.py``, ``python -m cashman.serve`` (granian) and ``gunicorn
+server:app`` run as a user would start them, in their own process group (so
+stopping them stops every worker), with their output in files (a full pipe
+must never block a server). Every wait is bounded in time, every process is
+stopped at the end, and the environment is cleaned first, so a developer's
+shell or ``.env`` never changes what is tested.
+
+``SERVERS`` names the two production servers; ``production()`` starts either
+the same way, so a test of a server guarantee is parametrized over both.
 """
 
 from __future__ import annotations
@@ -50,21 +54,24 @@ SPEC_SETTINGS = (
 )
 # the project's own further settings
 PROJECT_SETTINGS = ("AUTH_TOKEN_CACHE_SIZE", "DEV_ISSUER_KEY_FILE", "CASHMAN_DEV_ISSUER")
-# gunicorn.conf.py's settings; gunicorn itself parses WEB_CONCURRENCY at import
+# the production servers' settings (SPEC section 2), read by both entries
+SERVER_SETTINGS = ("BIND", "WEB_CONCURRENCY", "WEB_THREADS")
+# gunicorn.conf.py's own settings (the first three: aliases of SERVER_SETTINGS)
 GUNICORN_SETTINGS = (
     "GUNICORN_BIND",
     "GUNICORN_WORKERS",
-    "WEB_CONCURRENCY",
     "GUNICORN_THREADS",
     "GUNICORN_TIMEOUT",
     "GUNICORN_GRACEFUL_TIMEOUT",
     "GUNICORN_KEEPALIVE",
     "GUNICORN_LOGLEVEL",
 )
-# read by gunicorn itself, never by the project: removed like the rest, not documented
-_GUNICORN_OWN = ("GUNICORN_CMD_ARGS",)
-# blanking (not removing) these stops ``.env`` from filling them; gunicorn's are removed
+# read by the servers themselves, never by the project: removed like the rest, not documented
+_SERVERS_OWN = ("GUNICORN_CMD_ARGS",)
+# blanking (not removing) these stops ``.env`` from filling them; the servers' are removed
 _BLANKED = SPEC_SETTINGS + PROJECT_SETTINGS
+# the production servers, as tests parametrize them
+SERVERS = ("granian", "gunicorn")
 
 
 class NotReady(RuntimeError):
@@ -80,7 +87,8 @@ def free_port() -> int:
 
 def clean_env(**overrides: str) -> dict[str, str]:
     """This process's environment without any setting of the project or of gunicorn."""
-    removed = set(_BLANKED + GUNICORN_SETTINGS + _GUNICORN_OWN)
+    removed = set(_BLANKED + SERVER_SETTINGS + GUNICORN_SETTINGS + _SERVERS_OWN)
+    removed |= {name for name in os.environ if name.startswith("GRANIAN_")}
     env = {k: v for k, v in os.environ.items() if k not in removed}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(overrides)
@@ -215,11 +223,20 @@ class Server:
         self.stopped = True
 
 
-def start(args: list[str], env: dict[str, str], tmp_path: Path, cwd: Path = ROOT) -> Server:
-    """Start ``args`` with stdout/stderr in files under ``tmp_path``."""
+def start(
+    args: list[str],
+    env: dict[str, str],
+    tmp_path: Path,
+    cwd: Path = ROOT,
+    *,
+    log_path: Path | None = None,
+) -> Server:
+    """Start ``args``, stdout and stderr in files under ``tmp_path`` (or both in ``log_path``)."""
     name = f"{Path(args[0]).name}-{time.monotonic_ns()}"
     out_path, err_path = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
-    with out_path.open("wb") as out, err_path.open("wb") as err:
+    if log_path is not None:
+        out_path = err_path = log_path
+    with out_path.open("ab") as out, err_path.open("ab") as err:
         popen = subprocess.Popen(
             args,
             cwd=cwd,
@@ -243,6 +260,33 @@ def gunicorn(tmp_path: Path, port: int, **env: str) -> Server:
     """``gunicorn server:app`` with the repository's gunicorn.conf.py, bound to loopback."""
     settings = {"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1", **env}
     return start([GUNICORN, "server:app"], hermetic_env(tmp_path, **settings), tmp_path)
+
+
+def server_command(server: str) -> list[str]:
+    """How a user starts production server ``server`` (one of ``SERVERS``)."""
+    commands = {"granian": [PYTHON, "-m", "cashman.serve"], "gunicorn": [GUNICORN, "server:app"]}
+    return commands[server]
+
+
+def production(
+    server: str,
+    tmp_path: Path,
+    port: int,
+    *,
+    workers: int = 1,
+    hermetic: bool = True,
+    log_path: Path | None = None,
+    **env: str,
+) -> Server:
+    """Production server ``server`` on 127.0.0.1:``port`` through BIND and WEB_CONCURRENCY.
+
+    ``hermetic`` blanks every setting not given (so ``.env`` cannot fill it)
+    and puts the SQLite database under ``tmp_path``; otherwise only the
+    settings of the developer's shell are removed.
+    """
+    settings = {"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers), **env}
+    full_env = hermetic_env(tmp_path, **settings) if hermetic else clean_env(**settings)
+    return start(server_command(server), full_env, tmp_path, log_path=log_path)
 
 
 CURL_LINE = re.compile(r'curl -H "Authorization: Bearer ([^"]+)" (http://\S+)')

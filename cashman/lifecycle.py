@@ -1,0 +1,70 @@
+"""A production server's process life: what its parent does once, what each worker builds.
+
+Both production entries, ``python -m cashman.serve`` (granian) and
+``gunicorn server:app`` (``gunicorn.conf.py``), call the same functions at
+the same moments (SPEC §6):
+
+- ``prepare()``: in the parent, once, before any worker starts: the
+  configuration is checked (one line and exit 2 if it is bad) and kept, so
+  that forked workers build the app from it instead of checking it again;
+- ``before_workers_start()``: in the parent, just before the first worker
+  is started: the start-up line naming the issuers and audience. A parent-
+  side listener (the Prometheus ``METRICS_BIND`` one) starts here too;
+- ``worker_exited()``: in the parent, whenever a worker process ends
+  (stopped, crashed, replaced): one JSON line. Per-worker state kept by the
+  parent (multiprocess metrics files) is released here too;
+- ``worker_app()``: in each worker: the app, wrapped so that every answer
+  leaves its connection usable or closed (``cashman.body_buffer``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+
+from flask import Flask
+
+from cashman import create_app, request_log
+from cashman.body_buffer import BodyBuffer
+from cashman.config import Settings
+from cashman.startup import check_production_settings, exit_on_config_error
+
+logger = logging.getLogger("cashman")
+
+# the settings the parent checked; a forked worker finds them here
+_checked: Settings | None = None
+
+
+def prepare(env: Mapping[str, str] | None = None) -> Settings:
+    """Check the configuration once, in the parent (one line and exit 2 if bad); keep it."""
+    global _checked
+    _checked = check_production_settings(env)
+    return _checked
+
+
+def before_workers_start(settings: Settings) -> None:
+    """In the parent, before the first worker starts: say which issuers and audience are trusted."""
+    request_log.log_startup(settings.auth.issuers, settings.auth.api_audience)
+
+
+def worker_exited(pid: int) -> None:
+    """In the parent, when the worker process ``pid`` has ended, for whatever reason."""
+    request_log.configure_logging()
+    logger.info(json.dumps({"event": "worker_exit", "pid": pid}))
+
+
+def worker_app(app_slots: int | None = None) -> Flask:
+    """In a worker: the app from the parent's checked settings (checked here if there are none).
+
+    The settings are there when the parent ran ``prepare()`` and forked this
+    worker; a server started without its configuration file (``gunicorn
+    server:app`` from elsewhere) checks them in each worker instead, with
+    the same one-line refusal. ``app_slots``: see ``BodyBuffer``.
+    """
+    settings = _checked or check_production_settings()
+    with exit_on_config_error():
+        app = create_app(settings)
+    # Flask's documented way to wrap the WSGI app in middleware
+    app.wsgi_app = BodyBuffer(app.wsgi_app, app_slots)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,69 @@
+"""Start, or stop with one line: how every entry refuses a bad setting (SPEC §2, §6).
+
+``python server.py``, ``gunicorn server:app`` (through ``gunicorn.conf.py``),
+``python -m cashman.serve`` and ``python -m cashman.migrate`` all stop the
+same way when a setting is wrong or the database cannot be brought up to
+date: one line ``cashman: configuration error: <VARIABLE>: <problem>`` on
+stderr and exit status 2, never a stack trace, and (for the servers) before
+any worker starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import NoReturn
+
+from auth import ConfigError, dev_issuer
+from cashman.config import Settings
+
+CONFIG_ERROR_STATUS = 2
+PREFIX = "cashman: configuration error: "
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``cashman: configuration error: <message>`` on stderr and exit with status 2."""
+    print(PREFIX + message, file=sys.stderr, flush=True)
+    # SystemExit, not os._exit: a server's own clean-up (sockets, pid file) still runs
+    sys.exit(CONFIG_ERROR_STATUS)
+
+
+@contextmanager
+def exit_on_config_error() -> Iterator[None]:
+    """Turn a ``ConfigError`` raised in the block into :func:`fail`'s one line."""
+    try:
+        yield
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def check_production_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings a production entry runs with, or one line and exit 2.
+
+    Refuses the development-issuer switch (SPEC §6: no production entry can
+    turn it on), then validates every SPEC §2 variable of ``env`` (default:
+    the process environment).
+    """
+    env = os.environ if env is None else env
+    refusal = dev_issuer.production_refusal(dict(env))
+    if refusal:
+        fail(refusal)
+    try:
+        return Settings.from_env(env)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def migrate_or_exit(database_url: str) -> None:
+    """Bring the schema up to date (SPEC §5), or one line naming ``DATABASE_URL`` and exit 2.
+
+    Runs in a server's parent process before it forks: the engine is disposed
+    afterwards so that no pooled connection is inherited by a worker.
+    """
+    # imported here: ``python -m cashman.migrate`` must run a module not yet imported
+    from cashman.migrate import upgrade_url
+
+    with exit_on_config_error():
+        upgrade_url(database_url)

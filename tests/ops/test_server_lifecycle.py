@@ -1,0 +1,197 @@
+"""SIGTERM drains, a dead worker is replaced (SPEC §6), on both production servers.
+
+A rolling restart sends SIGTERM: the server must stop accepting, finish what
+is in flight and exit, so that no request it acknowledged is lost. A worker
+killed outright must be replaced, and its end logged. Loopback only; every
+wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.support import raw_http
+from tests.support.live import live_issuer
+from tests.support.processes import SERVERS, child_pids, free_port, production
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+SCOPES = ["read:transactions", "write:transactions"]
+EXIT_DEADLINE_S = 40
+TIMEOUT_S = 20
+
+
+@pytest.fixture(scope="module")
+def issuer():
+    with live_issuer() as issuer:
+        yield issuer
+
+
+@pytest.fixture
+def token(issuer):
+    return issuer.kit.mint(scopes=SCOPES, expires_in=600)
+
+
+def start_server(kind, tmp_path, issuer, workers=2):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    server = production(kind, tmp_path, port, workers=workers, **issuer.env())
+    server.url, server.port = f"http://127.0.0.1:{port}", port
+    server.wait_http(f"{server.url}/ping")
+    return server
+
+
+def stored_descriptions(kind, tmp_path, issuer, token) -> list[str]:
+    """Every transaction of the caller, read back through a fresh server on the same database."""
+    again = start_server(kind, tmp_path, issuer, workers=1)
+    try:
+        resp = requests.get(
+            f"{again.url}/transactions?limit=500",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=TIMEOUT_S,
+        )
+    finally:
+        again.stop()
+    assert resp.status_code == 200
+    return [item["description"] for item in resp.json()]
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_sigterm_finishes_the_request_in_flight_and_exits(tmp_path, issuer, token, kind):
+    server = start_server(kind, tmp_path, issuer)
+    body = json.dumps({"description": "in flight at SIGTERM", "amount": 7}).encode()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    try:
+        with raw_http.connect(server.port) as sock:
+            # the head and half the body: the request is in flight when SIGTERM arrives
+            sock.sendall(raw_http.request("POST", "/incomes", headers, body)[: -len(body) // 2])
+            time.sleep(0.5)
+            server.popen.send_signal(signal.SIGTERM)
+            time.sleep(1.0)
+            late = LateRequest(server.port)
+            sock.sendall(body[len(body) - len(body) // 2 :])
+            answer = raw_http.read_response(sock)
+        status = server.popen.wait(timeout=EXIT_DEADLINE_S)
+        late.join(EXIT_DEADLINE_S)
+    finally:
+        server.stop()
+    assert (answer.status, status) == (201, 0)
+    # not accepted: granian refuses the connection, gunicorn never answers it (the
+    # kernel queues it until the last worker exits and closes the socket)
+    assert late.outcome in ("refused", "never answered"), late.outcome
+    assert stored_descriptions(kind, tmp_path, issuer, token) == ["in flight at SIGTERM"]
+
+
+class LateRequest(threading.Thread):
+    """A GET /ping on a new connection: refused, never answered, or answered with a status."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.outcome = "pending"
+        self.start()
+
+    def run(self) -> None:
+        try:
+            sock = raw_http.connect(self.port, timeout_s=EXIT_DEADLINE_S)
+        except ConnectionRefusedError:
+            self.outcome = "refused"
+            return
+        with sock:
+            raw_http.send_all(sock, raw_http.request("GET", "/ping"))
+            try:
+                self.outcome = f"answered {raw_http.read_response(sock).status}"
+            except (ConnectionError, OSError):
+                self.outcome = "never answered"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_every_acknowledged_request_survives_a_restart_under_traffic(tmp_path, issuer, token, kind):
+    server = start_server(kind, tmp_path, issuer)
+    acknowledged: list[str] = []
+    stop = threading.Event()
+
+    def post_until_refused() -> None:
+        with requests.Session() as session:
+            for n in range(2000):
+                if stop.is_set():
+                    return
+                description = f"tx {n} {uuid.uuid4().hex[:8]}"
+                try:
+                    resp = session.post(
+                        f"{server.url}/incomes",
+                        json={"description": description, "amount": 1},
+                        headers={"Authorization": f"Bearer {token}"},
+                        timeout=TIMEOUT_S,
+                    )
+                except requests.ConnectionError:
+                    return  # the server is gone: nothing was acknowledged for this one
+                if resp.status_code == 201:
+                    acknowledged.append(description)
+
+    clients = [threading.Thread(target=post_until_refused) for _ in range(3)]
+    try:
+        for client in clients:
+            client.start()
+        time.sleep(1.5)
+        server.popen.send_signal(signal.SIGTERM)
+        status = server.popen.wait(timeout=EXIT_DEADLINE_S)
+        for client in clients:
+            client.join(TIMEOUT_S)
+    finally:
+        stop.set()
+        server.stop()
+    assert status == 0
+    assert len(acknowledged) > 0
+    assert sorted(stored_descriptions(kind, tmp_path, issuer, token)) == sorted(acknowledged)
+
+
+def two_workers(server, without: int | None = None) -> list[int]:
+    """The parent's two workers (none of them ``without``), waited for (bounded)."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        pids = child_pids(server.popen.pid)
+        if len(pids) == 2 and without not in pids:
+            return pids
+        time.sleep(0.2)
+    return child_pids(server.popen.pid)
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_a_killed_worker_is_replaced_and_its_end_logged(tmp_path, issuer, kind):
+    server = start_server(kind, tmp_path, issuer)
+    try:
+        # /ping answers once one worker is up: wait for both
+        before = two_workers(server)
+        victim = before[0]
+        os.kill(victim, signal.SIGKILL)
+        replaced = two_workers(server, without=victim)
+        answers = [requests.get(f"{server.url}/ping", timeout=TIMEOUT_S) for _ in range(10)]
+    finally:
+        server.stop()
+    assert victim not in replaced and len(replaced) == 2
+    assert {resp.status_code for resp in answers} == {200}
+    exits = [json.loads(line) for line in server.stderr.splitlines() if '"worker_exit"' in line]
+    assert {"event": "worker_exit", "pid": victim} in exits
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_sigterm_while_workers_still_start_exits_promptly(tmp_path, issuer, kind):
+    """A rolling restart may stop a server whose second worker is still loading the app."""
+    for attempt in range(3):
+        # the first worker answers /ping; the second one may still be building the app
+        server = start_server(kind, tmp_path / str(attempt), issuer)
+        started = time.monotonic()
+        server.popen.send_signal(signal.SIGTERM)
+        try:
+            status = server.popen.wait(timeout=EXIT_DEADLINE_S)
+        finally:
+            server.stop()
+        assert (status, time.monotonic() - started < 10) == (0, True)

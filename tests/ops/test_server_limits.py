@@ -1,0 +1,136 @@
+"""What reaches the app on both production servers, and what the server refuses itself.
+
+Request heads leave room for an 8 KiB token, so an oversized one gets the
+API's JSON 400 (SPEC §3, §6); bodies the server cannot deliver are the API's
+JSON 400; heads past the server's own limits get the server's answer, as the
+README documents it; and no token ever reaches a log line, the server's own
+included. One server of each kind per module; raw sockets where ``requests``
+would refuse to send the bytes. Loopback only, every socket has a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from tests.support import raw_http
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+TIMEOUT_S = 20
+
+
+@pytest.mark.parametrize(
+    ("token_length", "status", "code"),
+    [
+        (8192, 401, "invalid_token"),  # the largest token allowed reaches the verifier
+        (8193, 400, "invalid_header"),  # one more: the app's own JSON 400, not the server's
+        (16000, 400, "invalid_header"),
+    ],
+)
+def test_large_tokens_reach_the_app(shared_server, token_length, status, code):
+    headers = {"Authorization": "Bearer " + "a" * token_length, "X-Extra": "b" * 2000}
+    resp = requests.get(f"{shared_server.url}/secured/ping", headers=headers, timeout=TIMEOUT_S)
+    assert (resp.status_code, resp.json()["code"]) == (status, code)
+
+
+def test_a_real_token_is_verified_over_http(shared_server, write_token):
+    headers = {"Authorization": f"Bearer {write_token}"}
+    resp = requests.get(f"{shared_server.url}/secured/ping", headers=headers, timeout=TIMEOUT_S)
+    assert resp.status_code == 200
+
+
+# what each server answers itself, before the app can (the README's table)
+REFUSED = {
+    "huge head": (b"GET /ping HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 300_000 + b"\r\n\r\n", 431),
+    "too many headers": (
+        b"GET /ping HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-%d: a\r\n" % i for i in range(120))
+        + b"\r\n",
+        431,
+    ),
+    "huge URL": (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    "bad Content-Length": (b"POST /incomes HTTP/1.1\r\nHost: x\r\nContent-Length: x\r\n\r\n", 400),
+    "bad request line": (b"GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_server_refuses_what_it_cannot_parse_and_closes(shared_server, case):
+    raw, status = REFUSED[case]
+    with raw_http.connect(shared_server.port) as sock:
+        raw_http.send_all(sock, raw)
+        answer = raw_http.read_response(sock)
+        rest = raw_http.read_to_close(sock)
+    assert (answer.status, answer.closes, rest) == (status, True, b"")
+    if shared_server.server == "granian":
+        assert (answer.body, "content-type" in answer.headers) == (b"", False)
+    else:
+        assert answer.headers["content-type"] == "text/html"
+        assert answer.body.startswith(b"<html>")
+
+
+def chunked_request(method: str, path: str, token: str, body: bytes) -> bytes:
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+# gunicorn reports broken framing to the app, which answers invalid_body; granian ends
+# the body where its framing broke (an error reads as the end), so the app parses what
+# came before it. JSON is self-delimiting: that prefix is never a different valid request.
+BROKEN_BODY_CODE = {"gunicorn": "invalid_body", "granian": "invalid_json"}
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+@pytest.mark.parametrize(
+    ("body", "half_close"),
+    [
+        (b"zz\r\nabc\r\n0\r\n\r\n", False),  # chunk size not hex
+        (b"3\r\nabcXY0\r\n\r\n", False),  # no CRLF after the chunk's data
+        (b'20\r\n{"description": "x"', True),  # the client leaves mid-chunk
+    ],
+)
+def test_broken_chunked_body_is_a_json_400_without_traceback(
+    shared_server, write_token, method, body, half_close
+):
+    path = "/incomes/1" if method == "PATCH" else "/incomes"
+    raw = chunked_request(method, path, write_token, body)
+    answer = raw_http.exchange(shared_server.port, raw, half_close=half_close)
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    assert (status, json.loads(payload)["code"]) == (400, BROKEN_BODY_CODE[shared_server.server])
+    assert "Traceback" not in shared_server.output()
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        "GET /incomes?access_token={token}\x01 HTTP/1.1",
+        "GET /incomes?a=1&access_token={token} x HTTP/1.1",
+        "GET /incomes/{token}\x01 HTTP/1.1",
+    ],
+)
+def test_malformed_request_line_never_logs_the_token(shared_server, write_token, request_line):
+    head = request_line.format(token=write_token) + "\r\nHost: 127.0.0.1\r\n"
+    answer = raw_http.exchange(shared_server.port, (head + "Connection: close\r\n\r\n").encode())
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert write_token not in shared_server.output()
+    assert write_token.split(".")[2] not in shared_server.output()
+
+
+def test_request_log_has_one_line_per_request_and_no_token(shared_server, write_token):
+    requests.get(
+        f"{shared_server.url}/secured/ping?access_token={write_token}",
+        headers={"Authorization": f"Bearer {write_token}", "X-Request-ID": "limits-42"},
+        timeout=TIMEOUT_S,
+    )
+    log = shared_server.log_path.read_text(errors="replace")
+    lines = [json.loads(line) for line in log.splitlines() if '"request_id": "limits-42"' in line]
+    assert [(line["path"], line["status"], line["sub"]) for line in lines] == [
+        ("/secured/ping", 200, "user-1")
+    ]
+    assert write_token not in log
