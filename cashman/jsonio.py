@@ -11,10 +11,11 @@ marks and quotes are then removed.
 
 from __future__ import annotations
 
+import decimal
 import json
 import secrets
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
@@ -24,9 +25,35 @@ class DuplicateMemberError(ValueError):
     """A JSON object names a member twice (RFC 8259 §4: names SHOULD be unique)."""
 
 
+# stand-ins for numbers whose exponent no Decimal can hold (see exact_number)
+_HUGE = Decimal(f"1E+{decimal.MAX_EMAX}")
+_TINY = Decimal(f"1E{decimal.MIN_ETINY}")
+
+
+def exact_number(text: str) -> Decimal:
+    """A JSON number literal as the ``Decimal`` it means, whatever its size.
+
+    A ``Decimal`` cannot hold an exponent past about 10**18 in either direction, and
+    building one from ``1E+1000000000000000000`` raises ``InvalidOperation``. A body
+    of at most 64 KiB cannot have enough digits to bring such a number back near 1,
+    so it is astronomically large or small: it becomes the largest or the smallest
+    ``Decimal`` of the same sign, which lies on the same side of every bound the API
+    checks, and a zero stays a zero.
+    """
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        mantissa, _, exponent = text.lower().partition("e")
+        negative = mantissa.startswith("-")
+        if not mantissa.strip("-0."):
+            return Decimal("-0" if negative else "0")
+        magnitude = _TINY if exponent.startswith("-") else _HUGE
+        return magnitude.copy_negate() if negative else magnitude
+
+
 def loads_exact(data: str | bytes) -> Any:
     """Parse JSON text; numbers with a fraction or exponent become ``Decimal``."""
-    return json.loads(data, parse_float=Decimal, parse_constant=Decimal)
+    return json.loads(data, parse_float=exact_number, parse_constant=Decimal)
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -40,8 +67,8 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 # built once (json.loads with hooks builds a decoder per call); every number is a Decimal,
 # so a 5000-digit integer is a number the schema refuses, not Python's int-digit limit
 _BODY_DECODER = json.JSONDecoder(
-    parse_float=Decimal,
-    parse_int=Decimal,
+    parse_float=exact_number,
+    parse_int=exact_number,
     parse_constant=Decimal,
     object_pairs_hook=_unique_members,
 )

@@ -35,7 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-CENT = Decimal("0.01")
+from cashman.money import from_cents, to_cent, to_cents
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_CONNECT_TIMEOUT_S = 5
 
@@ -60,15 +61,15 @@ class Money(TypeDecorator[Decimal]):
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return int(value.scaleb(2).to_integral_exact())
+            return to_cents(value)
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return Decimal(int(value)).scaleb(-2).quantize(CENT)
-        return Decimal(value).quantize(CENT)
+            return from_cents(int(value))
+        return to_cent(Decimal(value))
 
 
 class UTCDateTime(TypeDecorator[datetime]):

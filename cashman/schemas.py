@@ -20,10 +20,9 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from cashman.models import Kind
+from cashman.money import CENT, MAX_AMOUNT, has_two_places_at_most, is_in_range, to_cent
 from cashman.paging import Cursor, InvalidCursorError
 
-MAX_AMOUNT = Decimal("1000000000")
-CENT = Decimal("0.01")
 MAX_DESCRIPTION = 200
 _FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
 MAX_PAGE_SIZE = 500
@@ -32,7 +31,11 @@ _PAGE_SIZE = re.compile(r"[1-9][0-9]{0,2}\Z")
 
 
 class Money(fields.Field):
-    """A JSON number, at most two decimals, 0 < |amount| <= 1 000 000 000."""
+    """A JSON number, at most two decimals, 0 < |amount| <= 1 000 000 000.
+
+    Judged by the number it means however it is written (``1E+1000000``, 60 000
+    digits): the checks are exact and cannot raise a ``decimal`` signal (money.py).
+    """
 
     default_error_messages = {
         "invalid": "Not a valid number.",
@@ -50,19 +53,19 @@ class Money(fields.Field):
         # bool is an int in Python; a JSON string is not a number
         if isinstance(value, bool) or not isinstance(value, int | Decimal):
             raise self.make_error("invalid")
-        amount = Decimal(value)
+        amount = value if isinstance(value, Decimal) else Decimal(value)
         if not amount.is_finite():
             raise self.make_error("special")
         if amount < 0 and not self.allow_negative:
             raise self.make_error("negative")
-        if not 0 < abs(amount) <= MAX_AMOUNT:
+        if not is_in_range(amount):
             raise self.make_error("range")
-        if amount != amount.quantize(CENT):
+        if not has_two_places_at_most(amount):
             raise self.make_error("places")
-        return amount.quantize(CENT)
+        return to_cent(amount)
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Decimal | None:
-        return None if value is None else Decimal(value).quantize(CENT)
+        return None if value is None else to_cent(Decimal(value))
 
 
 class Description(fields.String):
@@ -85,7 +88,12 @@ class Description(fields.String):
 # the document states the limits the fields enforce, so clients can check before sending
 TEXT_LIMITS = {"minLength": 1, "maxLength": MAX_DESCRIPTION}
 POSITIVE = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_AMOUNT, "multipleOf": CENT}
-SIGNED = {"type": "number", "minimum": -MAX_AMOUNT, "maximum": MAX_AMOUNT, "multipleOf": CENT}
+SIGNED = {
+    "type": "number",
+    "minimum": MAX_AMOUNT.copy_negate(),
+    "maximum": MAX_AMOUNT,
+    "multipleOf": CENT,
+}
 
 
 class TransactionIn(Schema):

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from cashman import money
 from cashman.models import BigId, Database, IdempotencyRecord, Kind, Transaction, UTCDateTime
 from cashman.paging import Cursor
 from cashman.prepared import PreparedQuery
@@ -80,7 +81,7 @@ def now() -> datetime:
 
 def signed(kind: Kind, amount: Decimal) -> Decimal:
     """Incomes are stored positive and expenses negative, whichever sign was sent."""
-    return abs(amount) if kind is Kind.INCOME else -abs(amount)
+    return money.signed(amount, negative=kind is Kind.EXPENSE)
 
 
 def create(owner: str, kind: Kind, description: str, amount: Decimal) -> Transaction:
