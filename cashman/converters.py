@@ -16,8 +16,9 @@ from flask import Flask
 from flask_smorest import Api
 from werkzeug.routing import BaseConverter
 
+from cashman.models import MAX_ID
+
 ABSENT_ID = 0
-MAX_ID = 2**63 - 1  # BIGINT
 
 
 class TransactionIdConverter(BaseConverter):

@@ -93,6 +93,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the rowid
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# the largest id either column type holds: no id in a URL or a cursor can be larger
+MAX_ID = 2**63 - 1
 
 
 class Base(DeclarativeBase):

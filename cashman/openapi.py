@@ -17,6 +17,7 @@ from flask_smorest import Api
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from cashman.schemas import ErrorOut, MessageOut
+from cashman.scopes import READ, WRITE
 
 DOCS_URL = "/docs"
 SPEC_URL = "/openapi.json"
@@ -24,9 +25,9 @@ UNDOCUMENTED_BLUEPRINTS = {"docs"}
 # validatorUrl null: Swagger UI's default sends the spec URL to validator.swagger.io from
 # any host but localhost, which leaks it and breaks the docs offline
 SWAGGER_UI_CONFIG: dict[str, Any] = {"app_name": "Cashman API", "validatorUrl": None}
-DESCRIPTION = """Personal incomes and expenses behind Auth0 access tokens (RS256 JWT Bearer).
+DESCRIPTION = f"""Personal incomes and expenses behind Auth0 access tokens (RS256 JWT Bearer).
 
-- Scopes: `read:transactions` for every GET of transaction data, `write:transactions` for
+- Scopes: `{READ}` for every GET of transaction data, `{WRITE}` for
   POST, PATCH and DELETE (from `scope` or `permissions`). `/secured/ping` needs a valid token.
 - Amounts are exact JSON numbers with two decimals (`0.30`), greater than 0 and at most
   1000000000 with at most two decimal places. Strings (`"12.5"`), booleans, NaN and Infinity
@@ -39,7 +40,7 @@ DESCRIPTION = """Personal incomes and expenses behind Auth0 access tokens (RS256
   the first response and creates nothing; the same key with a different body is 422
   `idempotency_key_reused`. Keys are per user.
 - Bodies: `application/json` (or `application/*+json`, UTF-8) only (415), at most 64 KiB (413),
-  a JSON object (400). Every error is `{"code", "description"}`.
+  a JSON object (400). Every error is `{{"code", "description"}}`.
 """
 
 _ERRORS: dict[int, tuple[str, dict[str, str]]] = {

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
+from cashman.models import MAX_ID
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_ID = 2**63 - 1
 # up to year 9999 in microseconds, and a BIGINT id
 _CURSOR_TEXT = re.compile(r"(\d{1,18})\.(\d{1,19})")
 _MAX_CURSOR_LENGTH = 64

@@ -17,12 +17,11 @@ from datetime import datetime
 from flask import Response, current_app
 
 from cashman.models import Kind
+from cashman.schemas import CREATED_AT_FORMAT
 
 # the standard encoder's own string escaper (C, ASCII-only like dumps_exact's output)
 _quote = json.encoder.encode_basestring_ascii
 _KIND_JSON = {kind.value: _quote(kind.value) for kind in Kind}
-# what TransactionOut.format_created_at writes for an aware UTC datetime
-_CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # "YYYY-MM-DD HH:MM:SS.ffffff", the width of storage.Listed's created_at
 _STAMP_WIDTH = 26
 # storage.Listed, or any tuple (id, description, cents, created_at, kind)
@@ -40,7 +39,7 @@ def created_at_literal(stamp: str) -> str:
     """UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` as the quoted ``...T...Z`` of the API."""
     if _is_canonical(stamp):
         return f'"{stamp[:10]}T{stamp[11:]}Z"'
-    return f'"{datetime.fromisoformat(stamp).strftime(_CREATED_AT_FORMAT)}"'
+    return f'"{datetime.fromisoformat(stamp).strftime(CREATED_AT_FORMAT)}"'
 
 
 def _is_canonical(stamp: str) -> bool:

@@ -23,6 +23,8 @@ from cashman.models import Kind
 from cashman.money import CENT, MAX_AMOUNT, has_two_places_at_most, is_in_range, to_cent
 from cashman.paging import Cursor, InvalidCursorError
 
+# created_at on the wire: ISO 8601 in UTC with microseconds (SPEC §4)
+CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 MAX_DESCRIPTION = 200
 _FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
 MAX_PAGE_SIZE = 500
@@ -141,7 +143,7 @@ class TransactionOut(Schema):
     )
 
     def format_created_at(self, obj: Any) -> str:
-        return obj.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return obj.created_at.strftime(CREATED_AT_FORMAT)
 
 
 class BalanceOut(Schema):

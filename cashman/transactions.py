@@ -29,9 +29,8 @@ from cashman.schemas import (
     TransactionOut,
     TransactionPatch,
 )
+from cashman.scopes import READ, WRITE
 
-READ = "read:transactions"
-WRITE = "write:transactions"
 ID = "<txid:tx_id>"
 _ENDPOINT = {Kind.INCOME: "transactions.get_income", Kind.EXPENSE: "transactions.get_expense"}
 
