@@ -38,8 +38,9 @@ from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from cashman import storage  # noqa: E402
+from cashman.database import Database  # noqa: E402
 from cashman.migrate import upgrade  # noqa: E402
-from cashman.models import Database, Kind, Transaction  # noqa: E402
+from cashman.models import Kind, Transaction  # noqa: E402
 from cashman.paging import Cursor  # noqa: E402
 
 OWNER = "bench|target-user"

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 from flask_cors import CORS
-from sqlalchemy.exc import SQLAlchemyError
 
-from auth import Auth, ConfigError
+from auth import Auth
+from cashman import database
 from cashman.config import Settings
 from cashman.converters import register_converters
 from cashman.errors import register_error_handlers
 from cashman.jsonio import ExactJSONProvider
-from cashman.models import Database
 from cashman.parsing import MAX_BODY_BYTES
 
 CORS_METHODS = ["GET", "POST", "PATCH", "DELETE", "OPTIONS"]
@@ -34,7 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     request_log.init_app(app)
     Auth(settings.auth).init_app(app)
-    init_database(app, settings.database_url)
+    database.init_app(app, settings.database_url)
     register_error_handlers(app)
     app.before_request(answer_preflight)
     init_cors(app, settings.cors_origins)
@@ -51,22 +50,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     openapi.init_docs(app)
     openapi.document_plain_routes(api, app)
     return app
-
-
-def init_database(app: Flask, url: str) -> Database:
-    """Open the database and bring its schema up to date (under a lock: workers race)."""
-    # imported here so that ``python -m cashman.migrate`` runs a module not yet imported
-    from cashman.migrate import upgrade
-
-    db = Database(url)
-    try:
-        upgrade(db.engine)
-    except SQLAlchemyError as exc:
-        db.dispose()
-        problem = f"cannot bring the database schema up to date ({type(exc).__name__})"
-        raise ConfigError("DATABASE_URL", problem) from None
-    app.extensions["cashman.db"] = db
-    return db
 
 
 def init_cors(app: Flask, origins: tuple[str, ...]) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app
-from sqlalchemy import Engine, text
+from flask import Blueprint
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from cashman.models import Database
+from cashman.database import current_database
 
 bp = Blueprint("health", __name__)
 logger = logging.getLogger(__name__)
@@ -25,16 +25,10 @@ NOT_READY = {
 }
 
 
-def app_engine() -> Engine:
-    """The engine of the app's ``Database`` (one per app)."""
-    database: Database = current_app.extensions["cashman.db"]
-    return database.engine
-
-
 def is_database_ready() -> bool:
     """Whether one ``SELECT 1`` round trip succeeds."""
     try:
-        with app_engine().connect() as connection:
+        with current_database().engine.connect() as connection:
             connection.execute(text("SELECT 1")).scalar_one()
     except SQLAlchemyError as exc:
         # the class name only: driver messages can carry host names and users

@@ -1,4 +1,4 @@
-"""Database engine and the two tables: transactions and idempotency records.
+"""The two tables, transactions and idempotency records, and their column types (SPEC §5).
 
 Money and time are the two things a database likes to round. ``Money`` is
 ``NUMERIC(14, 2)`` on PostgreSQL and integer cents on SQLite (whose NUMERIC
@@ -10,18 +10,14 @@ UTC ``datetime`` in Python. Ids are integers that are never reused.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
-    Engine,
     Index,
     Integer,
     Numeric,
@@ -29,16 +25,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    create_engine,
-    event,
 )
-from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# the server configuration imports it from here: the engine set-up lives in database.py
+from cashman.database import build_engine  # noqa: F401
 from cashman.money import from_cents, to_cent, to_cents
-
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-PG_CONNECT_TIMEOUT_S = 5
 
 
 class Kind(enum.StrEnum):
@@ -153,81 +146,3 @@ class IdempotencyRecord(Base):
     body: Mapped[str] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-class Database:
-    """One engine per app; short sessions, each one transaction.
-
-    SQLite runs in WAL mode with ``synchronous=FULL`` (a 2xx survives a
-    SIGKILL) and ``busy_timeout``; writes open with ``BEGIN IMMEDIATE`` so two
-    workers never both read and then fail to upgrade to a write lock.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine = build_engine(url)
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            self.engine.execution_options(cashman_write=True), expire_on_commit=False
-        )
-
-    @contextmanager
-    def reading(self) -> Iterator[Session]:
-        """A session for reads (a deferred transaction: readers never wait for writers)."""
-        with self._read() as session, session.begin():
-            yield session
-
-    @contextmanager
-    def writing(self) -> Iterator[Session]:
-        """A session whose transaction commits at the end unless it raises."""
-        with self._write() as session, session.begin():
-            yield session
-
-    def dispose(self) -> None:
-        self.engine.dispose()
-
-
-def build_engine(url: str) -> Engine:
-    """Engine for ``url`` with the pragmas or timeouts its backend needs."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        ensure_sqlite_directory(url)
-        engine = create_engine(url, pool_pre_ping=True)
-        _configure_sqlite(engine)
-        return engine
-    connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "postgresql":
-        # a database that is down answers 503 in seconds, not a hung worker
-        connect_args = {
-            "connect_timeout": PG_CONNECT_TIMEOUT_S,
-            "keepalives": 1,
-            "keepalives_idle": 10,
-            "keepalives_interval": 5,
-            "keepalives_count": 3,
-        }
-    return create_engine(url, pool_pre_ping=True, pool_timeout=10, connect_args=connect_args)
-
-
-def ensure_sqlite_directory(url: str) -> None:
-    """Create the directory of a SQLite file (the default lives under ``instance/``)."""
-    database = make_url(url).database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # let SQLAlchemy's "begin" event below choose how each transaction opens
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = FULL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        is_write = connection.get_execution_options().get("cashman_write", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from flask import current_app
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -34,7 +33,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cashman import money
-from cashman.models import BigId, Database, IdempotencyRecord, Kind, Transaction, UTCDateTime
+from cashman.database import current_database
+from cashman.models import BigId, IdempotencyRecord, Kind, Transaction, UTCDateTime
 from cashman.paging import Cursor
 from cashman.prepared import PreparedQuery
 
@@ -70,11 +70,6 @@ class Totals:
         return self.incomes + self.expenses
 
 
-def database() -> Database:
-    """The current app's database."""
-    return current_app.extensions["cashman.db"]
-
-
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -86,7 +81,7 @@ def signed(kind: Kind, amount: Decimal) -> Decimal:
 
 def create(owner: str, kind: Kind, description: str, amount: Decimal) -> Transaction:
     """Insert one transaction for ``owner``."""
-    with database().writing() as session:
+    with current_database().writing() as session:
         tx = _new(owner, kind, description, amount)
         session.add(tx)
     return tx
@@ -109,7 +104,7 @@ def create_once(
     so concurrent retries leave exactly one row: the losers replay the winner.
     """
     try:
-        with database().writing() as session:
+        with current_database().writing() as session:
             _purge_expired(session, owner)
             record = _idempotency_record(session, owner, key)
             if record is not None:
@@ -131,7 +126,7 @@ def create_once(
         return record
     except IntegrityError:
         # another request with this key committed first: answer as it did
-        with database().reading() as session:
+        with current_database().reading() as session:
             record = _idempotency_record(session, owner, key)
         if record is None:
             raise
@@ -168,7 +163,7 @@ def _new(owner: str, kind: Kind, description: str, amount: Decimal) -> Transacti
 
 def get(owner: str, kind: Kind, tx_id: int) -> Transaction | None:
     """One of ``owner``'s transactions of ``kind``, or None (absent or someone else's)."""
-    with database().reading() as session:
+    with current_database().reading() as session:
         return session.scalars(_one(owner, kind, tx_id)).one_or_none()
 
 
@@ -187,7 +182,7 @@ def page(
         params["kind"] = kind.value
     if after is not None:
         params["after_created_at"], params["after_id"] = after.created_at, after.id
-    engine = database().engine
+    engine = current_database().engine
     query = _page_query(engine.dialect, kind is not None, after is not None)
     rows = list(map(Listed._make, query.fetch(engine, params)))
     if len(rows) <= limit:
@@ -258,7 +253,7 @@ def update(
     amount: Decimal | None = None,
 ) -> Transaction | None:
     """Change description and/or amount of one of ``owner``'s transactions."""
-    with database().writing() as session:
+    with current_database().writing() as session:
         tx = session.scalars(_one(owner, kind, tx_id).with_for_update()).one_or_none()
         if tx is None:
             return None
@@ -274,7 +269,7 @@ def delete(owner: str, kind: Kind, tx_id: int) -> bool:
     stmt = sql_delete(Transaction).where(
         Transaction.owner == owner, Transaction.kind == kind.value, Transaction.id == tx_id
     )
-    with database().writing() as session:
+    with current_database().writing() as session:
         return session.execute(stmt).rowcount == 1
 
 
@@ -285,7 +280,7 @@ def totals(owner: str) -> Totals:
         .where(Transaction.owner == owner)
         .group_by(Transaction.kind)
     )
-    with database().reading() as session:
+    with current_database().reading() as session:
         sums = {kind: total for kind, total in session.execute(stmt)}
     return Totals(
         incomes=sums.get(Kind.INCOME.value) or ZERO,

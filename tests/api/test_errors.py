@@ -7,7 +7,7 @@ import re
 import pytest
 from werkzeug import exceptions
 
-from cashman.models import Database
+from cashman.database import Database
 
 # every HTTP error class werkzeug defines (4xx and 5xx), its subclasses included
 WERKZEUG_ERRORS = sorted(
