@@ -8,7 +8,17 @@ from __future__ import annotations
 from flask import Flask
 
 from auth import Auth
-from cashman import cors, database, health, openapi, ping, request_log, response_hooks, transactions
+from cashman import (
+    cors,
+    database,
+    docs,
+    health,
+    openapi,
+    ping,
+    request_log,
+    response_hooks,
+    transactions,
+)
 from cashman.config import Settings
 from cashman.converters import register_converters
 from cashman.errors import register_error_handlers
@@ -33,9 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     api = openapi.init_api(app)
     register_converters(app, api)
-    api.register_blueprint(transactions.bp)
-    app.register_blueprint(ping.bp)
-    app.register_blueprint(health.bp)
-    openapi.init_docs(app)
-    openapi.document_plain_routes(api, app)
+    for blueprint in (transactions.bp, ping.bp, health.bp, docs.bp):
+        api.register_blueprint(blueprint)
+    docs.init_app(app)
     return app

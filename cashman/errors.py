@@ -93,6 +93,11 @@ class DatabaseUnavailableError(ServiceUnavailable):
     description = "The database is unavailable; retry later."
 
 
+class NotReadyError(ServiceUnavailable):
+    error_code = "not_ready"
+    description = "The service cannot reach its database; retry later"
+
+
 # an outage, not a bug: connection refused or lost, pool exhausted, locked database
 DATABASE_OUTAGES = (
     sa_exc.OperationalError,
@@ -151,8 +156,11 @@ def _generic(error: HTTPException) -> tuple[str, str]:
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Install the handlers: HTTP errors, database outages, everything else."""
-    app.register_error_handler(HTTPException, handle_http_exception)
+    """Install the handlers of database outages and of everything else (bugs).
+
+    HTTP errors reach ``handle_http_exception`` through the flask-smorest ``Api``
+    (``openapi.CashmanApi``), which registers it for ``HTTPException``.
+    """
     for outage in DATABASE_OUTAGES:
         app.register_error_handler(outage, handle_database_outage)
     app.register_error_handler(Exception, handle_unexpected)

@@ -1,4 +1,4 @@
-"""Readiness: ``GET /readyz`` answers 200 only when the database answers.
+"""Readiness (SPEC §6): ``GET /readyz`` answers 200 only when the database answers.
 
 ``/ping`` says the process is alive; ``/readyz`` says it can serve: a load
 balancer should send traffic only to instances whose database round trip
@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from cashman.blueprint import Blueprint
 from cashman.database import current_database
+from cashman.errors import NotReadyError
+from cashman.openapi import error_response
+from cashman.schemas import ReadyOut
 
-bp = Blueprint("health", __name__)
+RETRY_AFTER_S = 5
+
+bp = Blueprint("health", __name__, description="Whether this instance can serve.")
 logger = logging.getLogger(__name__)
-
-NOT_READY = {
-    "code": "not_ready",
-    "description": "The service cannot reach its database; retry later",
-}
 
 
 def is_database_ready() -> bool:
@@ -38,9 +38,10 @@ def is_database_ready() -> bool:
 
 
 @bp.get("/readyz")
-def readyz():
+@bp.alt_response(503, response=error_response(503))
+@bp.response(200, ReadyOut)
+def readyz() -> dict[str, str]:
     """Readiness: 200 when the database answers, else 503."""
-    headers = {"Cache-Control": "no-store"}
-    if is_database_ready():
-        return {"status": "ready"}, 200, headers
-    return NOT_READY, 503, {**headers, "Retry-After": "5"}
+    if not is_database_ready():
+        raise NotReadyError(retry_after=RETRY_AFTER_S)
+    return {"status": "ready"}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from typing import Any, NoReturn
 
-import flask_smorest
 import marshmallow as ma
 from flask import Request, current_app
 from webargs.flaskparser import FlaskParser
@@ -141,9 +140,3 @@ def _as_list(problems: Any) -> list[str]:
     if isinstance(problems, list | tuple):
         return [str(p) for p in problems]
     return [str(problems)]
-
-
-class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest blueprint whose ``arguments`` use :class:`BodyParser`."""
-
-    ARGUMENTS_PARSER = BodyParser()

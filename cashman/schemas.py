@@ -227,4 +227,12 @@ class ErrorOut(Schema):
 
 
 class MessageOut(Schema):
+    """The answer of ``/ping`` and ``/secured/ping``."""
+
     message = fields.String(required=True)
+
+
+class ReadyOut(Schema):
+    """The answer of ``/readyz`` when the instance can serve."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["ready"]))

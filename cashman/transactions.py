@@ -7,18 +7,17 @@ unauthenticated or under-scoped request is refused before its body is read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import request, url_for
 
-from auth import current_owner, requires_scope
+from auth import current_owner
 from cashman import idempotency, render, storage
+from cashman.blueprint import Blueprint
 from cashman.errors import TransactionNotFoundError
 from cashman.jsonio import dumps_exact
 from cashman.models import Kind, Transaction
 from cashman.paging import Cursor, next_link
-from cashman.parsing import Blueprint
 from cashman.schemas import (
     BalanceOut,
     ExpenseIn,
@@ -44,20 +43,8 @@ LIST_ARGS = ListArgs()
 bp = Blueprint("transactions", __name__, description="The caller's incomes and expenses.")
 
 
-def guarded(scope: str, *errors: int) -> Callable[[Any], Any]:
-    """Require ``scope`` before anything else runs, and document it and the errors."""
-
-    def decorate(view: Any) -> Any:
-        for status in (400, 401, 403, 503, *errors):
-            view = bp.alt_response(status, response=f"E{status}")(view)
-        view = bp.doc(security=[{"bearerAuth": [scope]}])(view)
-        return requires_scope(scope)(view)
-
-    return decorate
-
-
 @bp.get("/incomes")
-@guarded(READ, 422)
+@bp.guarded(READ, 422)
 @bp.arguments(LIST_ARGS, location="query", as_kwargs=True)
 @bp.response(200, TransactionOut(many=True), headers=LINK)
 def list_incomes(limit: int, cursor: Cursor | None):
@@ -66,7 +53,7 @@ def list_incomes(limit: int, cursor: Cursor | None):
 
 
 @bp.get("/expenses")
-@guarded(READ, 422)
+@bp.guarded(READ, 422)
 @bp.arguments(LIST_ARGS, location="query", as_kwargs=True)
 @bp.response(200, TransactionOut(many=True), headers=LINK)
 def list_expenses(limit: int, cursor: Cursor | None):
@@ -75,7 +62,7 @@ def list_expenses(limit: int, cursor: Cursor | None):
 
 
 @bp.get("/transactions")
-@guarded(READ, 422)
+@bp.guarded(READ, 422)
 @bp.arguments(LIST_ARGS, location="query", as_kwargs=True)
 @bp.response(200, TransactionOut(many=True), headers=LINK)
 def list_transactions(limit: int, cursor: Cursor | None):
@@ -84,7 +71,7 @@ def list_transactions(limit: int, cursor: Cursor | None):
 
 
 @bp.post("/incomes")
-@guarded(WRITE, 413, 415, 422)
+@bp.guarded(WRITE, 413, 415, 422)
 @bp.arguments(IdempotencyHeader, location="headers", as_kwargs=True)
 @bp.arguments(TransactionIn)
 @bp.response(201, TransactionOut, headers=LOCATION)
@@ -94,7 +81,7 @@ def create_income(data: dict[str, Any], idempotency_key: str | None):
 
 
 @bp.post("/expenses")
-@guarded(WRITE, 413, 415, 422)
+@bp.guarded(WRITE, 413, 415, 422)
 @bp.arguments(IdempotencyHeader, location="headers", as_kwargs=True)
 @bp.arguments(ExpenseIn)
 @bp.response(201, TransactionOut, headers=LOCATION)
@@ -104,7 +91,7 @@ def create_expense(data: dict[str, Any], idempotency_key: str | None):
 
 
 @bp.get(f"/incomes/{ID}")
-@guarded(READ, 404)
+@bp.guarded(READ, 404)
 @bp.response(200, TransactionOut)
 def get_income(tx_id: int):
     """Read one of the caller's incomes."""
@@ -112,7 +99,7 @@ def get_income(tx_id: int):
 
 
 @bp.get(f"/expenses/{ID}")
-@guarded(READ, 404)
+@bp.guarded(READ, 404)
 @bp.response(200, TransactionOut)
 def get_expense(tx_id: int):
     """Read one of the caller's expenses."""
@@ -120,7 +107,7 @@ def get_expense(tx_id: int):
 
 
 @bp.patch(f"/incomes/{ID}")
-@guarded(WRITE, 404, 413, 415, 422)
+@bp.guarded(WRITE, 404, 413, 415, 422)
 @bp.arguments(TransactionPatch)
 @bp.response(200, TransactionOut)
 def update_income(data: dict[str, Any], tx_id: int):
@@ -129,7 +116,7 @@ def update_income(data: dict[str, Any], tx_id: int):
 
 
 @bp.patch(f"/expenses/{ID}")
-@guarded(WRITE, 404, 413, 415, 422)
+@bp.guarded(WRITE, 404, 413, 415, 422)
 @bp.arguments(ExpensePatch)
 @bp.response(200, TransactionOut)
 def update_expense(data: dict[str, Any], tx_id: int):
@@ -138,7 +125,7 @@ def update_expense(data: dict[str, Any], tx_id: int):
 
 
 @bp.delete(f"/incomes/{ID}")
-@guarded(WRITE, 404)
+@bp.guarded(WRITE, 404)
 @bp.response(204)
 def delete_income(tx_id: int):
     """Delete one of the caller's incomes."""
@@ -146,7 +133,7 @@ def delete_income(tx_id: int):
 
 
 @bp.delete(f"/expenses/{ID}")
-@guarded(WRITE, 404)
+@bp.guarded(WRITE, 404)
 @bp.response(204)
 def delete_expense(tx_id: int):
     """Delete one of the caller's expenses."""
@@ -154,7 +141,7 @@ def delete_expense(tx_id: int):
 
 
 @bp.get("/balance")
-@guarded(READ)
+@bp.guarded(READ)
 @bp.response(200, BalanceOut)
 def get_balance():
     """Sum of the caller's incomes and expenses, and the balance."""

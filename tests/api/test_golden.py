@@ -225,7 +225,7 @@ def test_openapi_document(send):
     status, headers, body = wire(send("GET", "/openapi.json", headers={}))
     # stored indented so that a change to the document reads as a diff; served compact
     stored = simplejson.loads((GOLDEN / "openapi.json").read_text("utf-8"), use_decimal=True)
-    compact = simplejson.dumps(stored, use_decimal=True, separators=(",", ":")).encode()
+    compact = simplejson.dumps(stored, use_decimal=True, separators=(",", ":")).encode() + b"\n"
     assert (status, headers) == (
         200,
         dict([JSON, ("Content-Length", str(len(compact))), ECHOED_ID]),
