@@ -128,7 +128,13 @@ class ExpensePatch(TransactionPatch):
 
 
 class TransactionOut(Schema):
-    """A transaction as returned: amounts exact with two decimals, times in UTC."""
+    """A transaction as returned: amounts exact with two decimals, times in UTC.
+
+    Dumps one transaction (create, get, change). For a list it is the documentation
+    only, as flask-smorest's ``ErrorSchema`` is for errors: ``cashman.listing`` writes
+    each page straight from column tuples, into the bytes this schema's dump gives
+    (tests/api/test_listing.py holds the two equal).
+    """
 
     id = fields.Integer(required=True)
     description = fields.String(required=True)

@@ -12,7 +12,7 @@ from typing import Any
 from flask import request, url_for
 
 from auth import current_owner
-from cashman import idempotency, render, storage
+from cashman import idempotency, listing, storage
 from cashman.blueprint import Blueprint
 from cashman.errors import TransactionNotFoundError
 from cashman.jsonio import dumps_exact
@@ -46,7 +46,7 @@ bp = Blueprint("transactions", __name__, description="The caller's incomes and e
 @bp.get("/incomes")
 @bp.guarded(READ, 422)
 @bp.arguments(LIST_ARGS, location="query", as_kwargs=True)
-@bp.response(200, TransactionOut(many=True), headers=LINK)
+@bp.alt_response(200, schema=TransactionOut(many=True), headers=LINK, success=True)
 def list_incomes(limit: int, cursor: Cursor | None):
     """List the caller's incomes, newest first."""
     return _page(Kind.INCOME, limit, cursor)
@@ -55,7 +55,7 @@ def list_incomes(limit: int, cursor: Cursor | None):
 @bp.get("/expenses")
 @bp.guarded(READ, 422)
 @bp.arguments(LIST_ARGS, location="query", as_kwargs=True)
-@bp.response(200, TransactionOut(many=True), headers=LINK)
+@bp.alt_response(200, schema=TransactionOut(many=True), headers=LINK, success=True)
 def list_expenses(limit: int, cursor: Cursor | None):
     """List the caller's expenses, newest first."""
     return _page(Kind.EXPENSE, limit, cursor)
@@ -64,7 +64,7 @@ def list_expenses(limit: int, cursor: Cursor | None):
 @bp.get("/transactions")
 @bp.guarded(READ, 422)
 @bp.arguments(LIST_ARGS, location="query", as_kwargs=True)
-@bp.response(200, TransactionOut(many=True), headers=LINK)
+@bp.alt_response(200, schema=TransactionOut(many=True), headers=LINK, success=True)
 def list_transactions(limit: int, cursor: Cursor | None):
     """List all the caller's transactions, newest first."""
     return _page(None, limit, cursor)
@@ -149,12 +149,12 @@ def get_balance():
 
 
 def _page(kind: Kind | None, limit: int, cursor: Cursor | None) -> Any:
-    rows, next_cursor = storage.page(current_owner(), kind, limit, cursor)
+    rows, next_cursor = listing.page(current_owner(), kind, limit, cursor)
     headers = {}
     if next_cursor is not None:
         headers["Link"] = next_link(url_for(request.endpoint or ""), limit, next_cursor)
-    # a ready Response: @bp.response documents TransactionOut(many=True) and skips its dump
-    return render.page_response(rows), 200, headers
+    # TransactionOut(many=True) only documents this answer (alt_response): listing writes it
+    return listing.page_response(rows), 200, headers
 
 
 def _create(kind: Kind, data: dict[str, Any], key: str | None) -> Any:
