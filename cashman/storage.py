@@ -7,25 +7,18 @@ function is one short database transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import Select, func, select
 from sqlalchemy import delete as sql_delete
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from cashman import money
 from cashman.database import current_database
-from cashman.models import IdempotencyRecord, Kind, Transaction
+from cashman.models import Kind, Transaction
 
-IDEMPOTENCY_TTL = timedelta(hours=24)
 ZERO = Decimal("0.00")
-
-# (body, Location) of the 201 that answers a create; rendered inside its transaction
-Renderer = Callable[[Transaction], tuple[str, str | None]]
 
 
 @dataclass(frozen=True)
@@ -47,79 +40,8 @@ def signed(kind: Kind, amount: Decimal) -> Decimal:
     return money.signed(amount, negative=kind is Kind.EXPENSE)
 
 
-def create(owner: str, kind: Kind, description: str, amount: Decimal) -> Transaction:
-    """Insert one transaction for ``owner``."""
-    with current_database().writing() as session:
-        tx = _new(owner, kind, description, amount)
-        session.add(tx)
-    return tx
-
-
-def create_once(
-    owner: str,
-    key: str,
-    fingerprint: str,
-    kind: Kind,
-    description: str,
-    amount: Decimal,
-    render: Renderer,
-) -> IdempotencyRecord:
-    """Insert a transaction unless ``key`` was used by ``owner`` within 24 h.
-
-    Returns the record of the first response for this key: the one just made,
-    or the earlier one (whose fingerprint the caller compares). The record is
-    inserted in the same transaction as the row, and (owner, key) is unique,
-    so concurrent retries leave exactly one row: the losers replay the winner.
-    """
-    try:
-        with current_database().writing() as session:
-            _purge_expired(session, owner)
-            record = _idempotency_record(session, owner, key)
-            if record is not None:
-                return record
-            tx = _new(owner, kind, description, amount)
-            session.add(tx)
-            session.flush()
-            body, location = render(tx)
-            record = IdempotencyRecord(
-                owner=owner,
-                key=key,
-                fingerprint=fingerprint,
-                status=201,
-                body=body,
-                location=location,
-                created_at=tx.created_at,
-            )
-            session.add(record)
-        return record
-    except IntegrityError:
-        # another request with this key committed first: answer as it did
-        with current_database().reading() as session:
-            record = _idempotency_record(session, owner, key)
-        if record is None:
-            raise
-        return record
-
-
-def _purge_expired(session: Session, owner: str) -> None:
-    """Forget ``owner``'s keys older than 24 h (lazily, on that owner's next keyed POST)."""
-    horizon = now() - IDEMPOTENCY_TTL
-    session.execute(
-        sql_delete(IdempotencyRecord).where(
-            IdempotencyRecord.owner == owner, IdempotencyRecord.created_at < horizon
-        )
-    )
-
-
-def _idempotency_record(session: Session, owner: str, key: str) -> IdempotencyRecord | None:
-    return session.scalars(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.owner == owner, IdempotencyRecord.key == key
-        )
-    ).one_or_none()
-
-
-def _new(owner: str, kind: Kind, description: str, amount: Decimal) -> Transaction:
+def new_transaction(owner: str, kind: Kind, description: str, amount: Decimal) -> Transaction:
+    """A new row for ``owner`` (not yet in a session): signed by ``kind``, created now."""
     return Transaction(
         owner=owner,
         kind=kind.value,
@@ -127,6 +49,14 @@ def _new(owner: str, kind: Kind, description: str, amount: Decimal) -> Transacti
         amount=signed(kind, amount),
         created_at=now(),
     )
+
+
+def create(owner: str, kind: Kind, description: str, amount: Decimal) -> Transaction:
+    """Insert one transaction for ``owner``."""
+    with current_database().writing() as session:
+        tx = new_transaction(owner, kind, description, amount)
+        session.add(tx)
+    return tx
 
 
 def get(owner: str, kind: Kind, tx_id: int) -> Transaction | None:

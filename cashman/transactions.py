@@ -15,8 +15,8 @@ from auth import current_owner
 from cashman import idempotency, listing, storage
 from cashman.blueprint import Blueprint
 from cashman.errors import TransactionNotFoundError
-from cashman.jsonio import dumps_exact
-from cashman.models import Kind, Transaction
+from cashman.locations import location_of
+from cashman.models import Kind
 from cashman.paging import Cursor, next_link
 from cashman.schemas import (
     BalanceOut,
@@ -31,7 +31,6 @@ from cashman.schemas import (
 from cashman.scopes import READ, WRITE
 
 ID = "<txid:tx_id>"
-_ENDPOINT = {Kind.INCOME: "transactions.get_income", Kind.EXPENSE: "transactions.get_expense"}
 
 LINK = {"Link": {"description": 'Next page: `<URL>; rel="next"`', "schema": {"type": "string"}}}
 LOCATION = {"Location": {"description": "URL of the new transaction", "schema": {"type": "string"}}}
@@ -161,14 +160,10 @@ def _create(kind: Kind, data: dict[str, Any], key: str | None) -> Any:
     owner = current_owner()
     if key is None:
         tx = storage.create(owner, kind, **data)
-        return tx, 201, {"Location": url_for(_ENDPOINT[kind], tx_id=tx.id)}
+        return tx, 201, {"Location": location_of(tx)}
     fingerprint = idempotency.fingerprint(request.path, data)
-
-    def render(tx: Transaction) -> tuple[str, str]:
-        return dumps_exact(TransactionOut().dump(tx)), url_for(_ENDPOINT[kind], tx_id=tx.id)
-
-    record = storage.create_once(owner, key, fingerprint, kind, render=render, **data)
-    return idempotency.replay(record, fingerprint)
+    first = idempotency.create_once(owner, key, fingerprint, kind, **data)
+    return idempotency.replay(first, fingerprint)
 
 
 def _not_found() -> Any:

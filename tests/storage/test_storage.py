@@ -1,5 +1,5 @@
-"""cashman.storage and cashman.listing: owner scoping, exact money, UTC times, keyset
-pages, totals."""
+"""cashman.storage, listing and idempotency: owner scoping, exact money, UTC times, keyset
+pages, totals, a key's first request."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from cashman import listing, storage
+from cashman import idempotency, listing, storage
 from cashman.models import Kind, Transaction
 from cashman.paging import Cursor
 
@@ -113,12 +113,13 @@ def test_sign_follows_kind(ctx):
     assert storage.create("a", Kind.INCOME, "x", Decimal("3")).amount == Decimal("3")
 
 
-def test_create_once_replays_and_keeps_one_row(ctx, db):
-    def render(tx):
-        return f'{{"id":{tx.id}}}', f"/incomes/{tx.id}"
-
-    first = storage.create_once("alice", "k", "fp", Kind.INCOME, "x", Decimal("1"), render)
-    again = storage.create_once("alice", "k", "fp2", Kind.INCOME, "y", Decimal("2"), render)
-    assert (again.body, again.location, again.fingerprint) == (first.body, first.location, "fp")
+def test_create_once_replays_the_first_request_and_keeps_one_row(app, db):
+    with app.test_request_context("/incomes", method="POST"):
+        first = idempotency.create_once("alice", "k", "fp", Kind.INCOME, "x", Decimal("1"))
+        again = idempotency.create_once("alice", "k", "fp2", Kind.INCOME, "y", Decimal("2"))
+    assert again == first
+    assert (first.fingerprint, first.response.status) == ("fp", 201)
     with db.reading() as session:
-        assert len(session.scalars(select(Transaction)).all()) == 1
+        [row] = session.scalars(select(Transaction)).all()
+    assert first.response.location == f"/incomes/{row.id}"
+    assert f'"id":{row.id},"description":"x","amount":1.00' in first.response.body
