@@ -16,6 +16,7 @@ the depth.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -35,13 +36,11 @@ from sqlalchemy import (
     tuple_,
     type_coerce,
 )
-from sqlalchemy.engine import Dialect
 
 from cashman.database import current_database
 from cashman.jsonio import quote_string
 from cashman.models import BigId, Kind, Transaction, UTCDateTime
 from cashman.paging import Cursor
-from cashman.prepared import PreparedQuery
 from cashman.schemas import CREATED_AT_FORMAT
 
 # the text SQLite stores for a UTCDateTime, produced by PostgreSQL from a timestamptz
@@ -74,8 +73,10 @@ def page(
     if after is not None:
         params["after_created_at"], params["after_id"] = after.created_at, after.id
     engine = current_database().engine
-    query = _page_query(engine.dialect, kind is not None, after is not None)
-    rows = list(map(Listed._make, query.fetch(engine, params)))
+    statement = _page_statement(engine.dialect.name, kind is not None, after is not None)
+    # one SELECT, consistent on its own: no session, no ORM objects
+    with engine.connect() as connection:
+        rows = list(map(Listed._make, connection.execute(statement, params)))
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
@@ -134,24 +135,11 @@ def _is_canonical(stamp: str) -> bool:
     return len(stamp) == _STAMP_WIDTH and stamp[10] == " " and stamp[0] != "0"
 
 
-def _page_query(dialect: Dialect, by_kind: bool, after: bool) -> PreparedQuery:
-    """The page query of this shape, compiled once per kind of database (every engine
-    of one dialect and driver compiles it alike)."""
-    key = (dialect.name, dialect.driver, by_kind, after)
-    query = _PAGE_QUERIES.get(key)
-    if query is None:
-        query = _PAGE_QUERIES[key] = PreparedQuery(
-            _page_statement(dialect.name, by_kind, after), dialect
-        )
-    return query
-
-
-_PAGE_QUERIES: dict[tuple[str, str, bool, bool], PreparedQuery] = {}
-
-
+@functools.cache
 def _page_statement(dialect: str, by_kind: bool, after: bool) -> Select[Any]:
-    """The page query: building it per request cost ~170 us of CPU
-    (bench/bench_inprocess.py), more than running it; values are bound at execution."""
+    """The page query of this shape for this database, built once: building it per
+    request cost ~170 us of CPU, more than running it (SQLAlchemy then finds its
+    compiled form in the engine's cache); values are bound at execution."""
     t = Transaction
     stmt = select(t.id, t.description, *_wire_columns(dialect), t.kind)
     stmt = stmt.where(t.owner == bindparam("owner"))
