@@ -1,4 +1,4 @@
-"""Cashman: personal incomes and expenses behind Auth0 access tokens.
+"""Cashman: personal incomes and expenses behind Auth0 access tokens (SPEC §1).
 
 ``create_app`` wires the pieces; each lives in its own module (README: code map).
 """
@@ -27,7 +27,11 @@ from cashman.parsing import MAX_BODY_BYTES
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the WSGI app from ``settings`` (default: the environment)."""
+    """Build the WSGI app from ``settings`` (default: ``Settings.from_env()``).
+
+    Opens the database and brings its schema up to date. Raises ``auth.ConfigError``
+    (one line naming the variable) for a bad setting or a database it cannot migrate.
+    """
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["CASHMAN_SETTINGS"] = settings

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import flask_smorest
 
 from auth import requires_auth, requires_scope
-from cashman.openapi import SECURITY_SCHEME, error_response
+from cashman.openapi import SECURITY_SCHEME, error_component
 from cashman.parsing import BodyParser
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -40,7 +40,7 @@ class Blueprint(flask_smorest.Blueprint):
 
         def decorate(view: View) -> View:
             for status in (*(SCOPE_ERRORS if scope else TOKEN_ERRORS), *errors):
-                view = self.alt_response(status, response=error_response(status))(view)
+                view = self.alt_response(status, response=error_component(status))(view)
             view = self.doc(security=[{SECURITY_SCHEME: [scope] if scope else []}])(view)
             return requires_scope(scope)(view) if scope else requires_auth(view)
 

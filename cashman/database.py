@@ -37,6 +37,7 @@ class Database:
     """
 
     def __init__(self, url: str) -> None:
+        """Build the engine for ``url``; see the class docstring."""
         self.url = url
         self.engine = build_engine(url)
         self._read = sessionmaker(self.engine, expire_on_commit=False)

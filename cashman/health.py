@@ -15,11 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cashman.blueprint import Blueprint
 from cashman.database import current_database
-from cashman.errors import NotReadyError
-from cashman.openapi import error_response
+from cashman.errors import RETRY_AFTER_S, NotReadyError
+from cashman.openapi import error_component
 from cashman.schemas import ReadyOut
-
-RETRY_AFTER_S = 5
 
 bp = Blueprint("health", __name__, description="Whether this instance can serve.")
 logger = logging.getLogger(__name__)
@@ -38,7 +36,7 @@ def is_database_ready() -> bool:
 
 
 @bp.get("/readyz")
-@bp.alt_response(503, response=error_response(503))
+@bp.alt_response(503, response=error_component(503))
 @bp.response(200, ReadyOut)
 def readyz() -> dict[str, str]:
     """Readiness: 200 when the database answers, else 503."""

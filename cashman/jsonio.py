@@ -102,7 +102,9 @@ class ExactJSONProvider(DefaultJSONProvider):
     sort_keys = False
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
+        """``dumps_exact``, whatever ``kwargs`` Flask passes (answers are always compact)."""
         return dumps_exact(obj)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """``loads_exact``: numbers with a fraction or exponent become ``Decimal``."""
         return loads_exact(s)

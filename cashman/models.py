@@ -35,6 +35,8 @@ from cashman.money import from_cents, to_cent, to_cents
 
 
 class Kind(enum.StrEnum):
+    """The type of a transaction, as stored and returned (``type``)."""
+
     INCOME = "INCOME"
     EXPENSE = "EXPENSE"
 
@@ -46,11 +48,13 @@ class Money(TypeDecorator[Decimal]):
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
+        """BIGINT cents on SQLite, NUMERIC(14, 2) elsewhere."""
         if dialect.name == "sqlite":
             return dialect.type_descriptor(BigInteger())
         return dialect.type_descriptor(Numeric(14, 2, asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        """An amount with at most two places, as the column stores it."""
         if value is None:
             return None
         if dialect.name == "sqlite":
@@ -58,6 +62,7 @@ class Money(TypeDecorator[Decimal]):
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        """The stored amount as a ``Decimal`` with two places."""
         if value is None:
             return None
         if dialect.name == "sqlite":
@@ -72,6 +77,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        """An aware datetime, in UTC (naive UTC text on SQLite)."""
         if value is None:
             return None
         value = value.astimezone(UTC)
@@ -79,6 +85,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """The stored instant as an aware UTC datetime."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -91,10 +98,12 @@ MAX_ID = 2**63 - 1
 
 
 class Base(DeclarativeBase):
-    pass
+    """The metadata of the tables; Alembic's migrations are compared with it."""
 
 
 class Transaction(Base):
+    """One income (amount > 0) or expense (amount < 0) of one owner; ids never reused."""
+
     __tablename__ = "transactions"
     __table_args__ = (
         CheckConstraint(

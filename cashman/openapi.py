@@ -56,7 +56,7 @@ ERROR_RESPONSES: dict[int, tuple[str, dict[str, str]]] = {
 }
 
 
-def error_response(status: int) -> str:
+def error_component(status: int) -> str:
     """The name of the documented error answer for ``status`` (one of ``ERROR_RESPONSES``)."""
     return f"E{status}"
 
@@ -93,7 +93,7 @@ def init_api(app: Flask) -> CashmanApi:
     )
     for status, (description, headers) in ERROR_RESPONSES.items():
         api.spec.components.response(
-            error_response(status),
+            error_component(status),
             {
                 "description": description,
                 "content": {"application/json": {"schema": ErrorOut}},

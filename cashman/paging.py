@@ -1,4 +1,4 @@
-"""Keyset paging: an opaque cursor naming the last row seen, and the ``Link`` header.
+"""Keyset paging (SPEC §4, Lists): an opaque cursor naming the last row seen, and ``Link``.
 
 Pages are ``(created_at, id) < cursor ORDER BY created_at DESC, id DESC``, so
 the cost of a page does not grow with its depth, and a walk through every

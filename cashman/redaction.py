@@ -47,6 +47,7 @@ class RedactTokens(logging.Filter):
     """Redacts tokens from any record, its arguments and traceback included; drops nothing."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Redact ``record`` in place; always keep it."""
         # the arguments hold the request line: format first, then redact the result
         record.msg, record.args = redact_text(record.getMessage()), None
         if record.exc_info and not record.exc_text:

@@ -41,10 +41,12 @@ class StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at emit time (test capture, gunicorn's redirect)."""
 
     def __init__(self) -> None:
+        """A handler with no stream of its own (see ``stream``)."""
         super().__init__()
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
+        """``sys.stderr`` as it is now."""
         return sys.stderr
 
     @stream.setter

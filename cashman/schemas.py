@@ -1,4 +1,4 @@
-"""Marshmallow schemas: the only place request data is validated.
+"""Marshmallow schemas: the only place request data is validated (SPEC §4).
 
 Decisions where the SPEC is silent: a numeric string (``"12.5"``) is not a
 number (422, as for booleans); descriptions are trimmed, then 1-200
@@ -48,6 +48,8 @@ class Money(fields.Field):
     }
 
     def __init__(self, *, allow_negative: bool = False, **kwargs: Any) -> None:
+        """``allow_negative``: also accept -1 000 000 000 <= amount < 0 (expenses);
+        ``kwargs`` go to marshmallow's ``Field``."""
         super().__init__(**kwargs)
         self.allow_negative = allow_negative
 
@@ -119,11 +121,14 @@ class TransactionPatch(Schema):
 
     @validates_schema
     def require_a_field(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """An empty change is a 422 on ``_schema``."""
         if not data:
             raise ValidationError("Give description and/or amount.")
 
 
 class ExpensePatch(TransactionPatch):
+    """Like an income's change, but a negative amount is also accepted."""
+
     amount = Money(allow_negative=True, metadata={**SIGNED, "not": {"const": 0}})
 
 
@@ -149,6 +154,7 @@ class TransactionOut(Schema):
     )
 
     def format_created_at(self, obj: Any) -> str:
+        """``created_at`` as ISO 8601 UTC with microseconds."""
         return obj.created_at.strftime(CREATED_AT_FORMAT)
 
 

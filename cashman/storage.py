@@ -1,8 +1,9 @@
-"""Every query of the API, each scoped by ``owner`` first.
+"""The queries of single transactions and totals, each scoped by ``owner`` first (SPEC §4, §5).
 
 Views never build queries; they call these functions with the caller's
 owner, so one user's rows are unreachable from another's request. Each
-function is one short database transaction.
+function is one short database transaction. Pages of a list are read by
+``cashman.listing``, a create under an ``Idempotency-Key`` by ``cashman.idempotency``.
 """
 
 from __future__ import annotations
@@ -23,15 +24,19 @@ ZERO = Decimal("0.00")
 
 @dataclass(frozen=True)
 class Totals:
+    """An owner's sums: incomes (>= 0) and expenses (<= 0), exact, two places."""
+
     incomes: Decimal
     expenses: Decimal
 
     @property
     def balance(self) -> Decimal:
+        """Incomes plus expenses."""
         return self.incomes + self.expenses
 
 
 def now() -> datetime:
+    """The aware UTC instant a new row is created at."""
     return datetime.now(UTC)
 
 

@@ -1,4 +1,4 @@
-"""The transactions blueprint: incomes, expenses, all transactions, and the balance.
+"""The transactions blueprint (SPEC §4): incomes, expenses, all transactions, the balance.
 
 Views parse (schemas), act (storage, scoped by the caller's owner) and
 respond. The scope check is the outermost decorator of every view, so an
