@@ -25,7 +25,7 @@ bp = Blueprint("openapi", __name__, description="This API's own description.")
 
 
 @bp.get(SPEC_URL)
-@bp.response(200, description="This document")
+@bp.alt_response(200, description="This document", success=True)
 def get_document() -> dict[str, Any]:
     """The OpenAPI document of this API."""
     return current_api.spec.to_dict()

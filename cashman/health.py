@@ -37,7 +37,7 @@ def is_database_ready() -> bool:
 
 @bp.get("/readyz")
 @bp.alt_response(503, response=error_component(503))
-@bp.response(200, ReadyOut)
+@bp.alt_response(200, schema=ReadyOut, success=True)
 def readyz() -> dict[str, str]:
     """Readiness: 200 when the database answers, else 503."""
     if not is_database_ready():

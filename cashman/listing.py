@@ -74,9 +74,10 @@ def page(
         params["after_created_at"], params["after_id"] = after.created_at, after.id
     engine = current_database().engine
     statement = _page_statement(engine.dialect.name, kind is not None, after is not None)
-    # one SELECT, consistent on its own: no session, no ORM objects
+    # one SELECT, consistent on its own: no session, no ORM objects; all() fetches the
+    # rows in one driver call (iterating the result would fetch them one by one)
     with engine.connect() as connection:
-        rows = list(map(Listed._make, connection.execute(statement, params)))
+        rows = list(map(Listed._make, connection.execute(statement, params).all()))
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
