@@ -38,10 +38,16 @@ class Blueprint(flask_smorest.Blueprint):
         bearer security requirement and the error answers of the check, plus ``errors``
         (the statuses the view itself may answer)."""
 
+        statuses = (*(SCOPE_ERRORS if scope else TOKEN_ERRORS), *errors)
+        # one doc() layer, not an alt_response per status: each decorator of
+        # flask-smorest wraps the view in one more call per request
+        documented = self.doc(
+            security=[{SECURITY_SCHEME: [scope] if scope else []}],
+            responses={str(status): error_component(status) for status in statuses},
+        )
+
         def decorate(view: View) -> View:
-            for status in (*(SCOPE_ERRORS if scope else TOKEN_ERRORS), *errors):
-                view = self.alt_response(status, response=error_component(status))(view)
-            view = self.doc(security=[{SECURITY_SCHEME: [scope] if scope else []}])(view)
+            view = documented(view)
             return requires_scope(scope)(view) if scope else requires_auth(view)
 
         return decorate
