@@ -39,6 +39,13 @@ format: $(VENV)/.installed
 migrate: $(VENV)/.installed
 	$(BIN)/python -m cashman.migrate
 
+# Issue 12's side-by-side benchmark: one run, about 20 minutes, on a quiet machine
+# (wrk and Node 20 needed). Writes bench/results/compare.{json,md} and the plot
+# bench/cpu-per-request.png, and prints the tables for BENCHMARKS.md.
+bench: $(VENV)/.installed
+	npm ci --prefix bench/express --no-audit --no-fund
+	$(BIN)/python bench/bench_compare.py
+
 # Re-pin both lock files from pyproject.toml (commit the result on its own).
 lock: $(VENV)/.installed
 	$(PIP_COMPILE) -o requirements.lock pyproject.toml

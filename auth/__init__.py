@@ -11,7 +11,9 @@ The public surface::
     @requires_scope("read:things")
     def list_things(): ...
 
-It never imports the application that uses it.
+``is_loopback(host)`` is the one answer to "may this host use plain http / may
+the development issuer bind here" (SPEC §2). It never imports the application
+that uses it.
 """
 
 from auth.decorators import (
@@ -33,6 +35,7 @@ from auth.errors import (
     render_auth_error,
 )
 from auth.extension import Auth
+from auth.loopback import is_loopback
 from auth.settings import AuthSettings, ConfigError
 from auth.verify import TokenVerifier
 
@@ -52,6 +55,7 @@ __all__ = [
     "current_claims",
     "current_owner",
     "granted_scopes",
+    "is_loopback",
     "render_auth_error",
     "requires_auth",
     "requires_scope",

@@ -30,7 +30,13 @@ _OWS = " \t"
 
 
 def parse_bearer(header_values: Sequence[str]) -> str:
-    """Return the token of the single ``Authorization: Bearer`` header or raise an AuthError."""
+    """The token of the one ``Authorization: Bearer`` header (RFC 6750 §2.1, SPEC §3 step 1).
+
+    ``header_values``: every ``Authorization`` field of the request. Raises
+    ``AuthorizationHeaderMissingError`` (401) for none or another scheme, and
+    ``InvalidHeaderError`` (400) for two headers, a grammar violation or a token over
+    8 KiB.
+    """
     if not header_values:
         raise AuthorizationHeaderMissingError("no Authorization header")
     if len(header_values) > 1:

@@ -26,7 +26,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def current_auth() -> Auth:
-    """The ``Auth`` registered on the current app by ``Auth.init_app``."""
+    """The ``Auth`` registered on the current app by ``Auth.init_app``; else ``RuntimeError``."""
     try:
         return cast("Auth", current_app.extensions["auth"])
     except KeyError:
@@ -34,7 +34,10 @@ def current_auth() -> Auth:
 
 
 def authenticate() -> dict[str, Any]:
-    """Verify the request's Bearer token and store its claims on ``g.current_user``."""
+    """Verify the request's Bearer token (SPEC §3) and store its claims on ``g.current_user``.
+
+    Returns the claims; raises the ``AuthError`` of the first check that fails.
+    """
     token = parse_bearer(request.headers.getlist("Authorization"))
     claims = current_auth().verifier.verify(token)
     g.current_user = claims
@@ -42,7 +45,10 @@ def authenticate() -> dict[str, Any]:
 
 
 def granted_scopes(claims: dict[str, Any]) -> frozenset[str]:
-    """Scopes from ``scope`` (space-separated string) and ``permissions`` (array of strings)."""
+    """Scopes from ``scope`` (space-separated string) and ``permissions`` (array of strings).
+
+    SPEC §3 authorization: both count; a claim of another type grants nothing.
+    """
     scopes: set[str] = set()
     scope = claims.get("scope")
     if isinstance(scope, str):
@@ -58,7 +64,11 @@ def requires_auth(view: F) -> F: ...
 @overload
 def requires_auth(view: None = None) -> Callable[[F], F]: ...
 def requires_auth(view: F | None = None) -> F | Callable[[F], F]:
-    """Require a valid access token, no scope; ``@requires_auth`` or ``@requires_auth()``."""
+    """Require a valid access token, no scope; ``@requires_auth`` or ``@requires_auth()``.
+
+    The view runs only after ``authenticate`` succeeded; any ``AuthError`` reaches the
+    app's handler (``Auth.init_app``) before the view looks at the body.
+    """
     if view is None:
         return requires_auth
 
@@ -71,7 +81,11 @@ def requires_auth(view: F | None = None) -> F | Callable[[F], F]:
 
 
 def requires_scope(*scopes: str) -> Callable[[F], F]:
-    """Require a valid access token granting every one of ``scopes``."""
+    """Require a valid access token granting every one of ``scopes`` (SPEC §3 authorization).
+
+    Raises ``ValueError`` at decoration for no scope or one with a space; per request,
+    ``InsufficientScopeError`` (403, naming ``scopes``) after a successful authentication.
+    """
     if not scopes or not all(isinstance(s, str) and s and " " not in s for s in scopes):
         raise ValueError("requires_scope needs one or more scope names without spaces")
     needed = " ".join(scopes)
@@ -90,7 +104,7 @@ def requires_scope(*scopes: str) -> Callable[[F], F]:
 
 
 def current_claims() -> dict[str, Any]:
-    """The verified claims of the current request (``g.current_user``)."""
+    """The verified claims of the current request (``g.current_user``); else ``RuntimeError``."""
     claims = g.get("current_user")
     if claims is None:
         raise RuntimeError("no verified token: the view is not behind requires_auth")

@@ -24,19 +24,18 @@ import argparse
 import base64
 import contextlib
 import hashlib
-import ipaddress
 import json
 import os
-import socket
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from auth.jwks_server import JWKSServer
+from auth.loopback import is_loopback
 
 #: The issuer of development tokens; http is accepted because the host is loopback.
 DEV_ISSUER = "http://127.0.0.1/cashman-dev-issuer/"
@@ -45,14 +44,12 @@ DEV_AUDIENCE = "https://cashman.localhost/api"
 DEV_CLIENT_ID = "cashman-dev-issuer"
 DEFAULT_SUB = "dev-user"
 DEFAULT_SCOPES = ("read:transactions", "write:transactions")
-JWKS_PATH = "/.well-known/jwks.json"
 #: Where the key lives unless ``DEV_ISSUER_KEY_FILE`` says otherwise.
 DEFAULT_KEY_FILE = Path(__file__).resolve().parent.parent / "instance" / "dev-issuer-key.pem"
 #: The switch the production entry refuses: the dev issuer is never configured by environment.
 SWITCH = "CASHMAN_DEV_ISSUER"
 #: Variables whose presence means a real tenant is configured.
 TENANT_VARIABLES = ("AUTH0_DOMAIN", "AUTH0_ISSUER")
-LOOPBACK_NAMES = ("localhost",)
 
 WARNING = (
     "WARNING: DEVELOPMENT ISSUER. Tokens are signed by a local key that anyone "
@@ -64,19 +61,11 @@ class DevIssuerError(Exception):
     """A misuse of the development issuer (non-loopback host, production entry)."""
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
-    host = host.strip("[]").lower()
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def require_loopback(host: str) -> None:
-    """Refuse to serve development tokens beyond this machine."""
+    """Refuse to serve development tokens beyond this machine (SPEC §2 loopback hosts).
+
+    Raises ``DevIssuerError`` unless ``host`` is ``localhost``, ``127.0.0.1`` or ``::1``.
+    """
     if not is_loopback(host):
         raise DevIssuerError(
             f"the development issuer binds to loopback only (127.0.0.1, ::1); refusing {host!r}"
@@ -139,7 +128,11 @@ class DevIssuer:
 
     @classmethod
     def load(cls, key_file: Path | None = None) -> DevIssuer:
-        """Load the key from ``key_file`` (default: ``instance/``), creating it on first use."""
+        """Load the key from ``key_file`` (default: ``instance/``), creating it on first use.
+
+        ``DEV_ISSUER_KEY_FILE`` overrides the default path. Raises ``DevIssuerError`` if the
+        file holds another kind of key, ``OSError``/``ValueError`` if it cannot be read.
+        """
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -170,7 +163,10 @@ class DevIssuer:
         expires_in: int = 3600,
         audience: str = DEV_AUDIENCE,
     ) -> str:
-        """An RS256 access token (RFC 9068 shape) for ``sub`` with ``scopes``."""
+        """An RS256 access token (RFC 9068 shape) for ``sub`` with ``scopes``.
+
+        ``expires_in``: lifetime in seconds from now; ``audience``: the ``aud`` claim.
+        """
         from jose import jwt
 
         now = int(time.time())
@@ -189,59 +185,24 @@ class DevIssuer:
         return jwt.encode(claims, self.private_pem.decode("ascii"), "RS256", headers=headers)
 
 
-class _JWKSHandler(BaseHTTPRequestHandler):
-    """Serves the JWKS at its well-known path and nothing else."""
+def serve_jwks(issuer: DevIssuer, host: str = "127.0.0.1", port: int = 0) -> JWKSServer:
+    """Serve ``issuer``'s JWKS on loopback from a daemon thread; returns the running server.
 
-    body: bytes = b""
-
-    def do_GET(self) -> None:
-        if self.path.split("?", 1)[0] != JWKS_PATH:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the API logs its own requests."""
-
-
-class _IPv6ThreadingHTTPServer(ThreadingHTTPServer):
-    """The same server on an IPv6 socket: the stock one is IPv4 and cannot bind ``::1``."""
-
-    address_family = socket.AF_INET6
-
-
-def _is_ipv6_literal(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).version == 6
-    except ValueError:
-        return False
-
-
-def serve_jwks(issuer: DevIssuer, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    """Serve ``issuer``'s JWKS on loopback from a daemon thread; returns the running server."""
+    Raises ``DevIssuerError`` for a host that is not loopback, ``OSError`` if the port
+    cannot be bound.
+    """
     require_loopback(host)
-    host = host.strip("[]")
-    handler = type("DevJWKSHandler", (_JWKSHandler,), {"body": json.dumps(issuer.jwks()).encode()})
-    server_class = _IPv6ThreadingHTTPServer if _is_ipv6_literal(host) else ThreadingHTTPServer
-    server = server_class((host, port), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="dev-issuer-jwks", daemon=True).start()
-    return server
+    return JWKSServer(issuer.jwks(), host=host, port=port)
 
 
-def jwks_url(server: ThreadingHTTPServer) -> str:
+def jwks_url(server: JWKSServer) -> str:
     """The URL the verifier fetches the JWKS from."""
-    host, port = server.server_address[:2]
-    host = f"[{host}]" if ":" in str(host) else host
-    return f"http://{host}:{port}{JWKS_PATH}"
+    return server.url
 
 
-def environment(server: ThreadingHTTPServer, env: dict[str, str]) -> dict[str, str]:
-    """``env`` completed with the settings that make the API trust the dev issuer."""
+def environment(server: JWKSServer, env: dict[str, str]) -> dict[str, str]:
+    """``env`` completed with the settings that make the API trust the dev issuer:
+    ``AUTH0_ISSUER``, ``AUTH0_JWKS_URL`` (``server``'s URL), ``API_AUDIENCE`` if unset."""
     return {
         **env,
         "AUTH0_ISSUER": DEV_ISSUER,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from flask import Response, jsonify
+from werkzeug.http import quote_header_value
 
 
 class AuthError(Exception):
@@ -22,7 +23,7 @@ class AuthError(Exception):
     description: str = "The access token is invalid"
 
     def __init__(self, reason: str = "") -> None:
-        # ``reason`` is for the server log only (never a token); it never reaches the client.
+        """``reason``: why, for the server log only (never a token, never sent to the client)."""
         super().__init__(reason or self.code)
         self.reason = reason or self.code
 
@@ -69,6 +70,7 @@ class InsufficientScopeError(AuthError):
     description = "The access token does not grant the scope this request needs"
 
     def __init__(self, scope: str, reason: str = "") -> None:
+        """``scope``: the space-separated scopes the endpoint needs (the challenge's ``scope``)."""
         super().__init__(reason or "missing scope")
         self.scope = scope
 
@@ -80,31 +82,35 @@ class JwksUnavailableError(AuthError):
     description = "The token signing keys are temporarily unavailable; retry later"
 
     def __init__(self, retry_after: float, reason: str = "") -> None:
+        """``retry_after``: seconds until a fetch may be tried; sent rounded up, at least 1."""
         super().__init__(reason or "no usable JWKS")
         self.retry_after = max(1, math.ceil(retry_after))
 
 
-def _quote(value: str) -> str:
-    """RFC 9110 quoted-string; our values are fixed texts and scope tokens."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def www_authenticate(err: AuthError, realm: str = "cashman") -> str | None:
-    """The ``WWW-Authenticate`` value for ``err`` (RFC 6750 §3), or None for a 503."""
+    """The ``WWW-Authenticate`` value for ``err`` (RFC 6750 §3), or None for a 503.
+
+    Every parameter value is a quoted-string, tokens included, as SPEC §3's table writes
+    them (``allow_token=False``).
+    """
     if isinstance(err, JwksUnavailableError):
         return None
-    params = [f"realm={_quote(realm)}"]
+    params = {"realm": realm}
     if err.bearer_error is not None:
-        params.append(f"error={_quote(err.bearer_error)}")
+        params["error"] = err.bearer_error
     if isinstance(err, InsufficientScopeError):
-        params.append(f"scope={_quote(err.scope)}")
+        params["scope"] = err.scope
     elif err.bearer_error is not None:
-        params.append(f"error_description={_quote(err.description)}")
-    return "Bearer " + ", ".join(params)
+        params["error_description"] = err.description
+    return "Bearer " + ", ".join(
+        f"{name}={quote_header_value(value, allow_token=False)}" for name, value in params.items()
+    )
 
 
 def render_auth_error(err: AuthError, realm: str = "cashman") -> Response:
-    """JSON ``{"code", "description"}`` with the status and headers of ``err``."""
+    """The response for ``err`` (SPEC §3 error table): its status, a JSON body
+    ``{"code", "description"}``, ``Cache-Control: no-store``, the ``WWW-Authenticate``
+    challenge and, for a 503, ``Retry-After`` in whole seconds."""
     response = jsonify(code=err.code, description=err.description)
     response.status_code = err.status
     response.headers["Cache-Control"] = "no-store"
@@ -114,3 +120,52 @@ def render_auth_error(err: AuthError, realm: str = "cashman") -> Response:
     if isinstance(err, JwksUnavailableError):
         response.headers["Retry-After"] = str(err.retry_after)
     return response
+
+
+# -- DPoP (RFC 9449, SPEC §3a) ---------------------------------------------------------------
+# ``bearer_error`` is the ``error`` attribute of the challenge these go on: the DPoP one
+# (RFC 9449 §7.1). Turning them into challenges (``algs``, ``DPoP-Nonce``) is the
+# renderer's job; each class carries what it needs.
+
+
+class InvalidDPoPProofError(AuthError):
+    """A missing, malformed or refused DPoP proof, or a replayed one (RFC 9449 §4.3)."""
+
+    status, code, bearer_error = 401, "invalid_dpop_proof", "invalid_dpop_proof"
+    description = "The DPoP proof is invalid"
+
+
+class ReplayedDPoPProofError(InvalidDPoPProofError):
+    """A proof whose (``jkt``, ``jti``) was already accepted (RFC 9449 §11.1).
+
+    Same status, code and description as any invalid proof; its own class so metrics can
+    count refused replays (SPEC §6).
+    """
+
+
+class UseDPoPNonceError(AuthError):
+    """Nonces are on and the proof has no current server nonce (RFC 9449 §9).
+
+    ``nonce`` is the fresh value for the ``DPoP-Nonce`` response header.
+    """
+
+    status, code, bearer_error = 401, "use_dpop_nonce", "use_dpop_nonce"
+    description = "Resend the request with a DPoP proof carrying the nonce in DPoP-Nonce"
+
+    def __init__(self, nonce: str, reason: str = "") -> None:
+        super().__init__(reason or "no current nonce")
+        self.nonce = nonce
+
+
+class DPoPReplayUnavailableError(AuthError):
+    """The ``jti`` replay store cannot be reached (503, ``Retry-After``, no challenge).
+
+    A proof is never accepted unchecked (SPEC §3a step 5).
+    """
+
+    status, code, bearer_error = 503, "dpop_replay_unavailable", None
+    description = "DPoP proofs cannot be checked for replay right now; retry later"
+
+    def __init__(self, retry_after: float, reason: str = "") -> None:
+        super().__init__(reason or "replay store unreachable")
+        self.retry_after = max(1, math.ceil(retry_after))

@@ -24,6 +24,11 @@ class Auth:
         *,
         session: requests.Session | None = None,
     ) -> None:
+        """The verifier for ``settings`` (its JWKS caches share ``session``, a new one if None).
+
+        Raises ``ConfigError`` when python-jose lacks its ``cryptography`` backend (SPEC §2);
+        with ``app``, registers on it at once (``init_app``).
+        """
         check_jose_backend()
         self.settings = settings
         self.verifier = TokenVerifier(settings, session=session)

@@ -22,13 +22,14 @@ verbatim: a full URL is matched exactly, as the SPEC asks.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import urlsplit
+
+from auth.loopback import is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +44,13 @@ ASYMMETRIC_ALGORITHMS = (
     "ES384",
     "ES512",
 )
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-MAX_LEEWAY_S = 300
+# (least, most) seconds of each duration variable (SPEC §2: AUTH_LEEWAY 0-300).
+BOUNDS_S = {
+    "AUTH_LEEWAY": (0, 300),
+    "JWKS_CACHE_TTL": (1, 7 * 86400),
+    "JWKS_MIN_REFRESH_INTERVAL": (0, 86400),
+    "JWKS_MAX_STALE": (0, 30 * 86400),
+}
 JWKS_PATH = ".well-known/jwks.json"
 
 
@@ -52,6 +58,7 @@ class ConfigError(Exception):
     """A configuration variable is missing or invalid; ``str()`` is one line."""
 
     def __init__(self, variable: str, problem: str) -> None:
+        """``variable``: the SPEC §2 name (or package) at fault; ``problem``: what is wrong."""
         super().__init__(f"{variable}: {problem}")
         self.variable = variable
         self.problem = problem
@@ -85,7 +92,7 @@ class AuthSettings:
         if audience is None:
             raise ConfigError("API_AUDIENCE", "is required (the API identifier expected in `aud`)")
         issuers, owner_includes_issuer = _issuers(env)
-        min_refresh = _number(env, "JWKS_MIN_REFRESH_INTERVAL", 30, low=0, high=86400)
+        min_refresh = _seconds(env, "JWKS_MIN_REFRESH_INTERVAL", 30)
         if min_refresh < 1:
             # Allowed so a test suite sees a rotated key at once; in production it lets every
             # request with a random kid reach the issuer.
@@ -100,11 +107,11 @@ class AuthSettings:
             jwks_urls=MappingProxyType(_jwks_urls(env, issuers)),
             owner_includes_issuer=owner_includes_issuer,
             auth_algorithms=_algorithms(env),
-            auth_leeway=_number(env, "AUTH_LEEWAY", 30, low=0, high=MAX_LEEWAY_S),
+            auth_leeway=_seconds(env, "AUTH_LEEWAY", 30),
             auth_strict_rfc9068=_boolean(env, "AUTH_STRICT_RFC9068"),
-            jwks_cache_ttl=_number(env, "JWKS_CACHE_TTL", 600, low=1, high=7 * 86400),
+            jwks_cache_ttl=_seconds(env, "JWKS_CACHE_TTL", 600),
             jwks_min_refresh_interval=min_refresh,
-            jwks_max_stale=_number(env, "JWKS_MAX_STALE", 86400, low=0, high=30 * 86400),
+            jwks_max_stale=_seconds(env, "JWKS_MAX_STALE", 86400),
             token_cache_size=int(
                 _number(env, "AUTH_TOKEN_CACHE_SIZE", 4096, low=0, high=10**7, integer=True)
             ),
@@ -117,7 +124,7 @@ def check_jose_backend() -> None:
     A missing ``cryptography`` (or python-jose without its backend) is the same one-line
     ``ConfigError``, never an ImportError traceback.
     """
-    from auth.keys import BACKEND_IMPORT_ERROR
+    from auth.keyset import BACKEND_IMPORT_ERROR
 
     missing = ConfigError(
         "python-jose",
@@ -209,18 +216,9 @@ def _check_url(variable: str, url: str) -> None:
         raise ConfigError(variable, "must be a plain https URL (host, no credentials, no query)")
     if parts.scheme == "https":
         return
-    if parts.scheme == "http" and _is_loopback(host):
+    if parts.scheme == "http" and is_loopback(host):
         return
     raise ConfigError(variable, "must use https (plain http only for localhost/127.0.0.1/::1)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host) == ipaddress.ip_address("::1")
-    except ValueError:
-        return False
 
 
 def _warn_missing_slash(issuer: str) -> None:
@@ -252,6 +250,11 @@ def _algorithms(env: Mapping[str, str]) -> tuple[str, ...]:
             raise ConfigError("AUTH_ALGORITHMS", f"unknown algorithm {name!r} (allowed: {allowed})")
         accepted.append(canonical)
     return tuple(dict.fromkeys(accepted))
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    low, high = BOUNDS_S[name]
+    return _number(env, name, default, low=low, high=high)
 
 
 def _number(

@@ -32,6 +32,10 @@ for tests only)::
 
 Or enable the fixtures ``auth_kit`` and ``auth_jwks`` with
 ``pytest_plugins = ["auth.pytest_plugin"]``.
+
+A server in another process (a live API under test) cannot see ``responses``:
+``JWKSServer(kit.jwks)`` serves the key set over real HTTP on loopback, and
+``kit.env(AUTH0_JWKS_URL=server.url)`` points the API at it (``auth.jwks_server``).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from auth.jwks_server import Answer, JWKSServer  # noqa: F401 - re-exported: the kit's server
 from auth.settings import AuthSettings
 
 if TYPE_CHECKING:
@@ -176,6 +181,13 @@ class AuthKit:
         jwks_url: str | None = None,
         client_id: str = DEFAULT_CLIENT_ID,
     ) -> None:
+        """An issuer URL and the audience its tokens carry (SPEC §7).
+
+        ``kid``: the signing key's id; ``key``: its RSA private key (default: one shared
+        per process, or a new one with ``fresh_key``); ``jwks_url``: where ``publish``
+        serves the JWKS (default ``{issuer}.well-known/jwks.json``; a custom one appears
+        in ``env()`` as ``AUTH0_JWKS_URL``); ``client_id``: the tokens' ``client_id``.
+        """
         self.issuer = issuer
         self.audience = audience
         self.client_id = client_id
@@ -366,3 +378,121 @@ class AuthKit:
 def _merge(base: dict[str, Any], changes: Mapping[str, Any] | None) -> dict[str, Any]:
     merged = {**base, **(changes or {})}
     return {k: v for k, v in merged.items() if v is not OMIT}
+
+
+# -- DPoP (RFC 9449): client keys, bound tokens and proofs, broken on demand -----------------
+# The thumbprint and `ath` are computed here from the RFCs' definitions rather than imported
+# from the verifier, so a kit-made proof is an independent check of what the verifier expects.
+
+DPOP_PRIVATE_MEMBERS = {"RSA": ("d", "p", "q", "dp", "dq", "qi"), "EC": ("d",)}
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """RFC 7638 SHA-256 thumbprint of an EC or RSA public JWK (its required members only)."""
+    names = ("crv", "kty", "x", "y") if jwk["kty"] == "EC" else ("e", "kty", "n")
+    canonical = json.dumps({name: jwk[name] for name in names}, separators=(",", ":"))
+    return b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+
+def access_token_hash(access_token: str) -> str:
+    """RFC 9449 §4.2 ``ath``: base64url(SHA-256(ASCII(access_token)))."""
+    return b64url(hashlib.sha256(access_token.encode("ascii")).digest())
+
+
+def private_jwk(key: PrivateKey) -> dict[str, Any]:
+    """The JWK of ``key`` with its private members (for "private key embedded" proofs)."""
+    data = public_jwk(key, OMIT, use=OMIT)
+    if isinstance(key, rsa.RSAPrivateKey):
+        numbers = key.private_numbers()
+        values = (numbers.d, numbers.p, numbers.q, numbers.dmp1, numbers.dmq1, numbers.iqmp)
+        data.update(zip(DPOP_PRIVATE_MEMBERS["RSA"], map(_int_b64, values), strict=True))
+    else:
+        size = (key.curve.key_size + 7) // 8
+        data["d"] = _int_b64(key.private_numbers().private_value, size)
+    return data
+
+
+def dpop_headers(access_token: str, proof: str) -> dict[str, str]:
+    """``Authorization: DPoP <token>`` and ``DPoP: <proof>`` (RFC 9449 §7.1)."""
+    return {"Authorization": f"DPoP {access_token}", "DPoP": proof}
+
+
+class DPoPKey:
+    """A client's DPoP key pair (ES256 by default) that binds tokens and signs proofs::
+
+    client = DPoPKey()
+    token = client.mint_bound(kit, scopes=["read:transactions"])  # cnf.jkt = client.jkt
+    proof = client.proof("GET", "https://api.example.com/incomes", token)
+    headers = dpop_headers(token, proof)
+
+    client.proof("GET", url, token, claims={"htm": "POST"})      # any claim changed...
+    client.proof("GET", url, token, claims={"ath": OMIT})        # ...or dropped
+    client.proof("GET", url, token, headers={"typ": "JWT"})      # any header member
+    client.proof("GET", url, token, key=DPoPKey().private_key)   # signed by another key
+    client.proof("GET", url, token, embed_private=True)          # jwk with "d"
+    client.proof("GET", url, token, corrupt_signature=True)      # one bit flipped
+    """
+
+    def __init__(self, alg: str = "ES256", key: Any = None) -> None:
+        """``alg``: ES256/384/512 (a fresh EC key) or RS*/PS* (a fresh RSA-2048 key)."""
+        self.alg = alg
+        if key is None:
+            key = generate_ec_key(alg) if alg.startswith("ES") else generate_rsa_key()
+        self.private_key = key
+
+    def jwk(self) -> dict[str, Any]:
+        """The public JWK a proof carries: only the members RFC 7638 needs, no ``kid``."""
+        return public_jwk(self.private_key, OMIT, use=OMIT)
+
+    @property
+    def jkt(self) -> str:
+        """This key's RFC 7638 thumbprint: the ``cnf.jkt`` of the tokens bound to it."""
+        return jwk_thumbprint(self.jwk())
+
+    def mint_bound(
+        self, kit: AuthKit, claims: Mapping[str, Any] | None = None, **mint_args: Any
+    ) -> str:
+        """An access token from ``kit`` bound to this key (``cnf: {"jkt": ...}``)."""
+        return kit.mint(claims={"cnf": {"jkt": self.jkt}, **(claims or {})}, **mint_args)
+
+    def proof(
+        self,
+        method: str,
+        url: str,
+        access_token: str | None = None,
+        *,
+        jti: str | None = None,
+        nonce: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+        headers: Mapping[str, Any] | None = None,
+        now: float | None = None,
+        key: Any = None,
+        alg: str | None = None,
+        embed_private: bool = False,
+        corrupt_signature: bool = False,
+    ) -> str:
+        """A DPoP proof JWT for ``method`` and ``url`` (and ``ath`` of ``access_token``).
+
+        ``claims``/``headers`` override or (with ``OMIT``) drop members; ``key`` signs
+        instead of this key (the header still carries this key's ``jwk``); ``alg`` signs
+        with another algorithm than the header names; ``now`` sets ``iat``; ``jti``
+        defaults to a fresh random one.
+        """
+        now = time.time() if now is None else now
+        payload: dict[str, Any] = {
+            "jti": jti or uuid.uuid4().hex,
+            "htm": method,
+            "htu": url,
+            "iat": int(now),
+        }
+        if access_token is not None:
+            payload["ath"] = access_token_hash(access_token)
+        if nonce is not None:
+            payload["nonce"] = nonce
+        jwk = private_jwk(self.private_key) if embed_private else self.jwk()
+        header = {"typ": "dpop+jwt", "alg": self.alg, "jwk": jwk}
+        signing_input = f"{_segment(_merge(header, headers))}.{_segment(_merge(payload, claims))}"
+        signature = sign(signing_input.encode("ascii"), alg or self.alg, key or self.private_key)
+        if corrupt_signature:
+            signature = signature[:-1] + bytes([signature[-1] ^ 1])
+        return f"{signing_input}.{b64url(signature)}"

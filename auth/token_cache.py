@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from auth.keys import SigningKey
+from auth.keyset import SigningKey
 
 
 @dataclass(frozen=True)
@@ -34,17 +34,18 @@ class TokenCache:
     """A thread-safe LRU of verified tokens; ``size`` 0 disables it."""
 
     def __init__(self, size: int) -> None:
+        """At most ``size`` entries (``AUTH_TOKEN_CACHE_SIZE``); 0 disables the cache."""
         self.size = size
         self._entries: OrderedDict[bytes, CachedToken] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
     def digest(token: str) -> bytes:
-        """The cache key: SHA-256 of the whole token."""
+        """The cache key: the 32-byte SHA-256 of the whole (ASCII) token."""
         return hashlib.sha256(token.encode("ascii")).digest()
 
     def get(self, digest: bytes, now: float) -> CachedToken | None:
-        """The entry for ``digest`` if it has not expired by ``now``."""
+        """The entry for ``digest`` unless expired at ``now`` (seconds since the epoch)."""
         if self.size <= 0:
             return None
         with self._lock:

@@ -87,12 +87,16 @@ def current_database() -> Database:
     return current_app.extensions[EXTENSION]
 
 
-def build_engine(url: str) -> Engine:
-    """An engine for ``url`` with the pragmas or timeouts its backend needs."""
+def build_engine(url: str, *, pre_ping: bool = True) -> Engine:
+    """An engine for ``url`` with the pragmas or timeouts its backend needs.
+
+    ``pre_ping=False`` skips the pool's liveness round trip on checkout, for a caller
+    that detects a dropped connection itself and retries (the DPoP replay write).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         ensure_sqlite_directory(url)
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=pre_ping)
         _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
@@ -106,7 +110,7 @@ def build_engine(url: str) -> Engine:
             "keepalives_count": 3,
         }
     return create_engine(
-        url, pool_pre_ping=True, pool_timeout=POOL_TIMEOUT_S, connect_args=connect_args
+        url, pool_pre_ping=pre_ping, pool_timeout=POOL_TIMEOUT_S, connect_args=connect_args
     )
 
 

@@ -1,10 +1,11 @@
-"""The two tables, transactions and idempotency records, and their column types (SPEC §5).
+"""The tables and their column types (SPEC §5; the DPoP replay records: §3a step 5).
 
-Money and time are the two things a database likes to round. ``Money`` is
-``NUMERIC(14, 2)`` on PostgreSQL and integer cents on SQLite (whose NUMERIC
-is a float), converted in this one place; ``UTCDateTime`` is ``timestamptz``
-on PostgreSQL and a fixed-width UTC string on SQLite, and is always an aware
-UTC ``datetime`` in Python. Ids are integers that are never reused.
+Transactions, idempotency records and DPoP replay records. Money and time are
+the two things a database likes to round. ``Money`` is ``NUMERIC(14, 2)`` on
+PostgreSQL and integer cents on SQLite (whose NUMERIC is a float), converted in
+this one place; ``UTCDateTime`` is ``timestamptz`` on PostgreSQL and a
+fixed-width UTC string on SQLite, and is always an aware UTC ``datetime`` in
+Python. Ids are integers that are never reused.
 """
 
 from __future__ import annotations
@@ -155,3 +156,24 @@ class IdempotencyRecord(Base):
     body: Mapped[str] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DPoPReplayRecord(Base):
+    """A DPoP proof already accepted, until its window ends (SPEC §3a step 5).
+
+    The key is the client key's thumbprint and the SHA-256 of the proof's ``jti``: the
+    ``jti`` is any string a client chose (up to 256 characters, NUL and lone surrogates
+    included), its digest a fixed 43 ASCII characters every database stores as they are.
+    ``expires_at`` is in whole Unix seconds; a clean-up removes rows past it.
+    """
+
+    __tablename__ = "dpop_replay"
+    __table_args__ = (
+        Index("ix_dpop_replay_expires_at", "expires_at"),
+        # SQLite: the primary key is the table, no separate rowid b-tree to write
+        {"sqlite_with_rowid": False},
+    )
+
+    jkt: Mapped[str] = mapped_column(String(43), primary_key=True)
+    jti_sha256: Mapped[str] = mapped_column(String(43), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger)

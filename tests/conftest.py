@@ -1,5 +1,6 @@
-"""Shared fixtures: a test kit (RSA key + JWKS served through ``responses``),
-a fresh app and database per test, a client, and a ``token(...)`` factory.
+"""Shared fixtures: the test kit's (``auth.pytest_plugin``: an RSA key and its JWKS
+served through ``responses``), a fresh app and database per test, a client, and a
+``token(...)`` factory.
 
 Tests under ``tests/api`` and ``tests/storage`` (and any marked ``postgres``)
 run once per database backend: SQLite always, PostgreSQL too when
@@ -16,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import responses
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,6 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from auth.testing import AuthKit
 from cashman import create_app
 from cashman.config import Settings
+
+# The kit's fixtures, as users' suites get them: auth_kit, auth_jwks, auth_jwks_server.
+pytest_plugins = ["auth.pytest_plugin"]
 
 READ = "read:transactions"
 WRITE = "write:transactions"
@@ -100,17 +103,16 @@ def database_url(database_backend: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def kit() -> AuthKit:
-    """A fresh issuer: its own RSA key, issuer URL and audience."""
-    return AuthKit()
+def kit(auth_kit: AuthKit) -> AuthKit:
+    """The plugin's ``auth_kit`` (a fresh issuer), under the short name these tests use."""
+    return auth_kit
 
 
 @pytest.fixture
-def jwks(kit):
-    """The kit's JWKS served through ``responses``; yields the mock to inspect calls."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        kit.publish(rsps)
-        yield rsps
+def jwks(auth_jwks):
+    """The plugin's ``auth_jwks`` (the kit's JWKS through ``responses``; the mock, to count
+    calls), under the short name these tests use."""
+    return auth_jwks
 
 
 @pytest.fixture

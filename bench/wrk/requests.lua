@@ -1,6 +1,6 @@
 -- One request shape for wrk, with bearer tokens rotated per request.
 --
---   wrk -t T -c C -d 5s -s requests.lua URL -- METHOD PATH TOKENS|- BODY|- T OFFSET
+--   wrk -t T -c C -d 5s -s requests.lua URL -- METHOD PATH TOKENS|- BODY|- T OFFSET [record-ids]
 --
 -- TOKENS is a file with one token a line ("-": no Authorization header); BODY a JSON body
 -- file ("-": none). Each wrk thread takes its own slice of the token file (line k goes to
@@ -10,12 +10,31 @@
 -- the same variant stopped instead of replaying its first tokens. Requests are built
 -- once in init(), so wrk spends no time formatting them during the run. done() prints
 -- one BENCH_JSON line that the Python harness reads.
+--
+-- With "record-ids" (write benches), every 201 answer's "id" is kept and done() prints
+-- them on BENCH_IDS lines, so the harness can check that each acknowledged row is stored.
+-- Only then is response() defined: wrk parses bodies only for scripts that define it.
 
 local next_thread = 0
+local threads_ = {}
 
 function setup(thread)
   thread:set("thread_index", next_thread)
   next_thread = next_thread + 1
+  threads_[#threads_ + 1] = thread
+end
+
+ids = {}           -- ids of the rows this thread saw acknowledged (201)
+not_created = 0    -- 2xx answers other than 201, or a 201 without an id
+
+local function record(status, headers, body)
+  if status ~= 201 then
+    not_created = not_created + 1
+    return
+  end
+  local location = headers["Location"] or headers["location"] or ""
+  local id = body:match('"id"%s*:%s*(%d+)') or location:match("/(%d+)$")
+  if id then ids[#ids + 1] = id else not_created = not_created + 1 end
 end
 
 local requests_ = {}
@@ -62,6 +81,7 @@ function init(args)
   count = #requests_
   assert(count > 0, "no requests for this thread")
   position = offset % count
+  if args[7] == "record-ids" then response = record end
 end
 
 function request()
@@ -71,10 +91,21 @@ end
 
 function done(summary, latency, requests)
   local e = summary.errors
+  local created, not_created_all = 0, 0
+  for _, thread in ipairs(threads_) do
+    local thread_ids = thread:get("ids") or {}
+    created = created + #thread_ids
+    not_created_all = not_created_all + (thread:get("not_created") or 0)
+    for first = 1, #thread_ids, 1000 do
+      io.write("BENCH_IDS " .. table.concat(thread_ids, ",", first, math.min(first + 999, #thread_ids)) .. "\n")
+    end
+  end
   io.write(string.format(
     'BENCH_JSON {"requests": %d, "duration_us": %d, "errors_status": %d, '
       .. '"errors_connect": %d, "errors_read": %d, "errors_write": %d, '
-      .. '"errors_timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d}\n',
+      .. '"errors_timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, '
+      .. '"created": %d, "not_created": %d}\n',
     summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99)))
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    created, not_created_all))
 end

@@ -11,7 +11,7 @@ WRITE = "write:transactions"
 
 
 def build_app(settings: AuthSettings) -> Flask:
-    """A tiny API: a token-only route, a read route and a write route that parses JSON."""
+    """A tiny API: token-only routes, a read route and a write route that parses JSON."""
     app = Flask("auth_tests")
     Auth(settings).init_app(app)
 
@@ -19,6 +19,11 @@ def build_app(settings: AuthSettings) -> Flask:
     @requires_auth
     def secured():
         return {"owner": current_owner(), "sub": current_claims()["sub"]}
+
+    @app.get("/secured/ping")
+    @requires_auth
+    def secured_ping():
+        return {"message": "All good. You only get this message if you're authenticated."}
 
     @app.get("/things")
     @requires_scope(READ)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import responses
 
@@ -130,3 +132,14 @@ def test_error_table_token_size_limit_is_8_kib(api, kit, length, status):
     token = sized_token(kit, length)
     resp = api.get("/secured", headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == status
+
+
+@pytest.mark.parametrize("digits", [4300, 4301, 5500])
+def test_error_table_exp_past_the_interpreter_digit_limit_is_invalid_claims(api, kit, digits):
+    # Valid JSON (RFC 8259), validly signed: a malformed time claim, not "not a JWS".
+    payload = json.dumps({**kit.claims(), "exp": "EXP"}).replace('"EXP"', "1" * digits)
+    header = {"alg": "RS256", "typ": "JWT", "kid": kit.signing_kid}
+    token = kit.mint_raw(header, payload.encode(), alg="RS256")
+    resp = api.get("/secured", headers={"Authorization": f"Bearer {token}"})
+    assert (resp.status_code, resp.json["code"]) == (401, "invalid_claims")
+    assert resp.headers["WWW-Authenticate"] == INVALID_CLAIMS

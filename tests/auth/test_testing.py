@@ -13,8 +13,6 @@ from auth.errors import InvalidTokenError
 from auth.testing import DEFAULT_AUDIENCE, DEFAULT_ISSUER, OMIT, AuthKit
 from auth.verify import TokenVerifier
 
-pytest_plugins = ["auth.pytest_plugin"]
-
 
 def decode(part: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))

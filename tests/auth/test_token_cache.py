@@ -15,16 +15,7 @@ from auth.errors import (
 )
 from auth.token_cache import CachedToken, TokenCache
 from auth.verify import TokenVerifier
-
-NOW = 1_750_000_000.0
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.auth.clocks import NOW, Clock
 
 
 @pytest.fixture

@@ -5,6 +5,12 @@ checked with ``cryptography`` directly on the exact signing input as it was
 sent (so a change to any byte of the header or payload breaks it), and the
 header and claim rules are SPEC §3 restated. The oracle knows the one key the
 kit publishes, the issuer, the audience and the leeway; nothing else is valid.
+
+``problems`` lists every rule a token breaks with the SPEC ``code`` each one
+earns, so a test can ask that the verifier's answer is one of them whatever
+order it checks in. Numbers are read as exact ``Decimal``s, which have no
+digit limit: a NumericDate of 4301 digits is simply out of range here, the way
+RFC 8259 and RFC 7519 mean it, whatever the interpreter can convert.
 """
 
 from __future__ import annotations
@@ -12,8 +18,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
+from decimal import Decimal
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -22,10 +28,12 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 MAX_NUMERIC_DATE = 253402300799  # year 9999: past it no NumericDate is meaningful
+MAX_TOKEN_LENGTH = 8192  # SPEC §3 step 1
+INVALID_TOKEN, INVALID_CLAIMS, TOKEN_EXPIRED = "invalid_token", "invalid_claims", "token_expired"
 
 
 class Invalid(Exception):
-    """The oracle's reason for refusing a token (for hypothesis's failure report)."""
+    """The token is not even a compact JWS with JSON-object parts: ``invalid_token``."""
 
 
 def _b64(segment: str) -> bytes:
@@ -48,7 +56,11 @@ def _object(data: bytes) -> dict[str, Any]:
 
     try:
         value = json.loads(
-            data.decode("utf-8"), object_pairs_hook=unique, parse_constant=no_constants
+            data.decode("utf-8"),
+            object_pairs_hook=unique,
+            parse_constant=no_constants,
+            parse_int=Decimal,
+            parse_float=Decimal,
         )
     except (ValueError, RecursionError):
         raise Invalid("not JSON") from None
@@ -57,18 +69,67 @@ def _object(data: bytes) -> dict[str, Any]:
     return value
 
 
-def _date(claims: dict[str, Any], name: str) -> float | None:
+def _date(claims: dict[str, Any], name: str, found: dict[str, str]) -> Decimal | None:
+    """The NumericDate ``name`` (None if absent or malformed: the reason goes to ``found``)."""
     if name not in claims:
         return None
     value = claims[name]
-    if type(value) not in (int, float) or not math.isfinite(value):
-        raise Invalid(f"{name} not a number")
+    if not isinstance(value, Decimal) or not value.is_finite():
+        found[f"{name} not a number"] = INVALID_CLAIMS
+        return None
     if not 0 <= value <= MAX_NUMERIC_DATE:
-        raise Invalid(f"{name} out of range")
-    return float(value)
+        found[f"{name} out of range"] = INVALID_CLAIMS
+        return None
+    return value
 
 
-def check(
+def _header_problems(header: dict[str, Any], kid: str) -> dict[str, str]:
+    found = {}
+    if header.get("alg") != "RS256" or header.get("kid") != kid:
+        found["alg or kid"] = INVALID_TOKEN
+    typ = header.get("typ")
+    if "typ" in header and (
+        not isinstance(typ, str)
+        or typ.lower().removeprefix("application/") not in ("jwt", "at+jwt")
+    ):
+        found["typ"] = INVALID_TOKEN
+    if "crit" in header:
+        found["crit"] = INVALID_TOKEN
+    if "cty" in header:  # nested tokens are never accepted
+        found["cty"] = INVALID_TOKEN
+    return found
+
+
+def _claim_problems(
+    claims: dict[str, Any], *, issuer: str, audience: str, now: float, leeway: float
+) -> dict[str, str]:
+    found = {}
+    if "cnf" in claims:  # key-bound: never a Bearer token
+        found["cnf"] = INVALID_TOKEN
+    if claims.get("iss") != issuer:
+        found["iss"] = INVALID_CLAIMS
+    aud = claims.get("aud")
+    auds = [aud] if isinstance(aud, str) else aud
+    if not isinstance(auds, list) or audience not in auds or any(type(a) is not str for a in auds):
+        found["aud"] = INVALID_CLAIMS
+    sub = claims.get("sub")
+    if type(sub) is not str or not 0 < len(sub) <= 255:
+        found["sub"] = INVALID_CLAIMS
+    elif any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF for c in sub):
+        found["sub control character"] = INVALID_CLAIMS
+    exp, nbf, iat = (_date(claims, name, found) for name in ("exp", "nbf", "iat"))
+    now_d, leeway_d = Decimal(now), Decimal(str(leeway))
+    if "exp" not in claims:
+        found["no exp"] = INVALID_CLAIMS
+    elif exp is not None and now_d >= exp + leeway_d:
+        found["expired"] = TOKEN_EXPIRED
+    for name, value in (("nbf", nbf), ("iat", iat)):
+        if value is not None and value > now_d + leeway_d:
+            found[f"{name} in the future"] = INVALID_CLAIMS
+    return found
+
+
+def problems(
     token: str,
     public_key: rsa.RSAPublicKey,
     *,
@@ -77,51 +138,28 @@ def check(
     audience: str,
     now: float,
     leeway: float = 30,
-) -> dict[str, Any]:
-    """The claims if ``token`` is valid for an RS256-only API; raise ``Invalid`` otherwise."""
+) -> dict[str, str]:
+    """Every rule ``token`` breaks, as {reason: SPEC code}; empty for a valid RS256 token."""
+    if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        return {"not an ASCII token of at most 8 KiB": INVALID_TOKEN}
     parts = token.split(".")
     if len(parts) != 3:
-        raise Invalid("not three parts")
-    header, claims, signature = _object(_b64(parts[0])), _object(_b64(parts[1])), _b64(parts[2])
-    if header.get("alg") != "RS256" or header.get("kid") != kid:
-        raise Invalid("alg or kid")
-    typ = header.get("typ")
-    if "typ" in header and (
-        not isinstance(typ, str)
-        or typ.lower().removeprefix("application/") not in ("jwt", "at+jwt")
-    ):
-        raise Invalid("typ")
-    if "crit" in header:
-        raise Invalid("crit")
-    if "cty" in header:  # nested tokens are never accepted
-        raise Invalid("cty")
+        return {"not three parts": INVALID_TOKEN}
+    try:
+        header, claims = _object(_b64(parts[0])), _object(_b64(parts[1]))
+        signature = _b64(parts[2])
+    except Invalid as exc:
+        return {str(exc): INVALID_TOKEN}
+    found = _header_problems(header, kid)
     signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
     try:
         public_key.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:
-        raise Invalid("signature") from None
-    if "cnf" in claims or claims.get("iss") != issuer:
-        raise Invalid("cnf or iss")
-    aud = claims.get("aud")
-    auds = [aud] if isinstance(aud, str) else aud
-    if not isinstance(auds, list) or audience not in auds or any(type(a) is not str for a in auds):
-        raise Invalid("aud")
-    exp, nbf, iat = _date(claims, "exp"), _date(claims, "nbf"), _date(claims, "iat")
-    sub = claims.get("sub")
-    if type(sub) is not str or not 0 < len(sub) <= 255:
-        raise Invalid("sub")
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF for c in sub):
-        raise Invalid("sub control character")
-    if exp is None or now >= exp + leeway:
-        raise Invalid("exp")
-    if (nbf is not None and nbf > now + leeway) or (iat is not None and iat > now + leeway):
-        raise Invalid("nbf or iat")
-    return claims
+        found["signature"] = INVALID_TOKEN
+    found.update(_claim_problems(claims, issuer=issuer, audience=audience, now=now, leeway=leeway))
+    return found
 
 
 def is_valid(token: str, public_key: rsa.RSAPublicKey, **context: Any) -> bool:
-    try:
-        check(token, public_key, **context)
-    except Invalid:
-        return False
-    return True
+    """Whether ``problems`` finds none."""
+    return not problems(token, public_key, **context)

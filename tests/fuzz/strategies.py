@@ -4,6 +4,11 @@ A mutated token starts from a valid one and changes it the ways an attacker
 can: any character of any part, header members added, removed or swapped,
 claims changed, and then either keeps the old signature or is re-signed with
 the right key, another RSA key, HS256 keyed with the public key, or nothing.
+
+Header members and claims also take numbers no Python value can be written as
+(``json.dumps`` refuses an int of more than 4300 digits, and writes no
+``1e400``): ``RawNumber`` texts at and past the interpreter's integer digit
+limit, huge and tiny exponents, negative zero, the NumericDate range's ends.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import strategies as st
@@ -36,32 +43,93 @@ json_values = st.recursive(
 )
 
 
+class RawNumber:
+    """A JSON number written exactly as ``text`` (see the module docstring)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        digits = self.text.lstrip("-")
+        short = self.text if len(self.text) <= 24 else f"{self.text[:12]}...({len(digits)} chars)"
+        return f"RawNumber({short!r})"
+
+
+EXTREME_NUMBERS = [
+    "1" + "0" * 4299,  # 4300 digits: the longest int CPython converts by default
+    "1" * 4301,  # one digit more: int() raises ValueError
+    "-" + "9" * 4301,
+    "1" * 5500,  # about the longest that fits in an 8 KiB token
+    "1" * 10_000,  # too long for a token: refused for its length
+    "1e400",  # past a double: inf
+    "-1e400",
+    "1E+999999",
+    "1e-400",  # below a double: 0.0
+    "-0",
+    "-0.0",
+    "0",
+    "1.7976931348623157e308",
+    "253402300799",  # the last second of year 9999: the largest NumericDate
+    "253402300800",
+]
+extreme_numbers = st.sampled_from(EXTREME_NUMBERS).map(RawNumber)
+
+token_json_values = st.recursive(
+    json_scalars | extreme_numbers,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON of ``value``, its ``RawNumber``s written as their text."""
+    raw: dict[str, str] = {}
+    marker = uuid.uuid4().hex
+
+    def default(obj: object) -> str:
+        if not isinstance(obj, RawNumber):
+            raise TypeError(f"not JSON: {obj!r}")
+        placeholder = f"{marker}-{len(raw)}"
+        raw[json.dumps(placeholder)] = obj.text
+        return placeholder
+
+    text = json.dumps(value, separators=(",", ":"), default=default)
+    for quoted, number in raw.items():
+        text = text.replace(quoted, number, 1)
+    return text
+
+
 def _times() -> st.SearchStrategy[Any]:
-    """NumericDates well clear of ``now`` +- leeway, plus every malformed kind the SPEC names."""
+    """NumericDates well clear of ``now`` +- leeway, every malformed kind the SPEC names, and
+    numbers past the interpreter's limits."""
     now = int(time.time())
-    return st.sampled_from(
-        [now - 7200, now - 3600, now + 3600, now + 7200, float(now + 3600) + 0.5]
-    ) | st.sampled_from(
-        [None, True, False, "1999999999", [now + 3600], {"t": 1}, 10**20, -1, 1e308, -(10**30)]
+    return (
+        st.sampled_from([now - 7200, now - 3600, now + 3600, now + 7200, float(now + 3600) + 0.5])
+        | st.sampled_from(
+            [None, True, False, "1999999999", [now + 3600], {"t": 1}, 10**20, -1, 1e308, -(10**30)]
+        )
+        | extreme_numbers
     )
 
 
 def claim_values(kit: AuthKit) -> dict[str, st.SearchStrategy[Any]]:
     return {
         "iss": st.sampled_from([kit.issuer, kit.issuer.rstrip("/"), "https://evil.example/", ""])
-        | json_values,
+        | token_json_values,
         "aud": st.sampled_from(
             [kit.audience, [kit.audience], ["x", kit.audience], ["x"], [kit.audience, 1], ""]
         )
-        | json_values,
+        | token_json_values,
         "exp": _times(),
         "nbf": _times(),
         "iat": _times(),
         "sub": st.sampled_from(["user-2", "", "a" * 255, "a" * 256, "a\x00b", "a\nb", "é", "\x85"])
-        | json_values,
-        "cnf": st.just({"jkt": "abc"}) | json_values,
-        "scope": st.sampled_from(["read:transactions write:transactions", ""]) | json_values,
-        "permissions": json_values,
+        | token_json_values,
+        "cnf": st.just({"jkt": "abc"}) | token_json_values,
+        "scope": st.sampled_from(["read:transactions write:transactions", ""]) | token_json_values,
+        "permissions": token_json_values,
     }
 
 
@@ -81,13 +149,14 @@ HEADER_VALUES: dict[str, st.SearchStrategy[Any]] = {
             "RS256 ",
         ]
     )
-    | json_values,
-    "kid": st.sampled_from(["test-key-1", "test-key-2", "", "../../etc/passwd"]) | json_values,
+    | token_json_values,
+    "kid": st.sampled_from(["test-key-1", "test-key-2", "", "../../etc/passwd"])
+    | token_json_values,
     "typ": st.sampled_from(
         ["JWT", "jwt", "at+jwt", "application/at+JWT", "application/jwt", "JWS", "JOSE", ""]
     )
-    | json_values,
-    "crit": st.sampled_from([["exp"], [], ["b64"]]) | json_values,
+    | token_json_values,
+    "crit": st.sampled_from([["exp"], [], ["b64"]]) | token_json_values,
     "jku": st.just("https://evil.example/jwks.json"),
     "x5u": st.just("https://evil.example/cert.pem"),
     "jwk": st.just({"kty": "oct", "k": "c2VjcmV0"}),
@@ -117,13 +186,23 @@ def _edit(draw: st.DrawFn, obj: dict[str, Any], values: dict[str, st.SearchStrat
             a, b = draw(st.lists(st.sampled_from(sorted(obj)), min_size=2, max_size=2, unique=True))
             obj[a], obj[b] = obj[b], obj[a]
         elif op == "add-unknown":
-            obj[draw(st.text(max_size=8))] = draw(json_values)
+            obj[draw(st.text(max_size=8))] = draw(token_json_values)
 
 
 @st.composite
-def mutated_tokens(draw: st.DrawFn, kit: AuthKit, valid: str) -> tuple[str, str]:
-    """(token, what was done): one mutation of ``valid``, minted by ``kit``."""
-    kind = draw(st.sampled_from(["chars", "header", "claims", "both", "resign"]))
+def mutated_tokens(
+    draw: st.DrawFn,
+    kit: AuthKit,
+    valid: str,
+    kinds: Sequence[str] = ("chars", "header", "claims", "both", "resign"),
+    signers: Sequence[str] = SIGNERS,
+) -> tuple[str, str]:
+    """(token, what was done): one mutation of ``valid``, minted by ``kit``.
+
+    ``kinds`` and ``signers`` narrow the mutations drawn (e.g. claims only, re-signed
+    with the right key: every refusal is then about the claims).
+    """
+    kind = draw(st.sampled_from(kinds))
     header_b64, payload_b64, signature_b64 = valid.split(".")
     if kind == "chars":
         parts = [header_b64, payload_b64, signature_b64]
@@ -149,7 +228,7 @@ def mutated_tokens(draw: st.DrawFn, kit: AuthKit, valid: str) -> tuple[str, str]
         _edit(draw, header, HEADER_VALUES)
     if kind in ("claims", "both"):
         _edit(draw, claims, claim_values(kit))
-    signer = draw(st.sampled_from(SIGNERS))
+    signer = draw(st.sampled_from(signers))
     signing_input = f"{_segment(header)}.{_segment(claims)}"
     signature = {
         "keep": lambda: base64.urlsafe_b64decode(signature_b64 + "=" * (-len(signature_b64) % 4)),
@@ -164,7 +243,7 @@ def mutated_tokens(draw: st.DrawFn, kit: AuthKit, valid: str) -> tuple[str, str]
 
 
 def _segment(obj: dict[str, Any]) -> str:
-    return b64url(json.dumps(obj, separators=(",", ":")).encode())
+    return b64url(dumps(obj).encode())
 
 
 authorization_headers = st.text(

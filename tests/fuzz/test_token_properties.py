@@ -3,7 +3,9 @@
 The verifier (``auth.verify.TokenVerifier``, its JWKS served through
 ``responses``) is compared with the independent oracle in ``oracle.py``.
 Through the app, the same tokens and random ``Authorization`` headers never
-answer a 500, and every refusal has the SPEC's JSON shape.
+answer a 500, and every refusal has the SPEC's JSON shape. A validly signed
+token is refused for one of its real problems, with that problem's SPEC code:
+a claim no interpreter can convert is still a claim (issue 9).
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from auth.verify import TokenVerifier
 from cashman import create_app
 from cashman.config import Settings
 from tests.fuzz import oracle
-from tests.fuzz.strategies import B64TOKEN, authorization_headers, mutated_tokens
+from tests.fuzz.strategies import (
+    B64TOKEN,
+    RawNumber,
+    authorization_headers,
+    dumps,
+    mutated_tokens,
+)
 
 KIT = AuthKit()
 VALID = KIT.mint(sub="user-1", scopes=["read:transactions", "write:transactions"], expires_in=3000)
@@ -53,8 +61,8 @@ def client(issuer, tmp_path_factory):
     ).test_client()
 
 
-def _oracle(token: str) -> bool:
-    return oracle.is_valid(
+def _problems(token: str) -> dict[str, str]:
+    return oracle.problems(
         token,
         KIT.key.public_key(),
         kid=KIT.signing_kid,
@@ -62,6 +70,17 @@ def _oracle(token: str) -> bool:
         audience=KIT.audience,
         now=time.time(),
     )
+
+
+def _oracle(token: str) -> bool:
+    return not _problems(token)
+
+
+def _signed_with_claim(claim: str, number: str) -> tuple[str, str]:
+    """A mutation as ``mutated_tokens`` gives it: VALID's claims with ``claim`` set, re-signed."""
+    claims = {**KIT.claims(expires_in=3000), claim: RawNumber(number)}
+    header = {"alg": "RS256", "typ": "JWT", "kid": KIT.signing_kid}
+    return KIT.mint_raw(dumps(header), dumps(claims), alg="RS256"), f"{claim}={number[:12]}"
 
 
 def _verifier_accepts(verifier: TokenVerifier, token: str) -> bool:
@@ -88,6 +107,24 @@ def test_mutated_token_accepted_only_when_oracle_says_valid(verifier, mutation):
     if " signed right" in what or token == VALID:
         # re-signed with the real key: the claim and header rules must agree both ways
         assert accepted == _oracle(token), f"valid token refused ({what})"
+
+
+@settings(max_examples=300)
+@given(mutation=mutated_tokens(KIT, VALID, kinds=("claims",), signers=("right",)))
+@example(mutation=_signed_with_claim("exp", "1" * 4301))
+@example(mutation=_signed_with_claim("nbf", "-" + "9" * 5000))
+@example(mutation=_signed_with_claim("iat", "1e400"))
+@example(mutation=_signed_with_claim("x-custom", "1" * 4301))
+def test_validly_signed_token_is_refused_for_one_of_its_real_problems(verifier, mutation):
+    token, what = mutation
+    expected = _problems(token)
+    try:
+        verifier.verify(token)
+    except AuthError as err:
+        assert expected, f"valid token refused as {err.code} ({what})"
+        assert err.code in expected.values(), f"{err.code}, expected one of {expected} ({what})"
+    else:
+        assert not expected, f"accepted despite {expected} ({what})"
 
 
 @given(mutation=mutated_tokens(KIT, VALID))

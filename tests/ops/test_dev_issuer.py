@@ -76,7 +76,7 @@ def test_jwks_server_refuses_non_loopback_host(issuer, host):
     ("host", "is_loopback"),
     [
         ("127.0.0.1", True),
-        ("127.1.2.3", True),
+        ("127.1.2.3", False),  # SPEC §2: localhost, 127.0.0.1 and ::1 only
         ("::1", True),
         ("[::1]", True),
         ("localhost", True),

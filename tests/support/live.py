@@ -1,7 +1,7 @@
 """Real servers for tests: gunicorn on a free loopback port, and a JWKS over HTTP.
 
 A real server process cannot see the ``responses`` mock, so ``LiveIssuer``
-serves an ``AuthKit``'s key set from a tiny ``http.server`` thread on
+serves an ``AuthKit``'s key set from the kit's loopback ``JWKSServer`` on
 127.0.0.1 (plain ``http`` is allowed for loopback issuers). ``LiveServer``
 runs ``gunicorn server:app`` with the project's ``gunicorn.conf.py`` through
 ``tests.support.processes``: a clean environment, its own process group (so a
@@ -11,20 +11,15 @@ Traffic only ever goes to loopback.
 
 from __future__ import annotations
 
-import json
 import subprocess
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-from auth.testing import AuthKit
+from auth.testing import AuthKit, JWKSServer
 from tests.support.processes import (
     PYTHON,
     ROOT,
-    STOP_DEADLINE_S,
     child_pids,
     clean_env,
     free_port,
@@ -40,38 +35,17 @@ class LiveIssuer:
     """An ``AuthKit`` whose issuer is ``http://127.0.0.1:<port>/``, JWKS served for real."""
 
     def __init__(self) -> None:
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path != "/.well-known/jwks.json":
-                    self.send_error(404)
-                    return
-                body = json.dumps(issuer.kit.jwks()).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet: the test output is not the place for access logs."""
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = JWKSServer({"keys": []})
         self.port = self._server.server_address[1]
-        self.kit = AuthKit(issuer=f"http://127.0.0.1:{self.port}/")
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self.kit = AuthKit(issuer=self._server.issuer)
+        self._server.jwks = self.kit.jwks  # read on every fetch: rotations show
 
     def env(self) -> dict[str, str]:
         """Settings that make a server trust this issuer."""
         return self.kit.env()
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=STOP_DEADLINE_S)
+        self._server.close()
 
 
 @contextmanager

@@ -1,0 +1,134 @@
+"""The key of a DPoP proof: its header's ``jwk`` checked against ``alg``, turned into a
+verifier, and its RFC 7638 thumbprint (``jkt``).
+
+RFC 9449 §4.3 check 5-6 and SPEC §3a step 3: the ``jwk`` is a public key that fits
+``alg`` (RSA of at least 2048 bits, or EC on the curve of ``alg``) and holds no private
+member. Members are read as strictly as a key set's (RFC 7518 §6: base64url without
+padding, EC coordinates at their full length, RSA integers without leading zero
+octets), so one key has exactly one thumbprint. The verifier is built by the same code
+that builds JWKS keys (``auth.keyset``), through ``cryptography``.
+
+The key is chosen by the client, so its cost is bounded too: RSA moduli up to 8192 bits
+and public exponents below 2**31 (the bound Go's ``crypto/rsa`` applies); a huge
+exponent would make one verification take a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from auth.errors import InvalidDPoPProofError, InvalidTokenError
+from auth.jws import decode_segment
+from auth.keyset import EC_CURVES, UnusableKeyError, Verifier, build_signing_key, key_type_for
+
+# RFC 7518 §6.2.2 and §6.3.2 (private EC and RSA members), §6.4.1 (symmetric `k`)
+PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
+# RFC 7638 §3.2: the required members of each key type, which alone make the thumbprint
+REQUIRED_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
+MAX_RSA_BITS = 8192
+MAX_RSA_EXPONENT = 2**31 - 1
+_COORDINATE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
+
+
+class ProofKey(NamedTuple):
+    """A proof's public key: its thumbprint and a ``verify(message, signature)``."""
+
+    jkt: str
+    verify: Verifier
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """RFC 7638 SHA-256 thumbprint of an EC or RSA JWK, base64url without padding.
+
+    Only the required members count (§3.2), serialised with no whitespace in
+    lexicographic order. ``ValueError`` for another key type or a missing member.
+    """
+    kty = jwk.get("kty")
+    members = REQUIRED_MEMBERS.get(kty) if isinstance(kty, str) else None
+    if members is None or not all(isinstance(jwk.get(name), str) for name in members):
+        raise ValueError("not an EC or RSA public JWK")
+    canonical = json.dumps({name: jwk[name] for name in members}, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode("utf-8")).digest()
+    return _b64url(digest)
+
+
+def proof_key(jwk: object, alg: str) -> ProofKey:
+    """The key of a proof header's ``jwk`` for ``alg``; ``InvalidDPoPProofError`` if unfit."""
+    if not isinstance(jwk, dict):
+        raise InvalidDPoPProofError("jwk is not a JSON object")
+    if any(name in jwk for name in PRIVATE_MEMBERS):
+        raise InvalidDPoPProofError("jwk holds a private or symmetric key member")
+    kty = jwk.get("kty")
+    if kty != key_type_for(alg):
+        raise InvalidDPoPProofError("jwk kty does not fit alg")
+    _check_optional_members(jwk, alg)
+    if kty == "EC":
+        _check_ec(jwk, alg)
+    else:
+        _check_rsa(jwk)
+    public = {name: jwk[name] for name in REQUIRED_MEMBERS[kty]}
+    jkt = jwk_thumbprint(public)
+    try:
+        # kid = the thumbprint, as RFC 7638 §1 suggests; the key set code requires one
+        verifier = build_signing_key({**public, "kid": jkt}, (alg,)).verifiers.get(alg)
+    except UnusableKeyError:
+        raise InvalidDPoPProofError("jwk is not a usable public key") from None
+    if verifier is None:
+        raise InvalidDPoPProofError("jwk cannot verify alg")
+    return ProofKey(jkt, verifier)
+
+
+def _check_optional_members(jwk: Mapping[str, Any], alg: str) -> None:
+    """RFC 7517 §4.2-§4.4: members the client chose to send must not contradict ``alg``."""
+    if "use" in jwk and jwk["use"] != "sig":
+        raise InvalidDPoPProofError("jwk use is not sig")
+    key_ops = jwk.get("key_ops", ["verify"])
+    if not isinstance(key_ops, list) or "verify" not in key_ops:
+        raise InvalidDPoPProofError("jwk key_ops without verify")
+    if "alg" in jwk and jwk["alg"] != alg:
+        raise InvalidDPoPProofError("jwk bound to another alg")
+
+
+def _check_ec(jwk: Mapping[str, Any], alg: str) -> None:
+    crv = EC_CURVES[alg]
+    if jwk.get("crv") != crv:
+        raise InvalidDPoPProofError("jwk curve does not fit alg")
+    size = _COORDINATE_BYTES[crv]
+    # RFC 7518 §6.2.1.2-§6.2.1.3: each coordinate is exactly the curve's size in octets
+    if len(_member(jwk, "x")) != size or len(_member(jwk, "y")) != size:
+        raise InvalidDPoPProofError("jwk coordinate of the wrong length")
+
+
+def _check_rsa(jwk: Mapping[str, Any]) -> None:
+    modulus, exponent = _member(jwk, "n"), _member(jwk, "e")
+    # RFC 7518 §2 Base64urlUInt: the minimum number of octets, so no leading zero
+    if not modulus or not exponent or modulus[0] == 0 or exponent[0] == 0:
+        raise InvalidDPoPProofError("jwk RSA integer not in minimal form")
+    if not modulus[-1] & 1:
+        raise InvalidDPoPProofError("jwk RSA modulus is even")
+    if int.from_bytes(modulus, "big").bit_length() > MAX_RSA_BITS:
+        raise InvalidDPoPProofError("jwk RSA modulus too large")
+    if int.from_bytes(exponent, "big") > MAX_RSA_EXPONENT:
+        raise InvalidDPoPProofError("jwk RSA exponent too large")
+
+
+def _member(jwk: Mapping[str, Any], name: str) -> bytes:
+    value = jwk.get(name)
+    if not isinstance(value, str):
+        raise InvalidDPoPProofError(f"jwk {name} is not a string")
+    try:
+        decoded = decode_segment(value)
+    except InvalidTokenError:
+        raise InvalidDPoPProofError(f"jwk {name} is not base64url") from None
+    # only the canonical spelling: no "+", "/", "=" and no stray bits in the last character
+    if _b64url(decoded) != value:
+        raise InvalidDPoPProofError(f"jwk {name} is not canonical base64url")
+    return decoded
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")

@@ -1,0 +1,255 @@
+"""The DPoP replay store in the application's database (SPEC §3a step 5, §8).
+
+Every worker and every instance shares the database, so a proof accepted by one is
+refused by all the others: SQLite on one machine, PostgreSQL across many. One row per
+accepted proof, unique on (``jkt``, SHA-256 of ``jti``), with its expiry.
+
+The write is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` whose row count says
+whether this call won: 1 when the pair was new (or its old row had expired), 0 when an
+unexpired row holds it. The database's unique index decides, so two workers racing with
+the same proof cannot both win. It runs on the driver's cursor in its own short
+transaction, apart from the request's: this is most of what DPoP adds to a request.
+
+- PostgreSQL: one round trip. One statement in autocommit, sent without a server-side
+  prepared statement (PgBouncer in transaction pooling mode cannot keep those), with
+  ``synchronous_commit`` off for that transaction only: a replay record lost in a
+  database crash can only re-open a proof that is still within its few minutes, while
+  waiting for a WAL flush would add that flush to every DPoP request. The writes use a
+  pool of their own without the pre-ping (``SELECT 1`` on every checkout, a second
+  round trip); a connection found dropped is invalidated and the write retried once.
+- SQLite: ``BEGIN IMMEDIATE`` (two workers never both read then fail to upgrade), the
+  statement, ``COMMIT``, under ``synchronous = NORMAL`` for that transaction only (the
+  app's own writes stay ``FULL``): in WAL mode a commit then survives the process being
+  killed; only an operating-system crash can drop the last ones, with the same bounded
+  consequence as above.
+
+Rows past their expiry are deleted at most once per ``cleanup_interval_s`` per process,
+in bounded batches, after a write (never before it): the table holds about one window
+of proofs and no request pays for more than one batch run. Any database failure is a
+``ReplayStoreUnavailableError`` (a 503), never an unchecked acceptance.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from sqlalchemy import BigInteger, Engine, bindparam, delete, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from auth.replay import ReplayStoreUnavailableError
+from cashman.database import build_engine
+from cashman.models import DPoPReplayRecord
+from cashman.prepared import PreparedQuery
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 5.0
+_TABLE = DPoPReplayRecord.__table__
+
+
+def _insert_statement(dialect_name: str) -> Any:
+    """The upsert: inserted, or an expired row taken over, means recorded now."""
+    values = [bindparam(name, type_=column.type) for name, column in _TABLE.c.items()]
+    if dialect_name == "postgresql":
+        # One statement, one round trip: `set_config(..., true)` lasts only for the
+        # statement's own transaction, whose commit then does not wait for the WAL flush.
+        async_commit = func.set_config("synchronous_commit", "off", True).is_not(None)
+        statement = postgresql.insert(_TABLE).from_select(
+            list(_TABLE.c.keys()), select(*values).where(async_commit)
+        )
+    else:
+        statement = sqlite.insert(_TABLE).values(values)
+    return statement.on_conflict_do_update(
+        index_elements=[_TABLE.c.jkt, _TABLE.c.jti_sha256],
+        set_={"expires_at": statement.excluded.expires_at},
+        where=_TABLE.c.expires_at < bindparam("now", type_=BigInteger),
+    )
+
+
+def _cleanup_statement() -> Any:
+    """Delete up to ``batch`` expired rows, oldest first (the expiry index serves both)."""
+    now = bindparam("now", type_=BigInteger)
+    expired = (
+        select(_TABLE.c.jkt, _TABLE.c.jti_sha256)
+        .where(_TABLE.c.expires_at < now)
+        .order_by(_TABLE.c.expires_at)
+        .limit(bindparam("batch", type_=BigInteger))
+    )
+    # `expires_at` again outside: a row taken over meanwhile (PostgreSQL re-checks the
+    # outer condition on the updated row) is no longer expired and stays
+    return delete(_TABLE).where(
+        tuple_(_TABLE.c.jkt, _TABLE.c.jti_sha256).in_(expired), _TABLE.c.expires_at < now
+    )
+
+
+def jti_digest(jti: str) -> str:
+    """base64url(SHA-256(UTF-8 of ``jti``)): lone surrogates kept, so distinct strings differ."""
+    digest = hashlib.sha256(jti.encode("utf-8", "surrogatepass")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+class DatabaseReplayStore:
+    """An ``auth.replay.ReplayStore`` on the app's SQLAlchemy ``engine`` (SQLite or PostgreSQL)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], float] = time.time,
+        cleanup_interval_s: float = 60.0,
+        cleanup_batch: int = 1000,
+        cleanup_max_batches: int = 20,
+    ) -> None:
+        """``engine`` (the app's, schema migrated); ``clock`` in Unix seconds; clean-ups at
+        most every ``cleanup_interval_s``, each deleting up to ``cleanup_batch`` x
+        ``cleanup_max_batches`` expired rows. On PostgreSQL the writes use a pool of their
+        own on the same database, without the pre-ping round trip (see ``record``):
+        ``write_engine`` is that pool's engine (``engine`` itself on SQLite) and
+        ``dispose()`` closes it."""
+        self.engine = engine
+        self.clock = clock
+        self.cleanup_interval_s = cleanup_interval_s
+        self.cleanup_batch = cleanup_batch
+        self.cleanup_max_batches = cleanup_max_batches
+        dialect = engine.dialect
+        self._is_postgres = dialect.name == "postgresql"
+        self.write_engine = (
+            build_engine(engine.url.render_as_string(hide_password=False), pre_ping=False)
+            if self._is_postgres
+            else engine
+        )
+        # compiled once for this dialect (PreparedQuery: SQL text, parameter order)
+        self._insert = PreparedQuery(_insert_statement(dialect.name), dialect)
+        self._cleanup = PreparedQuery(_cleanup_statement(), dialect)
+        self._cleanup_lock = threading.Lock()
+        self._next_cleanup = 0.0
+
+    def record(self, jkt: str, jti: str, expires_at: float) -> bool:
+        """See ``auth.replay.ReplayStore.record``; raises ``ReplayStoreUnavailableError``."""
+        now = self.clock()
+        params = self._insert.parameters(
+            {
+                "jkt": jkt,
+                "jti_sha256": jti_digest(jti),
+                "expires_at": math.ceil(expires_at),
+                "now": math.floor(now),
+            }
+        )
+        try:
+            recorded = self._insert_once(params)
+        except DBAPIError as exc:
+            # The PostgreSQL pool skips the pre-ping (a round trip on every request), so a
+            # connection the server dropped while idle shows up here: it was invalidated,
+            # and the write is tried once more on a fresh connection.
+            if not exc.connection_invalidated:
+                raise self._unavailable(exc) from None
+            try:
+                recorded = self._insert_once(params)
+            except (SQLAlchemyError, OSError) as retry_exc:
+                raise self._unavailable(retry_exc) from None
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._unavailable(exc) from None
+        if now >= self._next_cleanup:
+            self.cleanup(now)
+        return recorded
+
+    def dispose(self) -> None:
+        """Close the write pool of its own (PostgreSQL); the app's engine is the app's."""
+        if self.write_engine is not self.engine:
+            self.write_engine.dispose()
+
+    def _insert_once(self, params: Any) -> bool:
+        with self._cursor() as cursor:
+            cursor.execute(self._insert.sql, params, **self._no_prepare)
+            return bool(cursor.rowcount == 1)
+
+    @staticmethod
+    def _unavailable(exc: BaseException) -> ReplayStoreUnavailableError:
+        logger.warning("DPoP replay store unreachable (%s)", type(exc).__name__)
+        return ReplayStoreUnavailableError("database error", RETRY_AFTER_S)
+
+    def cleanup(self, now: float | None = None) -> int:
+        """Delete expired rows in batches (one run per process at a time); return how many.
+
+        Failures are logged and left for the next run: the proof was already recorded.
+        """
+        if not self._cleanup_lock.acquire(blocking=False):
+            return 0
+        now = self.clock() if now is None else now
+        deleted = 0
+        try:
+            self._next_cleanup = now + self.cleanup_interval_s
+            params = self._cleanup.parameters({"now": math.floor(now), "batch": self.cleanup_batch})
+            for _ in range(self.cleanup_max_batches):
+                with self._cursor() as cursor:
+                    cursor.execute(self._cleanup.sql, params, **self._no_prepare)
+                    count = cursor.rowcount
+                deleted += count
+                if count < self.cleanup_batch:
+                    break
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("DPoP replay clean-up failed (%s)", type(exc).__name__)
+        finally:
+            self._cleanup_lock.release()
+        return deleted
+
+    @property
+    def _no_prepare(self) -> dict[str, Any]:
+        # psycopg prepares a statement server-side after its 5th use unless told not to
+        return {"prepare": False} if self._is_postgres else {}
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        """A driver cursor in its own committed transaction; driver errors as SQLAlchemy's."""
+        with self.write_engine.connect() as connection:
+            dbapi_connection = connection.connection.dbapi_connection
+            dialect = self.write_engine.dialect
+            cursor = None
+            try:
+                if self._is_postgres:
+                    dbapi_connection.autocommit = True
+                cursor = dbapi_connection.cursor()
+                if not self._is_postgres:
+                    cursor.execute("PRAGMA synchronous = NORMAL")
+                    cursor.execute("BEGIN IMMEDIATE")
+                yield cursor
+                if not self._is_postgres:
+                    cursor.execute("COMMIT")
+            except dialect.loaded_dbapi.Error as exc:
+                lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
+                if lost:
+                    connection.invalidate(exc)
+                raise DBAPIError.instance(
+                    None, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost
+                ) from exc
+            finally:
+                self._restore(connection, dbapi_connection, cursor)
+
+    def _restore(self, connection: Any, dbapi_connection: Any, cursor: Any) -> None:
+        """Hand the connection back as the pool gave it (the app's writes stay FULL)."""
+        if connection.invalidated:
+            return
+        dbapi = self.write_engine.dialect.loaded_dbapi
+        try:
+            if self._is_postgres:
+                dbapi_connection.autocommit = False
+            elif cursor is not None:
+                if dbapi_connection.in_transaction:
+                    cursor.execute("ROLLBACK")
+                cursor.execute("PRAGMA synchronous = FULL")
+        except dbapi.Error as exc:
+            # a connection whose settings are unknown must not serve the app's writes
+            connection.invalidate(exc)
+        finally:
+            if cursor is not None:
+                with suppress(dbapi.Error):
+                    cursor.close()

@@ -1,0 +1,73 @@
+"""``auth.is_loopback``: SPEC §2's three loopback hosts, one answer for every checker.
+
+Settings (plain ``http`` issuer and JWKS URLs), the development issuer's bind
+address and the kit's JWKS server all ask the same function; before, settings
+refused ``127.0.0.2`` while the development issuer bound to it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from auth import AuthSettings, ConfigError, is_loopback
+from auth.dev_issuer import DevIssuerError, require_loopback
+from auth.jwks_server import JWKSServer
+
+LOOPBACK = ["localhost", "LocalHost", "127.0.0.1", "::1", "[::1]", "0:0:0:0:0:0:0:1", "0::01"]
+NOT_LOOPBACK = [
+    "127.0.0.2",  # loopback to the kernel, not one of the SPEC's three hosts
+    "127.1.2.3",
+    "0.0.0.0",  # noqa: S104
+    "::",
+    "[::]",
+    "::ffff:127.0.0.1",
+    "::1%lo",
+    "localhost.",
+    "localhost.example.com",
+    "10.0.0.1",
+    "example.com",
+    "",
+    "[",
+]
+
+
+@pytest.mark.parametrize("host", LOOPBACK)
+def test_is_loopback_the_spec_hosts_in_any_spelling(host):
+    assert is_loopback(host) is True
+
+
+@pytest.mark.parametrize("host", NOT_LOOPBACK)
+def test_is_loopback_nothing_else(host):
+    assert is_loopback(host) is False
+
+
+def url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+@pytest.mark.parametrize("host", LOOPBACK)
+def test_plain_http_issuer_allowed_on_loopback(host):
+    issuer = f"http://{url_host(host)}:8080/"
+    env = {"AUTH0_ISSUER": issuer, "API_AUDIENCE": "https://api.example"}
+    assert AuthSettings.from_env(env).issuers == (issuer,)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "127.1.2.3", "0.0.0.0", "::ffff:127.0.0.1"])  # noqa: S104
+def test_plain_http_issuer_refused_elsewhere(host):
+    env = {"AUTH0_ISSUER": f"http://{url_host(host)}:8080/", "API_AUDIENCE": "a"}
+    with pytest.raises(ConfigError) as caught:
+        AuthSettings.from_env(env)
+    assert caught.value.variable == "AUTH0_ISSUER"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "127.1.2.3", "::ffff:127.0.0.1", "0.0.0.0"])  # noqa: S104
+def test_dev_issuer_and_jwks_server_refuse_what_settings_refuse(host):
+    with pytest.raises(DevIssuerError, match="loopback only"):
+        require_loopback(host)
+    with pytest.raises(ValueError, match="loopback only"):
+        JWKSServer({"keys": []}, host=host)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "LOCALHOST"])
+def test_dev_issuer_accepts_what_settings_accept(host):
+    require_loopback(host)

@@ -1,0 +1,254 @@
+"""The DPoP replay store in the database: shared by instances, expiring, cleaned, failing closed.
+
+Runs on SQLite and, with ``TEST_POSTGRES_URL``, on PostgreSQL. Two ``Database`` objects on
+one database stand for two instances (each with its own engine and pool).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from auth.replay import ReplayStore, ReplayStoreUnavailableError
+from cashman.database import Database
+from cashman.dpop_replay import DatabaseReplayStore, jti_digest
+from cashman.migrate import upgrade
+
+NOW = 1_750_000_000.0
+JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+OTHER_JKT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+
+
+class Clock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def instances(database_url):
+    """Two instances' databases on one migrated database."""
+    dbs = [Database(database_url), Database(database_url)]
+    upgrade(dbs[0].engine)
+    yield dbs
+    for db in dbs:
+        db.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_store(clock):
+    """``make_store(engine, **options)`` -> a store disposed of after the test."""
+    made: list[DatabaseReplayStore] = []
+
+    def make(engine, **options) -> DatabaseReplayStore:
+        store = DatabaseReplayStore(engine, clock=options.pop("clock", clock), **options)
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store.dispose()
+
+
+@pytest.fixture
+def store(instances, make_store) -> DatabaseReplayStore:
+    return make_store(instances[0].engine)
+
+
+def rows(db: Database) -> list[tuple]:
+    with db.engine.connect() as connection:
+        query = "SELECT jkt, jti_sha256, expires_at FROM dpop_replay ORDER BY expires_at, jkt"
+        return [tuple(row) for row in connection.execute(text(query))]
+
+
+def test_database_store_is_a_replay_store(store):
+    replay_store: ReplayStore = store
+    assert replay_store.record(JKT, "jti-1", NOW + 60) is True
+
+
+def test_second_record_is_a_replay(store):
+    assert store.record(JKT, "jti-1", NOW + 60) is True
+    assert store.record(JKT, "jti-1", NOW + 60) is False
+
+
+def test_replay_to_another_instance_is_refused(instances, make_store):
+    first = make_store(instances[0].engine)
+    second = make_store(instances[1].engine)
+    assert first.record(JKT, "jti-1", NOW + 60) is True
+    assert second.record(JKT, "jti-1", NOW + 60) is False
+
+
+def test_same_jti_of_another_key_is_recorded(store):
+    assert store.record(JKT, "jti-1", NOW + 60) is True
+    assert store.record(OTHER_JKT, "jti-1", NOW + 60) is True
+
+
+def test_one_row_per_proof_with_the_jti_digest_and_whole_second_expiry(store, instances):
+    store.record(JKT, "jti-1", NOW + 60.2)
+    assert rows(instances[0]) == [(JKT, jti_digest("jti-1"), int(NOW) + 61)]
+
+
+@pytest.mark.parametrize("jti", ["x" * 256, "nul\x00inside", "lone \ud800 surrogate", "é€😀"])
+def test_any_jti_string_is_stored(store, jti):
+    assert store.record(JKT, jti, NOW + 60) is True
+    assert store.record(JKT, jti, NOW + 60) is False
+
+
+def test_distinct_jtis_have_distinct_digests():
+    assert len({jti_digest(j) for j in ["a", "a\x00", "\ud800", "\udc00", "A"]}) == 5
+
+
+def test_record_is_held_until_its_expiry(store, clock):
+    store.record(JKT, "jti-1", NOW + 60)
+    clock.now = NOW + 60
+    assert store.record(JKT, "jti-1", NOW + 120) is False
+
+
+def test_expired_record_may_be_recorded_again(store, clock):
+    store.record(JKT, "jti-1", NOW + 60)
+    clock.now = NOW + 61
+    assert store.record(JKT, "jti-1", NOW + 121) is True
+    assert store.record(JKT, "jti-1", NOW + 121) is False
+
+
+def test_concurrent_records_across_instances_accept_exactly_one(instances, make_store):
+    stores = [make_store(db.engine) for db in instances]
+    barrier = threading.Barrier(8)
+    results: list[bool] = []
+
+    def record(index: int) -> None:
+        barrier.wait(timeout=30)
+        results.append(stores[index % 2].record(JKT, "raced", NOW + 60))
+
+    threads = [threading.Thread(target=record, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(results) == [False] * 7 + [True]
+
+
+def test_cleanup_deletes_only_expired_rows(store, instances, clock):
+    for i in range(5):
+        store.record(JKT, f"old-{i}", NOW + 10)
+    store.record(JKT, "live", NOW + 600)
+    assert store.cleanup(NOW + 11) == 5
+    assert [row[1] for row in rows(instances[0])] == [jti_digest("live")]
+
+
+def test_cleanup_is_bounded_per_run(instances, make_store):
+    store = make_store(instances[0].engine, cleanup_batch=2, cleanup_max_batches=2)
+    for i in range(7):
+        store.record(JKT, f"old-{i}", NOW + 10)
+    assert store.cleanup(NOW + 11) == 4
+    assert len(rows(instances[0])) == 3
+    assert store.cleanup(NOW + 11) == 3
+
+
+def test_records_trigger_cleanup_at_most_once_per_interval(instances, clock, make_store):
+    store = make_store(instances[0].engine, cleanup_interval_s=60)
+    store.record(JKT, "first", NOW + 5)  # the first write of a process cleans up
+    clock.now = NOW + 30
+    store.record(JKT, "second", NOW + 90)
+    assert len(rows(instances[0])) == 2  # "first" expired, but the interval has not passed
+    clock.now = NOW + 61
+    store.record(JKT, "third", NOW + 120)
+    assert sorted(row[1] for row in rows(instances[0])) == sorted(
+        [jti_digest("second"), jti_digest("third")]
+    )
+
+
+def test_cleanup_failure_does_not_fail_the_record(instances, caplog, make_store):
+    store = make_store(instances[0].engine)
+    store._cleanup.sql = "DELETE FROM no_such_table"  # the clean-up alone breaks
+    assert store.record(JKT, "jti-1", NOW + 60) is True
+    assert "clean-up failed" in caplog.text
+
+
+def test_missing_table_is_unavailable(database_url, caplog, make_store):
+    db = Database(database_url)  # not migrated
+    try:
+        with pytest.raises(ReplayStoreUnavailableError) as caught:
+            make_store(db.engine).record(JKT, "jti-1", NOW + 60)
+    finally:
+        db.dispose()
+    assert caught.value.retry_after > 0
+    assert "jti-1" not in caplog.text and JKT not in caplog.text
+
+
+def test_unreachable_postgresql_is_unavailable(make_store):
+    engine = create_engine(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+    )
+    try:
+        with pytest.raises(ReplayStoreUnavailableError):
+            make_store(engine).record(JKT, "jti-1", NOW + 60)
+    finally:
+        engine.dispose()
+
+
+def test_unopenable_sqlite_file_is_unavailable(tmp_path, make_store):
+    engine = create_engine(f"sqlite:///{tmp_path}")  # a directory, not a database file
+    try:
+        with pytest.raises(ReplayStoreUnavailableError):
+            make_store(engine).record(JKT, "jti-1", NOW + 60)
+    finally:
+        engine.dispose()
+
+
+def test_store_works_again_once_the_table_exists(database_url, make_store):
+    db = Database(database_url)
+    try:
+        store = make_store(db.engine)
+        with pytest.raises(ReplayStoreUnavailableError):
+            store.record(JKT, "jti-1", NOW + 60)
+        upgrade(db.engine)
+        assert store.record(JKT, "jti-1", NOW + 60) is True
+    finally:
+        db.dispose()
+
+
+def test_app_connections_are_handed_back_unchanged(store, instances, database_backend):
+    store.record(JKT, "jti-1", NOW + 60)
+    with instances[0].engine.connect() as connection:
+        if database_backend == "sqlite":
+            assert not connection.connection.dbapi_connection.in_transaction
+            # the app's own writes stay synchronous=FULL (SPEC §5)
+            assert connection.execute(text("PRAGMA synchronous")).scalar() == 2
+        else:
+            assert connection.connection.dbapi_connection.autocommit is False
+            assert connection.execute(text("SHOW synchronous_commit")).scalar() == "on"
+
+
+def test_no_server_side_prepared_statements(store, database_backend):
+    if database_backend != "postgresql":
+        pytest.skip("PostgreSQL only: PgBouncer transaction pooling")
+    for i in range(12):  # psycopg would prepare after 5 executions
+        store.record(JKT, f"jti-{i}", NOW + 60)
+    with store.write_engine.connect() as connection:
+        count = connection.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar()
+    assert count == 0
+
+
+def test_connection_dropped_by_the_server_is_replaced_without_a_503(
+    store, instances, database_backend
+):
+    if database_backend != "postgresql":
+        pytest.skip("PostgreSQL only: the write pool skips the pre-ping there")
+    store.record(JKT, "before", NOW + 60)
+    with store.write_engine.connect() as connection:
+        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+    with instances[0].engine.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        admin.commit()
+    assert store.record(JKT, "after", NOW + 60) is True
+    assert store.record(JKT, "after", NOW + 60) is False
