@@ -101,13 +101,17 @@ def build_engine(url: str, *, pre_ping: bool = True) -> Engine:
         return engine
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":
-        # a database that is down answers 503 in seconds, not a hung worker
         connect_args = {
+            # a database that is down answers 503 in seconds, not a hung worker
             "connect_timeout": PG_CONNECT_TIMEOUT_S,
             "keepalives": 1,
             "keepalives_idle": 10,
             "keepalives_interval": 5,
             "keepalives_count": 3,
+            # no server-side prepared statements: behind a transaction pooler (PgBouncer,
+            # SPEC section 8) the next transaction may run on another server connection,
+            # where the statement is missing or another client's has the same name
+            "prepare_threshold": None,
         }
     return create_engine(
         url, pool_pre_ping=pre_ping, pool_timeout=POOL_TIMEOUT_S, connect_args=connect_args

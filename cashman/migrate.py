@@ -1,9 +1,13 @@
 """Bring the schema up to date (SPEC §5): at start and as ``python -m cashman.migrate``.
 
-Several gunicorn workers may start at once against an empty database, so the
-upgrade runs under a lock: ``pg_advisory_lock`` on PostgreSQL, an exclusive
-``fcntl`` lock on a file beside the database on SQLite. The second worker
-waits, then finds nothing left to do.
+Several workers or instances may start at once against an empty database, so
+the upgrade runs under a lock: on PostgreSQL ``pg_advisory_xact_lock``, taken in
+the migration's own transaction and released by its commit or rollback (a
+session-level lock would be taken and released in different transactions,
+which a transaction pooler such as PgBouncer may run on different server
+connections: the release misses and the lock leaks, SPEC section 8); on
+SQLite an exclusive ``fcntl`` lock on a file beside the database. The second
+starter waits, then finds nothing left to do.
 """
 
 from __future__ import annotations
@@ -38,7 +42,12 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    """Upgrade the database behind ``engine`` to the newest revision, under a lock."""
+    """Upgrade the database behind ``engine`` to the newest revision, under a lock.
+
+    Everything runs in one transaction, committed at the end: on PostgreSQL the
+    lock, the version check and the DDL (transactional there) commit or roll
+    back together.
+    """
     with _migration_lock(engine) as connection:
         command.upgrade(alembic_config(connection), "head")
         connection.commit()
@@ -48,14 +57,10 @@ def upgrade(engine: Engine) -> None:
 def _migration_lock(engine: Engine) -> Iterator[Connection]:
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": ADVISORY_LOCK_ID})
-            connection.commit()
-            try:
-                yield connection
-            finally:
-                connection.rollback()
-                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": ADVISORY_LOCK_ID})
-                connection.commit()
+            # held until this transaction ends: alembic runs inside it (it joins a
+            # transaction already begun), and leaving the block rolls back if it raised
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
+            yield connection
         return
     database = make_url(str(engine.url)).database
     if not database or database == ":memory:":
