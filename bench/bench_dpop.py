@@ -42,9 +42,9 @@ from auth.dpop import DPoPVerifier
 from auth.dpop_settings import DPoPSettings
 from auth.replay import MemoryReplayStore
 from auth.testing import AuthKit, DPoPKey
+from cashman.database import Database
 from cashman.dpop_replay import DatabaseReplayStore
 from cashman.migrate import upgrade
-from cashman.models import Database
 
 URL = "https://api.example.com/incomes"
 JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"

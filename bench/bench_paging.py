@@ -4,7 +4,7 @@ Why: the SPEC says paging cost must not grow with the offset. With keyset
 paging (``(created_at, id) < cursor`` on the owner-first index) a deep page
 is one index range scan, like the first; with OFFSET it would read every
 row before it. This script fills one user's transactions (other users' rows
-mixed in), then times ``cashman.storage.page`` for the first page and for
+mixed in), then times ``cashman.listing.page`` for the first page and for
 the page at the cursor of the row at the chosen depth, interleaved in
 rounds so machine noise hits both alike, and prints the medians and the
 deep/first ratio (about 1 means "does not grow"). It also prints the
@@ -37,9 +37,10 @@ from flask import Flask  # noqa: E402
 from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from cashman import storage  # noqa: E402
+from cashman import listing, storage  # noqa: E402
+from cashman.database import Database  # noqa: E402
 from cashman.migrate import upgrade  # noqa: E402
-from cashman.models import Database, Kind, Transaction  # noqa: E402
+from cashman.models import Kind, Transaction  # noqa: E402
 from cashman.paging import Cursor  # noqa: E402
 
 OWNER = "bench|target-user"
@@ -171,12 +172,12 @@ def main() -> int:
             fill(db, args.rows, args.others)
             filled_s = time.perf_counter() - began
             deep_cursor = cursor_at(db, args.depth)
-            first_rows, _ = storage.page(OWNER, None, PAGE)
-            deep_rows, _ = storage.page(OWNER, None, PAGE, deep_cursor)
+            first_rows, _ = listing.page(OWNER, None, PAGE)
+            deep_rows, _ = listing.page(OWNER, None, PAGE, deep_cursor)
             assert len(first_rows) == len(deep_rows) == PAGE
             variants = {
-                "first": lambda: storage.page(OWNER, None, PAGE),
-                "deep": lambda: storage.page(OWNER, None, PAGE, deep_cursor),
+                "first": lambda: listing.page(OWNER, None, PAGE),
+                "deep": lambda: listing.page(OWNER, None, PAGE, deep_cursor),
             }
             samples: dict[str, list[float]] = {name: [] for name in variants}
             for _ in range(args.rounds):

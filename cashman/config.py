@@ -1,4 +1,4 @@
-"""Application settings, read once from the environment at start-up.
+"""Application settings, read once from the environment at start-up (SPEC §2).
 
 A bad variable stops start-up with one line naming it (``ConfigError``),
 never a stack trace. Auth settings are delegated to ``auth.AuthSettings``.
@@ -63,6 +63,15 @@ def cors_origins_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything the app is built from.
+
+    ``auth``: the token settings (``auth.AuthSettings``); ``database_url``: a SQLAlchemy
+    URL (``DATABASE_URL``); ``cors_origins``: exact browser origins, lower case
+    (``CORS_ORIGINS``); ``port``: the development server's TCP port (``PORT``);
+    ``extra``: free-form values by variable name, which the app itself does not read.
+    ``from_env`` builds it checked.
+    """
+
     auth: AuthSettings
     database_url: str = DEFAULT_DATABASE_URL
     cors_origins: tuple[str, ...] = ()
@@ -71,7 +80,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from ``env`` (default: the process environment)."""
+        """Build settings from ``env`` (default: the process environment); raises
+        ``auth.ConfigError`` naming the first bad variable."""
         env = os.environ if env is None else env
         origins = cors_origins_from_env(env)
         port_text = (env.get("PORT") or "").strip() or "5000"

@@ -1,4 +1,4 @@
-"""The ``<txid:...>`` URL converter: every id-shaped path segment reaches the view.
+"""The ``<txid:...>`` URL converter: every id-shaped path segment reaches the view (SPEC §4).
 
 werkzeug's ``int(max=...)`` refuses ``01`` or a 20-digit number by not matching
 the rule, and a rule that does not match answers 404 or 405 depending on the
@@ -16,8 +16,9 @@ from flask import Flask
 from flask_smorest import Api
 from werkzeug.routing import BaseConverter
 
+from cashman.models import MAX_ID
+
 ABSENT_ID = 0
-MAX_ID = 2**63 - 1  # BIGINT
 
 
 class TransactionIdConverter(BaseConverter):
@@ -28,6 +29,7 @@ class TransactionIdConverter(BaseConverter):
     part_isolating = True
 
     def to_python(self, value: str) -> int:
+        """The id ``value`` names, or ``ABSENT_ID``."""
         # canonical only: "01" or "-0" must not alias id 1 or 0
         if value.startswith(("0", "-")) or len(value) > len(str(MAX_ID)):
             return ABSENT_ID
@@ -35,6 +37,7 @@ class TransactionIdConverter(BaseConverter):
         return number if number <= MAX_ID else ABSENT_ID
 
     def to_url(self, value: Any) -> str:
+        """An id as its canonical decimal text."""
         return str(int(value))
 
 

@@ -46,7 +46,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from auth.replay import ReplayStoreUnavailableError
-from cashman.models import DPoPReplayRecord, build_engine
+from cashman.database import build_engine
+from cashman.models import DPoPReplayRecord
 from cashman.prepared import PreparedQuery
 
 logger = logging.getLogger(__name__)

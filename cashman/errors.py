@@ -1,9 +1,10 @@
-"""One JSON error shape, ``{"code", "description"}``, for every 4xx and 5xx.
+"""One JSON error shape, ``{"code", "description"}``, for every 4xx and 5xx (SPEC §4).
 
 Errors are classes (werkzeug ``HTTPException`` subclasses carrying a SPEC
 ``code``); the handlers below turn any of them, any other HTTP error, a
-database outage and any bug into that shape. Descriptions are fixed texts
-per case: never exception text, never a traceback.
+database outage and any bug into that shape, with an ``errors`` member per field
+on a 422. Descriptions are fixed texts per case: never exception text, never a
+traceback. (Token errors are ``auth``'s, in the same shape: SPEC §3.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from werkzeug.exceptions import (
     UnsupportedMediaType,
 )
 
-DB_RETRY_AFTER_S = 5
+# seconds a client is told to wait when the database is out of reach
+RETRY_AFTER_S = 5
 
 _GENERIC: dict[int, tuple[str, str]] = {
     400: ("bad_request", "The request is malformed."),
@@ -45,52 +47,79 @@ _GENERIC: dict[int, tuple[str, str]] = {
 
 
 class InvalidJSONError(BadRequest):
+    """400: the body is not JSON (bad syntax, not UTF-8, nested too deep)."""
+
     error_code = "invalid_json"
     description = "The request body is not valid JSON."
 
 
 class DuplicateMemberNamesError(BadRequest):
+    """400: a JSON object in the body names a member twice (RFC 8259 §4)."""
+
     error_code = "invalid_json"
     description = "The request body has duplicate member names."
 
 
 class JSONNotObjectError(BadRequest):
+    """400: the body is JSON, but not an object."""
+
     error_code = "invalid_json"
     description = "The request body must be a JSON object."
 
 
 class UnreadableBodyError(BadRequest):
+    """400: the server could not deliver the body (broken chunking, client gone)."""
+
     error_code = "invalid_body"
     description = "The request body could not be read."
 
 
 class NotJSONError(UnsupportedMediaType):
+    """415: the body's ``Content-Type`` is not JSON in UTF-8."""
+
     error_code = "unsupported_media_type"
     description = "The request body must be application/json (UTF-8)."
 
 
 class RequestValidationError(UnprocessableEntity):
+    """422: the schema refused the body, query or headers; ``errors`` maps each field
+    (``_schema`` for the whole body) to its messages."""
+
     error_code = "validation_error"
     description = "The request is invalid; see errors."
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
+        """``errors``: field name -> messages, as the answer's ``errors`` member."""
         super().__init__()
         self.errors = errors
 
 
 class IdempotencyKeyReusedError(UnprocessableEntity):
+    """422: an ``Idempotency-Key`` came back with a different request (SPEC §4)."""
+
     error_code = "idempotency_key_reused"
     description = "This Idempotency-Key was already used with a different request."
 
 
 class TransactionNotFoundError(NotFound):
+    """404: no transaction of this kind with this id belongs to the caller."""
+
     error_code = "not_found"
     description = "There is no such transaction."
 
 
 class DatabaseUnavailableError(ServiceUnavailable):
+    """503 with ``Retry-After``: the database is down, unreachable or locked."""
+
     error_code = "database_unavailable"
     description = "The database is unavailable; retry later."
+
+
+class NotReadyError(ServiceUnavailable):
+    """503 with ``Retry-After`` from ``/readyz``: this instance cannot serve (SPEC §6)."""
+
+    error_code = "not_ready"
+    description = "The service cannot reach its database; retry later"
 
 
 # an outage, not a bug: connection refused or lost, pool exhausted, locked database
@@ -136,7 +165,7 @@ def handle_http_exception(error: HTTPException) -> Response:
 def handle_database_outage(error: Exception) -> Response:
     """The database is down or locked: 503 with Retry-After, never a hang or a 500."""
     current_app.logger.warning("database unavailable: %s", type(error).__name__)
-    return handle_http_exception(DatabaseUnavailableError(retry_after=DB_RETRY_AFTER_S))
+    return handle_http_exception(DatabaseUnavailableError(retry_after=RETRY_AFTER_S))
 
 
 def handle_unexpected(error: Exception) -> Response:
@@ -151,8 +180,11 @@ def _generic(error: HTTPException) -> tuple[str, str]:
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Install the handlers: HTTP errors, database outages, everything else."""
-    app.register_error_handler(HTTPException, handle_http_exception)
+    """Install the handlers of database outages and of everything else (bugs).
+
+    HTTP errors reach ``handle_http_exception`` through the flask-smorest ``Api``
+    (``openapi.CashmanApi``), which registers it for ``HTTPException``.
+    """
     for outage in DATABASE_OUTAGES:
         app.register_error_handler(outage, handle_database_outage)
     app.register_error_handler(Exception, handle_unexpected)

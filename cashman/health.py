@@ -1,4 +1,4 @@
-"""Readiness: ``GET /readyz`` answers 200 only when the database answers.
+"""Readiness (SPEC §6): ``GET /readyz`` answers 200 only when the database answers.
 
 ``/ping`` says the process is alive; ``/readyz`` says it can serve: a load
 balancer should send traffic only to instances whose database round trip
@@ -10,31 +10,23 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from cashman.models import Database
+from cashman.blueprint import Blueprint
+from cashman.database import current_database
+from cashman.errors import RETRY_AFTER_S, NotReadyError
+from cashman.openapi import error_component
+from cashman.schemas import ReadyOut
 
-bp = Blueprint("health", __name__)
+bp = Blueprint("health", __name__, description="Whether this instance can serve.")
 logger = logging.getLogger(__name__)
-
-NOT_READY = {
-    "code": "not_ready",
-    "description": "The service cannot reach its database; retry later",
-}
-
-
-def app_engine() -> Engine:
-    """The engine of the app's ``Database`` (one per app)."""
-    database: Database = current_app.extensions["cashman.db"]
-    return database.engine
 
 
 def is_database_ready() -> bool:
     """Whether one ``SELECT 1`` round trip succeeds."""
     try:
-        with app_engine().connect() as connection:
+        with current_database().engine.connect() as connection:
             connection.execute(text("SELECT 1")).scalar_one()
     except SQLAlchemyError as exc:
         # the class name only: driver messages can carry host names and users
@@ -44,9 +36,10 @@ def is_database_ready() -> bool:
 
 
 @bp.get("/readyz")
-def readyz():
+@bp.alt_response(503, response=error_component(503))
+@bp.alt_response(200, schema=ReadyOut, success=True)
+def readyz() -> dict[str, str]:
     """Readiness: 200 when the database answers, else 503."""
-    headers = {"Cache-Control": "no-store"}
-    if is_database_ready():
-        return {"status": "ready"}, 200, headers
-    return NOT_READY, 503, {**headers, "Retry-After": "5"}
+    if not is_database_ready():
+        raise NotReadyError(retry_after=RETRY_AFTER_S)
+    return {"status": "ready"}

@@ -1,4 +1,4 @@
-"""Bring the schema up to date: at app start and as ``python -m cashman.migrate``.
+"""Bring the schema up to date (SPEC §5): at start and as ``python -m cashman.migrate``.
 
 Several workers or instances may start at once against an empty database, so
 the upgrade runs under a lock: on PostgreSQL ``pg_advisory_xact_lock``, taken in

@@ -1,27 +1,24 @@
-"""Database engine and the tables: transactions, idempotency records, DPoP replay records.
+"""The tables and their column types (SPEC §5; the DPoP replay records: §3a step 5).
 
-Money and time are the two things a database likes to round. ``Money`` is
-``NUMERIC(14, 2)`` on PostgreSQL and integer cents on SQLite (whose NUMERIC
-is a float), converted in this one place; ``UTCDateTime`` is ``timestamptz``
-on PostgreSQL and a fixed-width UTC string on SQLite, and is always an aware
-UTC ``datetime`` in Python. Ids are integers that are never reused.
+Transactions, idempotency records and DPoP replay records. Money and time are
+the two things a database likes to round. ``Money`` is ``NUMERIC(14, 2)`` on
+PostgreSQL and integer cents on SQLite (whose NUMERIC is a float), converted in
+this one place; ``UTCDateTime`` is ``timestamptz`` on PostgreSQL and a
+fixed-width UTC string on SQLite, and is always an aware UTC ``datetime`` in
+Python. Ids are integers that are never reused.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     DateTime,
-    Engine,
     Index,
     Integer,
     Numeric,
@@ -29,18 +26,18 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    create_engine,
-    event,
 )
-from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-CENT = Decimal("0.01")
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-PG_CONNECT_TIMEOUT_S = 5
+# the server configuration imports it from here: the engine set-up lives in database.py
+from cashman.database import build_engine  # noqa: F401
+from cashman.money import from_cents, to_cent, to_cents
 
 
 class Kind(enum.StrEnum):
+    """The type of a transaction, as stored and returned (``type``)."""
+
     INCOME = "INCOME"
     EXPENSE = "EXPENSE"
 
@@ -52,23 +49,26 @@ class Money(TypeDecorator[Decimal]):
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
+        """BIGINT cents on SQLite, NUMERIC(14, 2) elsewhere."""
         if dialect.name == "sqlite":
             return dialect.type_descriptor(BigInteger())
         return dialect.type_descriptor(Numeric(14, 2, asdecimal=True))
 
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        """An amount with at most two places, as the column stores it."""
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return int(value.scaleb(2).to_integral_exact())
+            return to_cents(value)
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        """The stored amount as a ``Decimal`` with two places."""
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return Decimal(int(value)).scaleb(-2).quantize(CENT)
-        return Decimal(value).quantize(CENT)
+            return from_cents(int(value))
+        return to_cent(Decimal(value))
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -78,6 +78,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        """An aware datetime, in UTC (naive UTC text on SQLite)."""
         if value is None:
             return None
         value = value.astimezone(UTC)
@@ -85,6 +86,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """The stored instant as an aware UTC datetime."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -92,13 +94,17 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 # BIGINT on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the rowid
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# the largest id either column type holds: no id in a URL or a cursor can be larger
+MAX_ID = 2**63 - 1
 
 
 class Base(DeclarativeBase):
-    pass
+    """The metadata of the tables; Alembic's migrations are compared with it."""
 
 
 class Transaction(Base):
+    """One income (amount > 0) or expense (amount < 0) of one owner; ids never reused."""
+
     __tablename__ = "transactions"
     __table_args__ = (
         CheckConstraint(
@@ -171,89 +177,3 @@ class DPoPReplayRecord(Base):
     jkt: Mapped[str] = mapped_column(String(43), primary_key=True)
     jti_sha256: Mapped[str] = mapped_column(String(43), primary_key=True)
     expires_at: Mapped[int] = mapped_column(BigInteger)
-
-
-class Database:
-    """One engine per app; short sessions, each one transaction.
-
-    SQLite runs in WAL mode with ``synchronous=FULL`` (a 2xx survives a
-    SIGKILL) and ``busy_timeout``; writes open with ``BEGIN IMMEDIATE`` so two
-    workers never both read and then fail to upgrade to a write lock.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine = build_engine(url)
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            self.engine.execution_options(cashman_write=True), expire_on_commit=False
-        )
-
-    @contextmanager
-    def reading(self) -> Iterator[Session]:
-        """A session for reads (a deferred transaction: readers never wait for writers)."""
-        with self._read() as session, session.begin():
-            yield session
-
-    @contextmanager
-    def writing(self) -> Iterator[Session]:
-        """A session whose transaction commits at the end unless it raises."""
-        with self._write() as session, session.begin():
-            yield session
-
-    def dispose(self) -> None:
-        self.engine.dispose()
-
-
-def build_engine(url: str, *, pre_ping: bool = True) -> Engine:
-    """Engine for ``url`` with the pragmas or timeouts its backend needs.
-
-    ``pre_ping=False`` skips the pool's liveness round trip on checkout, for a caller
-    that detects a dropped connection itself and retries (the DPoP replay write).
-    """
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        ensure_sqlite_directory(url)
-        engine = create_engine(url, pool_pre_ping=pre_ping)
-        _configure_sqlite(engine)
-        return engine
-    connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "postgresql":
-        connect_args = {
-            # a database that is down answers 503 in seconds, not a hung worker
-            "connect_timeout": PG_CONNECT_TIMEOUT_S,
-            "keepalives": 1,
-            "keepalives_idle": 10,
-            "keepalives_interval": 5,
-            "keepalives_count": 3,
-            # no server-side prepared statements: behind a transaction pooler (PgBouncer,
-            # SPEC section 8) the next transaction may run on another server connection,
-            # where the statement is missing or another client's has the same name
-            "prepare_threshold": None,
-        }
-    return create_engine(url, pool_pre_ping=pre_ping, pool_timeout=10, connect_args=connect_args)
-
-
-def ensure_sqlite_directory(url: str) -> None:
-    """Create the directory of a SQLite file (the default lives under ``instance/``)."""
-    database = make_url(url).database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # let SQLAlchemy's "begin" event below choose how each transaction opens
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = FULL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        is_write = connection.get_execution_options().get("cashman_write", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")

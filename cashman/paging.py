@@ -1,4 +1,4 @@
-"""Keyset paging: an opaque cursor naming the last row seen, and the ``Link`` header.
+"""Keyset paging (SPEC §4, Lists): an opaque cursor naming the last row seen, and ``Link``.
 
 Pages are ``(created_at, id) < cursor ORDER BY created_at DESC, id DESC``, so
 the cost of a page does not grow with its depth, and a walk through every
@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
+from cashman.models import MAX_ID
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_ID = 2**63 - 1
 # up to year 9999 in microseconds, and a BIGINT id
 _CURSOR_TEXT = re.compile(r"(\d{1,18})\.(\d{1,19})")
 _MAX_CURSOR_LENGTH = 64

@@ -1,4 +1,4 @@
-"""The request-body guards, run inside argument parsing (so after authentication).
+"""The request-body guards of SPEC §4, run inside argument parsing (so after authentication).
 
 Order of refusals for a body: not JSON by its Content-Type (415), larger
 than 64 KiB even when chunked (413, raised by werkzeug while reading),
@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from typing import Any, NoReturn
 
-import flask_smorest
 import marshmallow as ma
 from flask import Request, current_app
 from webargs.flaskparser import FlaskParser
@@ -44,6 +43,7 @@ class BodyParser(FlaskParser):
     """webargs parser with this API's body rules and error shape."""
 
     def load_json(self, req: Request, schema: ma.Schema) -> Any:
+        """The body as a JSON object; 415, 411, 413 or 400 (module docstring) otherwise."""
         if not is_json(req):
             raise NotJSONError()
         if is_unterminated_chunked(req):
@@ -64,6 +64,7 @@ class BodyParser(FlaskParser):
     def handle_error(
         self, error: ma.ValidationError, req: Request, schema: ma.Schema, **kwargs: Any
     ) -> NoReturn:
+        """A schema's refusal as the 422 of the one error shape, errors per field."""
         raise RequestValidationError(flatten_messages(error.messages))
 
 
@@ -141,9 +142,3 @@ def _as_list(problems: Any) -> list[str]:
     if isinstance(problems, list | tuple):
         return [str(p) for p in problems]
     return [str(problems)]
-
-
-class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest blueprint whose ``arguments`` use :class:`BodyParser`."""
-
-    ARGUMENTS_PARSER = BodyParser()

@@ -1,32 +1,34 @@
-"""A Core ``select`` compiled once and run straight on the driver's cursor.
+"""A Core statement compiled once, for code that runs it on the driver's cursor itself.
 
-Why: for a 51-row page, SQLAlchemy's execution and result layers (execution context,
-the ``BEGIN`` the SQLite engine emits per transaction, a ``Row`` per row) cost ~60 us
-of CPU, about as much as the query itself (bench/bench_inprocess.py). The statement
-is still SQLAlchemy's, compiled by the engine's dialect with its bind processors
-applied; the connection still comes from the engine's pool (pre-ping included); a
-driver error is still raised as the SQLAlchemy exception the error handlers know (a
-503 for ``OperationalError``), and a connection the driver reports as lost is
-invalidated, as ``Connection.execute`` would do. Only for reads that need no
-transaction: a single ``SELECT`` is consistent on its own.
+The DPoP replay write (``cashman.dpop_replay``, SPEC §3a step 5) is most of what DPoP
+adds to a request, and it needs what SQLAlchemy's execution layer does not let a
+caller choose per statement: its own short transaction with a pragma around it on
+SQLite, autocommit without a server-side prepared statement on PostgreSQL. So it
+executes on the driver's cursor, and this class gives it what SQLAlchemy would have:
+the statement compiled by the engine's dialect (SQL text, parameter order, values
+fixed at compile time) and the bind processors of its column types. Everything else
+of the API runs its statements through SQLAlchemy (the list path did too, once it
+was measured: this saved it under 15 % of a request on PostgreSQL).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ClauseElement
 
 
 class PreparedQuery:
-    """``statement`` compiled for ``dialect``: SQL text, parameter order, bind processors."""
+    """``statement`` compiled for ``dialect``: ``sql``, and ``parameters()`` for the driver.
 
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+    Raises ``ValueError`` for a statement that must be compiled again per execution
+    (expanding ``IN`` lists, literal-execute parameters).
+    """
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        """Compile ``statement`` (a Core select, insert or delete) for ``dialect``."""
         compiled = statement.compile(dialect=dialect)
         if compiled.literal_execute_params or compiled.post_compile_params:
             raise ValueError("statement needs per-execution compilation")
@@ -45,36 +47,11 @@ class PreparedQuery:
                 self.processors[name] = processor
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
-        """The driver's parameters: ``values`` over the compiled defaults, processed."""
+        """The driver's parameters: ``values`` over the compiled defaults, processed, as a
+        tuple for a positional driver (SQLite) or a mapping (psycopg)."""
         merged = {**self.defaults, **values}
         for name, processor in self.processors.items():
             merged[name] = processor(merged[name])
         if self.positions is None:
             return merged
         return tuple(merged[name] for name in self.positions)
-
-    def fetch(self, engine: Engine, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """All rows, as the driver's tuples."""
-        parameters = self.parameters(values)
-        dialect = engine.dialect
-        with engine.connect() as connection:
-            pooled = connection.connection
-            cursor = pooled.cursor()
-            try:
-                cursor.execute(self.sql, parameters)
-                return cursor.fetchall()
-            except dialect.loaded_dbapi.Error as exc:
-                lost = dialect.is_disconnect(exc, pooled.dbapi_connection, cursor)
-                if lost:
-                    connection.invalidate(exc)
-                raise DBAPIError.instance(
-                    self.sql,
-                    parameters,
-                    exc,
-                    dialect.loaded_dbapi.Error,
-                    connection_invalidated=lost,
-                    dialect=dialect,
-                ) from exc
-            finally:
-                with suppress(dialect.loaded_dbapi.Error):
-                    cursor.close()

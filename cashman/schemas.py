@@ -1,4 +1,4 @@
-"""Marshmallow schemas: the only place request data is validated.
+"""Marshmallow schemas: the only place request data is validated (SPEC §4).
 
 Decisions where the SPEC is silent: a numeric string (``"12.5"``) is not a
 number (422, as for booleans); descriptions are trimmed, then 1-200
@@ -20,10 +20,11 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from cashman.models import Kind
+from cashman.money import CENT, MAX_AMOUNT, has_two_places_at_most, is_in_range, to_cent
 from cashman.paging import Cursor, InvalidCursorError
 
-MAX_AMOUNT = Decimal("1000000000")
-CENT = Decimal("0.01")
+# created_at on the wire: ISO 8601 in UTC with microseconds (SPEC §4)
+CREATED_AT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 MAX_DESCRIPTION = 200
 _FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
 MAX_PAGE_SIZE = 500
@@ -32,7 +33,11 @@ _PAGE_SIZE = re.compile(r"[1-9][0-9]{0,2}\Z")
 
 
 class Money(fields.Field):
-    """A JSON number, at most two decimals, 0 < |amount| <= 1 000 000 000."""
+    """A JSON number, at most two decimals, 0 < |amount| <= 1 000 000 000.
+
+    Judged by the number it means however it is written (``1E+1000000``, 60 000
+    digits): the checks are exact and cannot raise a ``decimal`` signal (money.py).
+    """
 
     default_error_messages = {
         "invalid": "Not a valid number.",
@@ -43,6 +48,8 @@ class Money(fields.Field):
     }
 
     def __init__(self, *, allow_negative: bool = False, **kwargs: Any) -> None:
+        """``allow_negative``: also accept -1 000 000 000 <= amount < 0 (expenses);
+        ``kwargs`` go to marshmallow's ``Field``."""
         super().__init__(**kwargs)
         self.allow_negative = allow_negative
 
@@ -50,19 +57,19 @@ class Money(fields.Field):
         # bool is an int in Python; a JSON string is not a number
         if isinstance(value, bool) or not isinstance(value, int | Decimal):
             raise self.make_error("invalid")
-        amount = Decimal(value)
+        amount = value if isinstance(value, Decimal) else Decimal(value)
         if not amount.is_finite():
             raise self.make_error("special")
         if amount < 0 and not self.allow_negative:
             raise self.make_error("negative")
-        if not 0 < abs(amount) <= MAX_AMOUNT:
+        if not is_in_range(amount):
             raise self.make_error("range")
-        if amount != amount.quantize(CENT):
+        if not has_two_places_at_most(amount):
             raise self.make_error("places")
-        return amount.quantize(CENT)
+        return to_cent(amount)
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Decimal | None:
-        return None if value is None else Decimal(value).quantize(CENT)
+        return None if value is None else to_cent(Decimal(value))
 
 
 class Description(fields.String):
@@ -85,7 +92,12 @@ class Description(fields.String):
 # the document states the limits the fields enforce, so clients can check before sending
 TEXT_LIMITS = {"minLength": 1, "maxLength": MAX_DESCRIPTION}
 POSITIVE = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_AMOUNT, "multipleOf": CENT}
-SIGNED = {"type": "number", "minimum": -MAX_AMOUNT, "maximum": MAX_AMOUNT, "multipleOf": CENT}
+SIGNED = {
+    "type": "number",
+    "minimum": MAX_AMOUNT.copy_negate(),
+    "maximum": MAX_AMOUNT,
+    "multipleOf": CENT,
+}
 
 
 class TransactionIn(Schema):
@@ -109,16 +121,25 @@ class TransactionPatch(Schema):
 
     @validates_schema
     def require_a_field(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """An empty change is a 422 on ``_schema``."""
         if not data:
             raise ValidationError("Give description and/or amount.")
 
 
 class ExpensePatch(TransactionPatch):
+    """Like an income's change, but a negative amount is also accepted."""
+
     amount = Money(allow_negative=True, metadata={**SIGNED, "not": {"const": 0}})
 
 
 class TransactionOut(Schema):
-    """A transaction as returned: amounts exact with two decimals, times in UTC."""
+    """A transaction as returned: amounts exact with two decimals, times in UTC.
+
+    Dumps one transaction (create, get, change). For a list it is the documentation
+    only, as flask-smorest's ``ErrorSchema`` is for errors: ``cashman.listing`` writes
+    each page straight from column tuples, into the bytes this schema's dump gives
+    (tests/api/test_listing.py holds the two equal).
+    """
 
     id = fields.Integer(required=True)
     description = fields.String(required=True)
@@ -133,7 +154,8 @@ class TransactionOut(Schema):
     )
 
     def format_created_at(self, obj: Any) -> str:
-        return obj.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        """``created_at`` as ISO 8601 UTC with microseconds."""
+        return obj.created_at.strftime(CREATED_AT_FORMAT)
 
 
 class BalanceOut(Schema):
@@ -217,4 +239,12 @@ class ErrorOut(Schema):
 
 
 class MessageOut(Schema):
+    """The answer of ``/ping`` and ``/secured/ping``."""
+
     message = fields.String(required=True)
+
+
+class ReadyOut(Schema):
+    """The answer of ``/readyz`` when the instance can serve."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["ready"]))

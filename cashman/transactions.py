@@ -1,4 +1,4 @@
-"""The transactions blueprint: incomes, expenses, all transactions, and the balance.
+"""The transactions blueprint (SPEC §4): incomes, expenses, all transactions, the balance.
 
 Views parse (schemas), act (storage, scoped by the caller's owner) and
 respond. The scope check is the outermost decorator of every view, so an
@@ -7,18 +7,17 @@ unauthenticated or under-scoped request is refused before its body is read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import request, url_for
 
-from auth import current_owner, requires_scope
-from cashman import idempotency, render, storage
+from auth import current_owner
+from cashman import idempotency, listing, storage
+from cashman.blueprint import Blueprint
 from cashman.errors import TransactionNotFoundError
-from cashman.jsonio import dumps_exact
-from cashman.models import Kind, Transaction
+from cashman.locations import location_of
+from cashman.models import Kind
 from cashman.paging import Cursor, next_link
-from cashman.parsing import Blueprint
 from cashman.schemas import (
     BalanceOut,
     ExpenseIn,
@@ -29,11 +28,9 @@ from cashman.schemas import (
     TransactionOut,
     TransactionPatch,
 )
+from cashman.scopes import READ, WRITE
 
-READ = "read:transactions"
-WRITE = "write:transactions"
 ID = "<txid:tx_id>"
-_ENDPOINT = {Kind.INCOME: "transactions.get_income", Kind.EXPENSE: "transactions.get_expense"}
 
 LINK = {"Link": {"description": 'Next page: `<URL>; rel="next"`', "schema": {"type": "string"}}}
 LOCATION = {"Location": {"description": "URL of the new transaction", "schema": {"type": "string"}}}
@@ -45,47 +42,35 @@ LIST_ARGS = ListArgs()
 bp = Blueprint("transactions", __name__, description="The caller's incomes and expenses.")
 
 
-def guarded(scope: str, *errors: int) -> Callable[[Any], Any]:
-    """Require ``scope`` before anything else runs, and document it and the errors."""
-
-    def decorate(view: Any) -> Any:
-        for status in (400, 401, 403, 503, *errors):
-            view = bp.alt_response(status, response=f"E{status}")(view)
-        view = bp.doc(security=[{"bearerAuth": [scope]}])(view)
-        return requires_scope(scope)(view)
-
-    return decorate
-
-
 @bp.get("/incomes")
-@guarded(READ, 422)
+@bp.guarded(READ, 422)
 @bp.arguments(LIST_ARGS, location="query", as_kwargs=True)
-@bp.response(200, TransactionOut(many=True), headers=LINK)
+@bp.alt_response(200, schema=TransactionOut(many=True), headers=LINK, success=True)
 def list_incomes(limit: int, cursor: Cursor | None):
     """List the caller's incomes, newest first."""
     return _page(Kind.INCOME, limit, cursor)
 
 
 @bp.get("/expenses")
-@guarded(READ, 422)
+@bp.guarded(READ, 422)
 @bp.arguments(LIST_ARGS, location="query", as_kwargs=True)
-@bp.response(200, TransactionOut(many=True), headers=LINK)
+@bp.alt_response(200, schema=TransactionOut(many=True), headers=LINK, success=True)
 def list_expenses(limit: int, cursor: Cursor | None):
     """List the caller's expenses, newest first."""
     return _page(Kind.EXPENSE, limit, cursor)
 
 
 @bp.get("/transactions")
-@guarded(READ, 422)
+@bp.guarded(READ, 422)
 @bp.arguments(LIST_ARGS, location="query", as_kwargs=True)
-@bp.response(200, TransactionOut(many=True), headers=LINK)
+@bp.alt_response(200, schema=TransactionOut(many=True), headers=LINK, success=True)
 def list_transactions(limit: int, cursor: Cursor | None):
     """List all the caller's transactions, newest first."""
     return _page(None, limit, cursor)
 
 
 @bp.post("/incomes")
-@guarded(WRITE, 413, 415, 422)
+@bp.guarded(WRITE, 413, 415, 422)
 @bp.arguments(IdempotencyHeader, location="headers", as_kwargs=True)
 @bp.arguments(TransactionIn)
 @bp.response(201, TransactionOut, headers=LOCATION)
@@ -95,7 +80,7 @@ def create_income(data: dict[str, Any], idempotency_key: str | None):
 
 
 @bp.post("/expenses")
-@guarded(WRITE, 413, 415, 422)
+@bp.guarded(WRITE, 413, 415, 422)
 @bp.arguments(IdempotencyHeader, location="headers", as_kwargs=True)
 @bp.arguments(ExpenseIn)
 @bp.response(201, TransactionOut, headers=LOCATION)
@@ -105,7 +90,7 @@ def create_expense(data: dict[str, Any], idempotency_key: str | None):
 
 
 @bp.get(f"/incomes/{ID}")
-@guarded(READ, 404)
+@bp.guarded(READ, 404)
 @bp.response(200, TransactionOut)
 def get_income(tx_id: int):
     """Read one of the caller's incomes."""
@@ -113,7 +98,7 @@ def get_income(tx_id: int):
 
 
 @bp.get(f"/expenses/{ID}")
-@guarded(READ, 404)
+@bp.guarded(READ, 404)
 @bp.response(200, TransactionOut)
 def get_expense(tx_id: int):
     """Read one of the caller's expenses."""
@@ -121,7 +106,7 @@ def get_expense(tx_id: int):
 
 
 @bp.patch(f"/incomes/{ID}")
-@guarded(WRITE, 404, 413, 415, 422)
+@bp.guarded(WRITE, 404, 413, 415, 422)
 @bp.arguments(TransactionPatch)
 @bp.response(200, TransactionOut)
 def update_income(data: dict[str, Any], tx_id: int):
@@ -130,7 +115,7 @@ def update_income(data: dict[str, Any], tx_id: int):
 
 
 @bp.patch(f"/expenses/{ID}")
-@guarded(WRITE, 404, 413, 415, 422)
+@bp.guarded(WRITE, 404, 413, 415, 422)
 @bp.arguments(ExpensePatch)
 @bp.response(200, TransactionOut)
 def update_expense(data: dict[str, Any], tx_id: int):
@@ -139,7 +124,7 @@ def update_expense(data: dict[str, Any], tx_id: int):
 
 
 @bp.delete(f"/incomes/{ID}")
-@guarded(WRITE, 404)
+@bp.guarded(WRITE, 404)
 @bp.response(204)
 def delete_income(tx_id: int):
     """Delete one of the caller's incomes."""
@@ -147,7 +132,7 @@ def delete_income(tx_id: int):
 
 
 @bp.delete(f"/expenses/{ID}")
-@guarded(WRITE, 404)
+@bp.guarded(WRITE, 404)
 @bp.response(204)
 def delete_expense(tx_id: int):
     """Delete one of the caller's expenses."""
@@ -155,7 +140,7 @@ def delete_expense(tx_id: int):
 
 
 @bp.get("/balance")
-@guarded(READ)
+@bp.guarded(READ)
 @bp.response(200, BalanceOut)
 def get_balance():
     """Sum of the caller's incomes and expenses, and the balance."""
@@ -163,26 +148,22 @@ def get_balance():
 
 
 def _page(kind: Kind | None, limit: int, cursor: Cursor | None) -> Any:
-    rows, next_cursor = storage.page(current_owner(), kind, limit, cursor)
+    rows, next_cursor = listing.page(current_owner(), kind, limit, cursor)
     headers = {}
     if next_cursor is not None:
         headers["Link"] = next_link(url_for(request.endpoint or ""), limit, next_cursor)
-    # a ready Response: @bp.response documents TransactionOut(many=True) and skips its dump
-    return render.page_response(rows), 200, headers
+    # TransactionOut(many=True) only documents this answer (alt_response): listing writes it
+    return listing.page_response(rows), 200, headers
 
 
 def _create(kind: Kind, data: dict[str, Any], key: str | None) -> Any:
     owner = current_owner()
     if key is None:
         tx = storage.create(owner, kind, **data)
-        return tx, 201, {"Location": url_for(_ENDPOINT[kind], tx_id=tx.id)}
+        return tx, 201, {"Location": location_of(tx)}
     fingerprint = idempotency.fingerprint(request.path, data)
-
-    def render(tx: Transaction) -> tuple[str, str]:
-        return dumps_exact(TransactionOut().dump(tx)), url_for(_ENDPOINT[kind], tx_id=tx.id)
-
-    record = storage.create_once(owner, key, fingerprint, kind, render=render, **data)
-    return idempotency.replay(record, fingerprint)
+    first = idempotency.create_once(owner, key, fingerprint, kind, **data)
+    return idempotency.replay(first, fingerprint)
 
 
 def _not_found() -> Any:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from cashman.models import Base, build_engine
+from cashman.database import build_engine
+from cashman.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from cashman.models import Database
+import pytest
+from werkzeug import exceptions
+
+from cashman.database import Database
+
+# every HTTP error class werkzeug defines (4xx and 5xx), its subclasses included
+WERKZEUG_ERRORS = sorted(
+    (
+        cls
+        for cls in vars(exceptions).values()
+        if isinstance(cls, type) and issubclass(cls, exceptions.HTTPException) and cls.code
+    ),
+    key=lambda cls: (cls.code, cls.__name__),
+)
 
 
 @pytest.mark.parametrize(
@@ -41,6 +54,21 @@ def test_bug_in_a_view_is_a_bare_json_500(app, client):
     assert resp.json == {"code": "internal_error", "description": "Internal server error."}
     assert "secret" not in resp.get_data(as_text=True)
     assert "Traceback" not in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("error", WERKZEUG_ERRORS, ids=lambda cls: f"{cls.code}-{cls.__name__}")
+def test_every_werkzeug_http_error_is_json_in_the_one_shape(app, client, error):
+    def fail():
+        raise error()
+
+    app.add_url_rule("/fail", view_func=fail, methods=["GET"])
+    resp = client.get("/fail")
+    assert (resp.status_code, resp.mimetype) == (error.code, "application/json")
+    assert set(resp.json) == {"code", "description"}
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", resp.json["code"]), resp.json
+    assert resp.json["description"].strip()
+    assert "<" not in resp.get_data(as_text=True)
+    assert resp.headers["Cache-Control"] == "no-store"
 
 
 def test_database_down_is_503_with_retry_after(app, client, auth):

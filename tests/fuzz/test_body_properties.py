@@ -3,14 +3,18 @@
 Bodies are random JSON (hypothesis ``recursive``) and targeted near-misses of
 a valid body: amounts at and past every limit (places, sign, range, huge
 exponents, NaN/Infinity text, booleans, strings), descriptions with control
-characters, lone surrogates, only spaces, or over 200 characters. The oracle
-for a create: 201 exactly when the SPEC's rules say the body is valid.
+characters, lone surrogates, only spaces, or over 200 characters. Amounts also
+reach the edges of ``decimal`` itself: exponents up to 10**22 either way (a
+``Decimal`` holds about 10**18), tens of thousands of digits before or after the
+point, signed zeros. The oracle for a create: 201 exactly when the SPEC's rules
+say the body is valid, judged exactly on the number the text means.
 """
 
 from __future__ import annotations
 
 import json
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 import pytest
 import responses
@@ -29,7 +33,36 @@ HEADERS = {
 }
 ERROR_KEYS = {"code", "description"}
 
+# digits a number may spend in a body that stays under the 64 KiB limit
+MAX_DIGITS = 60_000
+digit_counts = st.sampled_from(
+    [0, 1, 2, 3, 27, 28, 29, 4299, 4300, 4301, MAX_DIGITS]
+) | st.integers(0, MAX_DIGITS)
+exponents = st.sampled_from(
+    [0, 2, 3, 9, 10, 999_999, 1_000_000, 10**18 - 1, 10**18, 2 * 10**18, 10**21]
+) | st.integers(-(10**22), 10**22)
+
+
+@st.composite
+def extreme_number_texts(draw) -> str:
+    """A JSON number literal at the edges of ``decimal``: long runs of digits around a
+    leading and a trailing digit, an optional point, an exponent up to 10**22 either way."""
+    total = draw(digit_counts)
+    before = draw(st.integers(0, total))
+    lead = draw(st.sampled_from(["0", "1", "9", "999999999", "1000000000"]))
+    filler = draw(st.sampled_from(["0", "9"]))
+    tail = draw(st.sampled_from(["", "1", "5", "01"]))
+    text = lead + filler * before if lead != "0" or not before else lead
+    if total > before or tail:
+        text += "." + filler * (total - before) + (tail or "0")
+    if draw(st.booleans()):
+        exponent = draw(exponents) * draw(st.sampled_from([1, -1]))
+        text += draw(st.sampled_from(["e", "E"])) + f"{exponent:+d}"
+    return draw(st.sampled_from(["", "-"])) + text
+
+
 amounts = st.one_of(
+    extreme_number_texts().map(lambda text: ("raw", text)),
     st.decimals(min_value=-2 * 10**9, max_value=2 * 10**9, places=2, allow_nan=False),
     st.decimals(allow_nan=False, allow_infinity=False),
     st.sampled_from(
@@ -60,6 +93,15 @@ amounts = st.one_of(
             "99999999999999999999999999999",
             "-999.99",
             "1.0e+2",
+            "1E+1000000",
+            "-1E+1000000",
+            "1E+999999999999999999",
+            "1E+1000000000000000000",
+            "-1E-1000000000000000000000",
+            "0E+1000000000000000000000",
+            "-0E-1000000",
+            "-0.0",
+            "1.000000",
         ]
     ).map(lambda text: ("raw", text)),
     st.booleans(),
@@ -124,14 +166,25 @@ def _is_valid_create(description, amount, extra, *, expense: bool) -> bool:
     try:
         value = Decimal(amount[1]) if isinstance(amount, tuple) else amount
     except InvalidOperation:
+        # past what a Decimal holds (exponent beyond about 10**18): zero, or far out of
+        # range one way or the other; never a valid amount
         return False
     if isinstance(amount, tuple) and not _is_json_number(amount[1]):
         return False
-    if not value.is_finite():
+    return _is_valid_amount(value, expense=expense)
+
+
+def _is_valid_amount(value: Decimal, *, expense: bool) -> bool:
+    """The SPEC's amount rule, exact: ``adjusted()`` rules out the huge and the tiny
+    first, so the ``Fraction`` of what is left is small enough to build."""
+    if not value.is_finite() or value.is_zero():
         return False
-    if not (value > 0 or (expense and value < 0)) or abs(value) > 10**9:
+    if not -2 <= value.adjusted() <= 9:  # |value| < 0.01 or >= 10**10
         return False
-    return value == value.quantize(Decimal("0.01"))
+    exact = Fraction(value)
+    if exact < 0 and not expense:
+        return False
+    return abs(exact) <= 10**9 and (exact * 100).denominator == 1
 
 
 def _is_json_number(text: str) -> bool:

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from auth.replay import ReplayStore, ReplayStoreUnavailableError
+from cashman.database import Database
 from cashman.dpop_replay import DatabaseReplayStore, jti_digest
 from cashman.migrate import upgrade
-from cashman.models import Database
 
 NOW = 1_750_000_000.0
 JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"

@@ -10,8 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from cashman.database import build_engine
 from cashman.migrate import upgrade
-from cashman.models import Base, build_engine
+from cashman.models import Base
 from tests.support.processes import PYTHON, run_command
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from cashman.database import SQLITE_BUSY_TIMEOUT_MS, Database, build_engine
 from cashman.migrate import upgrade
-from cashman.models import SQLITE_BUSY_TIMEOUT_MS, Database, build_engine
 
 
 @pytest.fixture

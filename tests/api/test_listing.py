@@ -1,4 +1,4 @@
-"""The list endpoints write their JSON by hand (cashman.render): the same bytes as
+"""The list endpoints write their JSON by hand (cashman.listing): the same bytes as
 ``TransactionOut`` dumped through the exact-Decimal encoder, for every kind of row."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from cashman.jsonio import dumps_exact
+from cashman.listing import created_at_literal, money_literal
 from cashman.models import Transaction
-from cashman.render import created_at_literal, money_literal
 from cashman.schemas import TransactionOut
 
 DESCRIPTIONS = [
@@ -63,7 +63,7 @@ def seed(app, owner):
 
 
 def expected_body(app, owner, kind=None):
-    """What ``@bp.response(200, TransactionOut(many=True))`` wrote before render.py."""
+    """What ``TransactionOut(many=True)`` dumped through ``dumps_exact`` writes."""
     stmt = select(Transaction).where(Transaction.owner == owner)
     if kind is not None:
         stmt = stmt.where(Transaction.kind == kind)

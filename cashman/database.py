@@ -1,0 +1,143 @@
+"""The app's database: one engine, set up for its backend, and short sessions (SPEC §5).
+
+SQLite runs in WAL mode with ``synchronous=FULL``, so a 2xx survives a SIGKILL,
+and a busy timeout; a write transaction opens with ``BEGIN IMMEDIATE``, so two
+workers never both read and then fail to upgrade to a write lock. PostgreSQL
+connections time out and keep alive, so a database that is down answers 503 in
+seconds instead of hanging a worker. The schema is brought up to date when the
+app starts (``init_app``), under the lock ``cashman.migrate`` takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from auth import ConfigError
+
+EXTENSION = "cashman.db"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+PG_CONNECT_TIMEOUT_S = 5
+POOL_TIMEOUT_S = 10
+
+
+class Database:
+    """One engine per app; short sessions, each one transaction.
+
+    ``url`` is a SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://...``).
+    Creating it opens no connection; a bad URL raises SQLAlchemy's ``ArgumentError``.
+    """
+
+    def __init__(self, url: str) -> None:
+        """Build the engine for ``url``; see the class docstring."""
+        self.url = url
+        self.engine = build_engine(url)
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            self.engine.execution_options(cashman_write=True), expire_on_commit=False
+        )
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads (a deferred transaction: readers never wait for writers)."""
+        with self._read() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A session whose transaction commits at the end unless it raises."""
+        with self._write() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def init_app(app: Flask, url: str) -> Database:
+    """Open the database at ``url`` for ``app`` and bring its schema up to date.
+
+    Raises ``auth.ConfigError`` naming ``DATABASE_URL`` (one line, no driver text)
+    when the database cannot be reached or migrated.
+    """
+    # imported here so that ``python -m cashman.migrate`` runs a module not yet imported
+    from cashman.migrate import upgrade
+
+    database = Database(url)
+    try:
+        upgrade(database.engine)
+    except SQLAlchemyError as exc:
+        database.dispose()
+        problem = f"cannot bring the database schema up to date ({type(exc).__name__})"
+        raise ConfigError("DATABASE_URL", problem) from None
+    app.extensions[EXTENSION] = database
+    return database
+
+
+def current_database() -> Database:
+    """The current app's database."""
+    return current_app.extensions[EXTENSION]
+
+
+def build_engine(url: str, *, pre_ping: bool = True) -> Engine:
+    """An engine for ``url`` with the pragmas or timeouts its backend needs.
+
+    ``pre_ping=False`` skips the pool's liveness round trip on checkout, for a caller
+    that detects a dropped connection itself and retries (the DPoP replay write).
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        ensure_sqlite_directory(url)
+        engine = create_engine(url, pool_pre_ping=pre_ping)
+        _configure_sqlite(engine)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        connect_args = {
+            # a database that is down answers 503 in seconds, not a hung worker
+            "connect_timeout": PG_CONNECT_TIMEOUT_S,
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            # no server-side prepared statements: behind a transaction pooler (PgBouncer,
+            # SPEC section 8) the next transaction may run on another server connection,
+            # where the statement is missing or another client's has the same name
+            "prepare_threshold": None,
+        }
+    return create_engine(
+        url, pool_pre_ping=pre_ping, pool_timeout=POOL_TIMEOUT_S, connect_args=connect_args
+    )
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    """Create the directory of a SQLite file (the default lives under ``instance/``)."""
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # let SQLAlchemy's "begin" event below choose how each transaction opens
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        is_write = connection.get_execution_options().get("cashman_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")

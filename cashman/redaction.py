@@ -1,0 +1,66 @@
+"""Tokens never reach a log (SPEC §3, §6): redaction of paths and of free text.
+
+A token may only travel in the ``Authorization`` header, which nothing logs; but
+a client may put one in the URL by mistake (``?access_token=``, or a path
+segment), and a server's own warning may quote the request line. So a logged
+path loses its query string and every segment that looks like a token (a JWS/JWT:
+base64url parts joined by dots, or any long base64url run) and is capped in
+length; and ``RedactTokens``, a logging filter for loggers whose lines quote a
+URL (``gunicorn.conf.py`` puts it on gunicorn's), formats each record and
+redacts ``access_token=`` values and token-like runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+REDACTED = "[redacted]"
+MAX_LOGGED_PATH = 512
+# a compact JWS/JWE (a JOSE header is >= 10 base64url characters, then dot-joined parts)
+# or a long base64url run: either may be a token sent in the URL by mistake
+_TOKENISH = re.compile(r"[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\.|[A-Za-z0-9_.=-]{40,}")
+# in free text: a whole compact JWS/JWE (every part), or the same long base64url run
+_TOKEN_IN_TEXT = re.compile(
+    r"[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*|[A-Za-z0-9_.=-]{40,}"
+)
+# the value of an access_token parameter, up to the next parameter, space or quote
+_ACCESS_TOKEN_PARAM = re.compile(r"(access_token=)[^&\s'\"]*", re.IGNORECASE)
+
+
+def loggable_path(path: str) -> str:
+    """``path`` with every token-like segment redacted, at most ``MAX_LOGGED_PATH`` long."""
+    segments = path.split("/")
+    safe = "/".join(REDACTED if _TOKENISH.search(s) else s for s in segments)
+    if len(safe) > MAX_LOGGED_PATH:
+        safe = safe[:MAX_LOGGED_PATH] + "..."
+    return safe
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every ``access_token=`` value and token-like run replaced."""
+    text = _ACCESS_TOKEN_PARAM.sub(rf"\g<1>{REDACTED}", text)
+    return _TOKEN_IN_TEXT.sub(REDACTED, text)
+
+
+class RedactTokens(logging.Filter):
+    """Redacts tokens from any record, its arguments and traceback included; drops nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact ``record`` in place; always keep it."""
+        # the arguments hold the request line: format first, then redact the result
+        record.msg, record.args = redact_text(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            # formatters reuse exc_text: the traceback is redacted once, here
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        return True
+
+
+def install_redaction(logger_name: str) -> None:
+    """Put ``RedactTokens`` on the named logger and each of its handlers, once."""
+    target = logging.getLogger(logger_name)
+    for holder in (target, *target.handlers):
+        if not any(isinstance(f, RedactTokens) for f in holder.filters):
+            holder.addFilter(RedactTokens())
