@@ -21,6 +21,9 @@ class AuthError(Exception):
     code: str = "invalid_token"
     bearer_error: str | None = "invalid_token"
     description: str = "The access token is invalid"
+    #: the scheme the client used (``"Bearer"``, ``"DPoP"``), None before it is known or
+    #: when it is not one the API accepts; set by whoever raised or passed the error on
+    scheme: str | None = None
 
     def __init__(self, reason: str = "") -> None:
         """``reason``: why, for the server log only (never a token, never sent to the client)."""
@@ -36,7 +39,8 @@ class AuthorizationHeaderMissingError(AuthError):
 
 
 class InvalidHeaderError(AuthError):
-    """A Bearer header that breaks the RFC 6750 §2.1 grammar: ``invalid_request``."""
+    """An ``Authorization`` header that breaks the RFC 6750 §2.1 grammar (for Bearer and
+    DPoP alike, RFC 9449 §7.1), or two of them: ``invalid_request``."""
 
     status, code, bearer_error = 400, "invalid_header", "invalid_request"
     description = "The Authorization header is malformed"
