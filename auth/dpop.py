@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from auth.claims import check_cnf_jkt
 from auth.dpop_settings import DPoPSettings
 from auth.errors import (
     DPoPReplayUnavailableError,
@@ -77,18 +78,9 @@ def single_proof(values: Sequence[str]) -> str:
 
 
 def bound_jkt(claims: Mapping[str, Any]) -> str:
-    """SPEC §3a step 2: the token's ``cnf.jkt``; ``InvalidTokenError`` for any other ``cnf``.
-
-    A ``cnf`` with another confirmation method beside ``jkt`` (RFC 8705 ``x5t#S256``...)
-    is refused too: accepting it would ignore a binding that cannot be checked here.
-    """
-    cnf = claims.get("cnf")
-    if not isinstance(cnf, dict) or set(cnf) != {"jkt"}:
-        raise InvalidTokenError("cnf is not exactly a jkt")
-    jkt = cnf["jkt"]
-    if not isinstance(jkt, str) or not jkt:
-        raise InvalidTokenError("cnf.jkt is not a string")
-    return jkt
+    """SPEC §3a step 2: the token's ``cnf.jkt``; ``InvalidTokenError`` for any other ``cnf``
+    (``auth.claims.check_cnf_jkt``)."""
+    return check_cnf_jkt(claims)
 
 
 def access_token_hash(access_token: str) -> str:
