@@ -46,7 +46,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from auth.replay import ReplayStoreUnavailableError
-from cashman.database import build_engine
+from cashman.database import Database, build_engine
 from cashman.models import DPoPReplayRecord
 from cashman.prepared import PreparedQuery
 
@@ -89,6 +89,13 @@ def _cleanup_statement() -> Any:
     return delete(_TABLE).where(
         tuple_(_TABLE.c.jkt, _TABLE.c.jti_sha256).in_(expired), _TABLE.c.expires_at < now
     )
+
+
+def init_app(database: Database) -> DatabaseReplayStore:
+    """The replay store of the app's ``database``, closed when the database is disposed."""
+    store = DatabaseReplayStore(database.engine)
+    database.on_dispose(store.dispose)
+    return store
 
 
 def jti_digest(jti: str) -> str:

@@ -356,7 +356,7 @@ def test_503_database_unavailable(app, send):
 ORIGIN = "https://app.example.com"
 EXPOSED = (
     "Access-Control-Expose-Headers",
-    "Link, Location, Retry-After, WWW-Authenticate, X-Request-ID",
+    "DPoP-Nonce, Link, Location, Retry-After, WWW-Authenticate, X-Request-ID",
 )
 VARY = ("Vary", "Origin")
 
