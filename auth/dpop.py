@@ -134,6 +134,27 @@ class DPoPVerifier:
         """
         proof = single_proof(proof_values)
         expected_jkt = bound_jkt(token_claims)
+        key, jti, iat = self._checked_proof(proof, method, htu, access_token)
+        if key.jkt != expected_jkt:
+            raise InvalidTokenError("proof key is not the token's cnf.jkt")
+        self._record(key.jkt, jti, iat)
+        return DPoPProof(key.jkt, jti, iat)
+
+    def verify_token_request(
+        self, proof_values: Sequence[str], *, method: str, htu: str
+    ) -> DPoPProof:
+        """Check and record the proof of a token request (RFC 9449 §5): no ``ath`` (there is
+        no access token yet) and no binding; the returned ``jkt`` is the key to bind the
+        issued token to. Same errors as ``verify`` otherwise. (The development issuer's
+        token endpoint: the API itself never issues tokens.)"""
+        key, jti, iat = self._checked_proof(single_proof(proof_values), method, htu, None)
+        self._record(key.jkt, jti, iat)
+        return DPoPProof(key.jkt, jti, iat)
+
+    def _checked_proof(
+        self, proof: str, method: str, htu: str, access_token: str | None
+    ) -> tuple[ProofKey, str, float]:
+        """SPEC §3a step 3 (and the nonce of step 6): the proof's key, ``jti`` and ``iat``."""
         header_b64, payload_b64, signature_b64 = proof.split(".")
         key = self._checked_header(header_b64)
         claims = _strict(decode_json_segment, payload_b64)
@@ -144,10 +165,7 @@ class DPoPVerifier:
         jti, iat = self._check_claims(claims, method, htu, access_token)
         if self.nonces is not None and not self.nonces.is_valid(claims.get("nonce")):
             raise UseDPoPNonceError(self.nonces.current())
-        if key.jkt != expected_jkt:
-            raise InvalidTokenError("proof key is not the token's cnf.jkt")
-        self._record(key.jkt, jti, iat)
-        return DPoPProof(key.jkt, jti, iat)
+        return key, jti, iat
 
     def _check_header(self, header_b64: str) -> ProofKey:
         """The JOSE header rules (RFC 9449 §4.3 checks 4-6); memoized per exact segment."""
@@ -168,9 +186,10 @@ class DPoPVerifier:
         return key
 
     def _check_claims(
-        self, claims: Mapping[str, Any], method: str, htu: str, access_token: str
+        self, claims: Mapping[str, Any], method: str, htu: str, access_token: str | None
     ) -> tuple[str, float]:
-        """RFC 9449 §4.3 checks 7-12: ``jti``, ``htm``, ``htu``, ``iat``, ``ath``."""
+        """RFC 9449 §4.3 checks 7-12: ``jti``, ``htm``, ``htu``, ``iat``, ``ath`` (when an
+        access token is presented)."""
         jti = claims.get("jti")
         if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
             raise InvalidDPoPProofError("jti is not a string of 1-256 characters")
@@ -189,7 +208,7 @@ class DPoPVerifier:
         if iat < now - self.settings.auth_dpop_max_age - self.leeway:
             raise InvalidDPoPProofError("proof too old")
         # neither `ath` nor `jkt` is secret (both are hashes the client sends): plain `!=`
-        if claims.get("ath") != access_token_hash(access_token):
+        if access_token is not None and claims.get("ath") != access_token_hash(access_token):
             raise InvalidDPoPProofError("ath is not the access token's hash")
         return jti, float(iat)
 
