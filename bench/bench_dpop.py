@@ -169,7 +169,7 @@ def http_part(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         servers = {}
         for db, url in databases(args, stack).items():
             server = make_server(
-                APPS_BY_KEY["cashman-granian"],
+                APPS_BY_KEY[f"cashman-{args.server}"],
                 jwks,
                 tmp,
                 workers=args.workers,
@@ -209,11 +209,11 @@ def measure_pair(args, tmp, server, client, bound, bearer_file, path, round_inde
         if scheme == "bearer":
             runs["bearer"] = harness.run_wrk(server, bearer_load, args.seconds, args.connections)
             continue
-        expected = args.last_bearer.get(path, 4000 * args.seconds)
+        expected = args.last_bearer.get((server.base_url, path), 8000 * args.seconds)
         count = int(expected * PROOF_MARGIN) + 1000
         load = dpop_load("dpop", tmp, client, bound, "GET", path, htu, count)
         runs["dpop"] = harness.run_wrk(server, load, args.seconds, args.connections)
-    args.last_bearer[path] = runs["bearer"].requests
+    args.last_bearer[(server.base_url, path)] = runs["bearer"].requests
     return runs
 
 
@@ -307,6 +307,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--workers", type=int, default=2, help="part 1: server processes")
     p.add_argument("--threads", type=int, default=2, help="part 1: threads per worker")
+    p.add_argument(
+        "--server",
+        choices=("granian", "gunicorn"),
+        default="granian",
+        help="part 1: granian (python -m cashman.serve, the production entry) or gunicorn",
+    )
     p.add_argument("--rounds", type=int, default=7, help="part 2: rounds")
     p.add_argument("--ops", type=int, default=500, help="part 2: operations per round")
     p.add_argument(
