@@ -21,6 +21,7 @@ from flask import current_app, g, request
 from auth.errors import AuthError, InsufficientScopeError
 
 if TYPE_CHECKING:
+    from auth.authentication import Authenticated
     from auth.extension import Auth
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,7 +41,10 @@ def authenticate() -> dict[str, Any]:
     Returns the claims; raises the ``AuthError`` of the first check that fails. The scheme
     the client used (also on a refusal, when known) is ``g.auth_scheme``.
     """
-    auth = current_auth()
+    return _authenticate(current_auth()).claims
+
+
+def _authenticate(auth: Auth) -> Authenticated:
     try:
         authenticated = auth.authenticator.authenticate(
             request.headers.getlist("Authorization"),
@@ -53,22 +57,22 @@ def authenticate() -> dict[str, Any]:
         raise
     g.auth_scheme = authenticated.scheme
     g.current_user = authenticated.claims
-    return authenticated.claims
+    return authenticated
 
 
 def _guard(scopes: frozenset[str], needed: str) -> None:
     """Authenticate, then require ``scopes``; report the outcome once to the observer."""
-    observer = current_auth().observer
+    auth = current_auth()
     try:
-        claims = authenticate()
-        if scopes and not scopes <= granted_scopes(claims):
+        authenticated = _authenticate(auth)
+        if scopes and not scopes <= granted_scopes(authenticated.claims):
             err = InsufficientScopeError(needed)
-            err.scheme = g.auth_scheme
+            err.scheme = authenticated.scheme
             raise err
     except AuthError as err:
-        observer.authentication(err.code, err.scheme)
+        auth.observer.authentication(err.code, err.scheme)
         raise
-    observer.authentication("success", g.auth_scheme)
+    auth.observer.authentication("success", authenticated.scheme)
 
 
 def granted_scopes(claims: dict[str, Any]) -> frozenset[str]:

@@ -11,7 +11,6 @@ has no trustworthy URL to compare. They are part of ``AuthSettings`` (its ``dpop
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -19,8 +18,6 @@ from auth.bearer import BEARER, DPOP
 from auth.htu import normalize_uri
 from auth.nonce import MIN_SECRET_BYTES
 from auth.variables import ConfigError, algorithms, check_url, get_value, number
-
-logger = logging.getLogger(__name__)
 
 MODES = ("allowed", "required", "off")
 SCHEMES_BY_MODE = {"allowed": (BEARER, DPOP), "required": (DPOP,), "off": (BEARER,)}
@@ -53,6 +50,9 @@ class DPoPSettings:
     auth_dpop_nonce_secret: bytes | None = field(default=None, repr=False)
     api_base_url: str | None = None
     use_request_url: bool = False
+    #: the configured mode that was turned ``off`` for lack of ``API_BASE_URL`` (a
+    #: production entry), else None: the entry says so in one start-up warning
+    turned_off_from: str | None = None
 
     def __post_init__(self) -> None:
         if self.auth_dpop not in MODES:
@@ -66,6 +66,16 @@ class DPoPSettings:
         return self.auth_dpop != "off"
 
     @property
+    def startup_warning(self) -> str | None:
+        """The one start-up warning these settings call for (SPEC §3a), or None."""
+        if self.turned_off_from is None:
+            return None
+        return (
+            f"API_BASE_URL is not set: DPoP is off (AUTH_DPOP={self.turned_off_from} "
+            "ignored); set it to the public URL clients call to accept DPoP-bound tokens"
+        )
+
+    @property
     def schemes(self) -> tuple[str, ...]:
         """The ``Authorization`` schemes the mode accepts, in challenge order (SPEC §3a):
         ``("Bearer", "DPoP")``, ``("DPoP",)`` in ``required`` mode, ``("Bearer",)`` off."""
@@ -77,6 +87,8 @@ class DPoPSettings:
 
         ``is_development`` is True only for the development server, which may compare
         ``htu`` with the request's own URL when ``API_BASE_URL`` is unset (SPEC §3a).
+        Without it, an entry runs DPoP ``off`` and reports ``startup_warning`` once, when
+        every other setting has passed too (a bad setting stays one line).
         """
         mode = (get_value(env, "AUTH_DPOP") or "allowed").lower()
         if mode not in MODES:
@@ -87,6 +99,7 @@ class DPoPSettings:
         if secret is not None and len(secret.encode("utf-8")) < MIN_SECRET_BYTES:
             raise ConfigError("AUTH_DPOP_NONCE_SECRET", "must be at least 32 bytes when set")
         base_url = get_value(env, "API_BASE_URL")
+        turned_off_from = None
         if base_url is not None:
             check_base_url(base_url)
         elif not is_development and mode != "off":
@@ -95,12 +108,7 @@ class DPoPSettings:
                     "API_BASE_URL",
                     "is required with AUTH_DPOP=required (DPoP htu is checked against it)",
                 )
-            logger.warning(
-                "API_BASE_URL is not set: DPoP is off (AUTH_DPOP=%s ignored); set it to the "
-                "public URL clients call to accept DPoP-bound tokens",
-                mode,
-            )
-            mode = "off"
+            turned_off_from, mode = mode, "off"
         return cls(
             auth_dpop=mode,
             auth_dpop_algorithms=algs,
@@ -108,6 +116,7 @@ class DPoPSettings:
             auth_dpop_nonce_secret=secret.encode("utf-8") if secret is not None else None,
             api_base_url=base_url,
             use_request_url=base_url is None and is_development,
+            turned_off_from=turned_off_from,
         )
 
 

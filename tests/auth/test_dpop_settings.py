@@ -107,19 +107,24 @@ def test_required_without_base_url_refuses_to_start():
     assert caught.value.variable == "API_BASE_URL"
 
 
-def test_allowed_without_base_url_runs_as_off_with_one_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="auth.dpop_settings"):
+def test_allowed_without_base_url_runs_as_off_with_a_start_up_warning(caplog):
+    with caplog.at_level(logging.WARNING):
         settings = DPoPSettings.from_env({})
     assert settings.auth_dpop == "off"
-    warnings = [r for r in caplog.records if r.name == "auth.dpop_settings"]
-    assert len(warnings) == 1
-    assert "API_BASE_URL" in warnings[0].getMessage()
-
-
-def test_off_without_base_url_is_quiet(caplog):
-    with caplog.at_level(logging.WARNING, logger="auth.dpop_settings"):
-        assert DPoPSettings.from_env({"AUTH_DPOP": "off"}).auth_dpop == "off"
+    assert settings.turned_off_from == "allowed"
+    assert settings.startup_warning.startswith("API_BASE_URL is not set: DPoP is off")
+    assert "\n" not in settings.startup_warning
+    # said once by the entry when every setting passed, not while they are read
     assert not caplog.records
+
+
+def test_off_without_base_url_is_quiet():
+    settings = DPoPSettings.from_env({"AUTH_DPOP": "off"})
+    assert (settings.auth_dpop, settings.startup_warning) == ("off", None)
+
+
+def test_base_url_set_is_quiet():
+    assert DPoPSettings.from_env(BASE).startup_warning is None
 
 
 @pytest.mark.parametrize("mode", ["allowed", "required"])
@@ -199,16 +204,13 @@ def test_auth_settings_refuse_each_bad_dpop_variable_in_one_line(env, variable):
     assert "\n" not in str(caught.value)
 
 
-def test_auth_settings_production_without_base_url_warns_once_and_runs_off(caplog):
-    with caplog.at_level(logging.WARNING):
-        settings = AuthSettings.from_env(TENANT)
+def test_auth_settings_production_without_base_url_run_dpop_off_with_a_warning():
+    settings = AuthSettings.from_env(TENANT)
     assert settings.dpop.auth_dpop == "off"
-    warnings = [r for r in caplog.records if "API_BASE_URL" in r.getMessage()]
-    assert len(warnings) == 1
+    assert "API_BASE_URL" in settings.dpop.startup_warning
 
 
-def test_auth_settings_development_without_base_url_keeps_dpop(caplog):
-    with caplog.at_level(logging.WARNING):
-        settings = AuthSettings.from_env(TENANT, is_development=True)
+def test_auth_settings_development_without_base_url_keeps_dpop():
+    settings = AuthSettings.from_env(TENANT, is_development=True)
     assert (settings.dpop.auth_dpop, settings.dpop.use_request_url) == ("allowed", True)
-    assert not [r for r in caplog.records if "API_BASE_URL" in r.getMessage()]
+    assert settings.dpop.startup_warning is None

@@ -104,3 +104,20 @@ def test_a_proof_is_refused_by_another_instance_on_the_same_database(issuer, ser
     ] * 2
     assert created.status_code == 201
     assert [row["id"] for row in listed.json()] == [created.json()["id"]]
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_production_entry_without_base_url_warns_once_and_runs_dpop_off(
+    kind, issuer, database_url, tmp_path
+):
+    key = DPoPKey()
+    token = key.mint_bound(issuer.kit, scopes=SCOPES)
+    env = {**issuer.env(), "DATABASE_URL": database_url}
+    with LiveServer(env, tmp_path / "server.log", workers=2, server=kind) as server:
+        refused = get(server, dpop_headers(token, key.proof("GET", f"{server.url}/incomes", token)))
+        metadata = requests.get(f"{server.url}/.well-known/oauth-protected-resource", timeout=30)
+        log = server.log_path.read_text(errors="replace")
+    assert (refused.status_code, refused.json()["code"]) == (401, "authorization_header_missing")
+    assert refused.headers["WWW-Authenticate"] == 'Bearer realm="cashman"'
+    assert metadata.status_code == 404
+    assert log.count("API_BASE_URL is not set: DPoP is off") == 1, log
