@@ -8,6 +8,8 @@ start it, bound to loopback, and only when no tenant is configured (neither
 ``AUTH0_DOMAIN`` nor ``AUTH0_ISSUER``); with a tenant it runs the
 development server against that tenant. Both read ``.env`` if present (the
 environment wins), and a bad setting is one line on stderr, exit status 2.
+Without ``API_BASE_URL``, only ``python server.py`` compares DPoP proofs with
+the request's own URL (SPEC §3a).
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import load_dotenv
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler
 
-from auth import ConfigError, dev_issuer
+from auth import ConfigError, DPoPSettings, dev_issuer
+from auth.dev_token import DevIssuerServer
+from auth.dpop_proof import load_key
 from cashman import create_app, lifecycle, request_log
-from cashman.config import Settings
+from cashman.config import Settings, cors_origins_from_env
 from cashman.startup import fail
 
 ROOT = Path(__file__).resolve().parent
@@ -34,9 +39,10 @@ load_dotenv(ROOT / ".env", override=False)
 
 
 def build_app(env: Mapping[str, str]) -> Flask:
-    """The API configured from ``env``; a bad setting stops the process with one line."""
+    """The API configured from ``env`` for development (the request's own URL stands in for
+    an unset ``API_BASE_URL``); a bad setting stops the process with one line."""
     try:
-        return create_app(Settings.from_env(env))
+        return create_app(Settings.from_env(env, is_development=True))
     except ConfigError as exc:
         fail(str(exc))
 
@@ -71,6 +77,86 @@ def print_dev_banner(base_url: str, token: str, audience: str) -> None:
     )
 
 
+def print_dpop_example(example: DPoPExample) -> None:
+    """The DPoP part of the banner: a bound token, a curl line making a fresh proof, the
+    token endpoint a browser app uses."""
+    nonce_hint = (
+        [
+            "  (AUTH_DPOP_NONCE_SECRET is set: the first answer is 401 use_dpop_nonce; add",
+            "   --nonce <its DPoP-Nonce> to the proof command)",
+        ]
+        if example.needs_nonce
+        else []
+    )
+    print(
+        "\n".join(
+            [
+                f"DPoP (RFC 9449): a token bound to the key in {example.key_path}, valid 24 h:",
+                "",
+                f"DPOP_TOKEN={example.token}",
+                "",
+                "Each request needs a fresh proof from that key (a proof is accepted once):",
+                f"  {example.curl_line('/incomes')}",
+                *nonce_hint,
+                "",
+                f"Token endpoint for browser apps (POST with a DPoP proof): {example.token_url}",
+                "",
+            ]
+        ),
+        flush=True,
+    )
+
+
+@dataclass(frozen=True)
+class DPoPExample:
+    """What the banner shows of DPoP: a token bound to the development client's key, and
+    how to make proofs for it with ``python -m auth.dpop_proof``."""
+
+    token: str
+    key_path: str
+    python: str
+    htu_base: str
+    base_url: str
+    token_url: str
+    needs_nonce: bool
+
+    @classmethod
+    def make(
+        cls, server: DevIssuerServer, dpop: DPoPSettings, base_url: str, audience: str
+    ) -> DPoPExample:
+        """The example for the API at ``base_url``: the key is created on first use."""
+        path = dev_issuer.dpop_key_file()
+        jkt = load_key(path).jkt
+        token = server.dev_issuer.mint(expires_in=DEV_TOKEN_LIFETIME_S, audience=audience, jkt=jkt)
+        return cls(
+            token=token,
+            key_path=shown_path(path),
+            python=shown_path(Path(sys.executable)),
+            htu_base=(dpop.api_base_url or base_url).rstrip("/"),
+            base_url=base_url,
+            token_url=server.token_url,
+            needs_nonce=dpop.auth_dpop_nonce_secret is not None,
+        )
+
+    def curl_line(self, path: str, method: str = "GET") -> str:
+        """A curl line whose proof is made when the shell runs it (a proof is used once)."""
+        proof = (
+            f"$({self.python} -m auth.dpop_proof --key {self.key_path} --method {method} "
+            f"--url {self.htu_base}{path} --token {self.token})"
+        )
+        return (
+            f'curl -H "Authorization: DPoP {self.token}" -H "DPoP: {proof}" {self.base_url}{path}'
+        )
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (shorter lines)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 class QuietRequestHandler(WSGIRequestHandler):
     """No werkzeug access line: it would print the query string (``?access_token=``);
     the app logs one redacted JSON line per request itself."""
@@ -79,16 +165,28 @@ class QuietRequestHandler(WSGIRequestHandler):
         """Skip werkzeug's per-request line."""
 
 
-def start_dev_issuer(host: str, env: dict[str, str]) -> tuple[dev_issuer.DevIssuer, dict[str, str]]:
-    """Serve the dev key's JWKS on loopback; returns the issuer and the env trusting it."""
+def start_dev_issuer(host: str, env: dict[str, str]) -> tuple[DevIssuerServer, dict[str, str]]:
+    """Serve the dev key's JWKS and token endpoint on loopback; returns the server and the
+    env trusting it."""
     try:
         dev_issuer.require_loopback(host)
     except dev_issuer.DevIssuerError as exc:
         fail(f"--host: {exc}")
+    try:
+        origins = cors_origins_from_env(env)
+    except ConfigError as exc:
+        fail(str(exc))
     issuer = dev_issuer.DevIssuer.load()
     jwks_host = "::1" if host.strip("[]") == "::1" else "127.0.0.1"
-    jwks_server = dev_issuer.serve_jwks(issuer, host=jwks_host)
-    return issuer, dev_issuer.environment(jwks_server, env)
+    audience = env.get("API_AUDIENCE") or dev_issuer.DEV_AUDIENCE
+    server = DevIssuerServer(
+        issuer,
+        audience=audience,
+        host=jwks_host,
+        cors_origins=origins,
+        expires_in=DEV_TOKEN_LIFETIME_S,
+    )
+    return server, dev_issuer.environment(server, env)
 
 
 def run_development(argv: Sequence[str] | None = None) -> None:
@@ -99,18 +197,24 @@ def run_development(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     host = args.host.strip("[]")
     env = dict(os.environ)
-    issuer = None
+    issuer_server = None
     if not dev_issuer.has_tenant(env):
-        issuer, env = start_dev_issuer(host, env)
+        issuer_server, env = start_dev_issuer(host, env)
     app = build_app(env)
     settings: Settings = app.config["CASHMAN_SETTINGS"]
     request_log.log_startup(settings.auth.issuers, settings.auth.api_audience)
     port = args.port or settings.port
-    if issuer is not None:
+    if issuer_server is not None:
+        issuer = issuer_server.dev_issuer
         audience = env["API_AUDIENCE"]
         token = issuer.mint(expires_in=DEV_TOKEN_LIFETIME_S, audience=audience)
         url_host = f"[{host}]" if ":" in host else host
-        print_dev_banner(f"http://{url_host}:{port}", token, audience)
+        base_url = f"http://{url_host}:{port}"
+        print_dev_banner(base_url, token, audience)
+        if settings.auth.dpop.is_enabled:
+            print_dpop_example(
+                DPoPExample.make(issuer_server, settings.auth.dpop, base_url, audience)
+            )
     app.run(
         host=host,
         port=port,

@@ -1,41 +1,74 @@
-"""``Authorization: Bearer <token>`` parsing (RFC 6750 §2.1), nothing else.
+"""The ``Authorization`` header -> (scheme, token): RFC 6750 §2.1 and RFC 9449 §7.1.
 
 Only the request header carries a token: query strings and bodies are never
-read (RFC 6750 §2.2/§2.3 are not offered). The grammar is
-``"Bearer" 1*SP b64token`` with ``b64token = 1*( ALPHA / DIGIT / "-" / "." /
-"_" / "~" / "+" / "/" ) *"="``; the scheme is case-insensitive (RFC 9110
-§11.1). Anything else that starts with ``Bearer`` is a 400 ``invalid_request``;
-a missing header or another scheme is a 401 without an error attribute.
+read (RFC 6750 §2.2/§2.3 are not offered). Both schemes share one grammar,
+``scheme 1*SP b64token`` with ``b64token = 1*( ALPHA / DIGIT / "-" / "." /
+"_" / "~" / "+" / "/" ) *"="`` (RFC 9449 §7.1 reuses RFC 6750's), and one
+8 KiB limit; the scheme is case-insensitive (RFC 9110 §11.1). Which schemes
+are accepted depends on the DPoP mode (SPEC §3a): a scheme not accepted is
+"no credentials" (a 401 without an error attribute, RFC 6750 §3.1), anything
+else that starts with an accepted scheme and breaks the grammar is a 400
+``invalid_request``.
 
 Two ``Authorization`` fields are a 400 even when the server has already joined
 them into one value (RFC 9110 §5.3: gunicorn and werkzeug join repeated
 fields with ``","``): a value of another scheme with a later comma-separated
-part that starts with ``Bearer`` is two headers, not a missing token. Other
-schemes' own commas (``Digest username="a", realm="b"``) stay a 401.
+part that starts with an accepted scheme is two headers, not a missing token.
+Other schemes' own commas (``Digest username="a", realm="b"``) stay a 401.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from auth.errors import AuthorizationHeaderMissingError, InvalidHeaderError
+from auth.errors import AuthError, AuthorizationHeaderMissingError, InvalidHeaderError
 
-MAX_TOKEN_LENGTH = 8192  # 8 KiB (SPEC §3 step 1)
-_BEARER = re.compile(r"bearer(?![!#$%&'*+.^_`|~0-9a-z-])", re.IGNORECASE | re.ASCII)
-# A later part of a joined value that is a Bearer credential (not a `bearer="..."` parameter).
-_JOINED_BEARER = re.compile(r"bearer(?:[ \t]|$)", re.IGNORECASE | re.ASCII)
+MAX_TOKEN_LENGTH = 8192  # 8 KiB (SPEC §3 step 1, §3a step 1)
+BEARER = "Bearer"
+DPOP = "DPoP"
+SCHEMES = (BEARER, DPOP)
 _CREDENTIALS = re.compile(r" +([A-Za-z0-9\-._~+/]+=*)")
 _OWS = " \t"
+_TCHAR_AFTER = r"(?![!#$%&'*+.^_`|~0-9a-z-])"
 
 
-def parse_bearer(header_values: Sequence[str]) -> str:
-    """The token of the one ``Authorization: Bearer`` header (RFC 6750 §2.1, SPEC §3 step 1).
+class Credentials(NamedTuple):
+    """The scheme as this module spells it (``"Bearer"`` or ``"DPoP"``) and its token."""
 
-    ``header_values``: every ``Authorization`` field of the request. Raises
-    ``AuthorizationHeaderMissingError`` (401) for none or another scheme, and
+    scheme: str
+    token: str
+
+
+def _scheme_pattern(schemes: Sequence[str]) -> re.Pattern[str]:
+    names = "|".join(re.escape(s) for s in schemes)
+    return re.compile(rf"({names}){_TCHAR_AFTER}", re.IGNORECASE | re.ASCII)
+
+
+def _joined_pattern(schemes: Sequence[str]) -> re.Pattern[str]:
+    # a later part of a joined value that is a credential (not a `bearer="..."` parameter)
+    names = "|".join(re.escape(s) for s in schemes)
+    return re.compile(rf"(?:{names})(?:[ \t]|$)", re.IGNORECASE | re.ASCII)
+
+
+_PATTERNS = {
+    schemes: (_scheme_pattern(schemes), _joined_pattern(schemes))
+    for schemes in ((BEARER,), (DPOP,), (BEARER, DPOP))
+}
+_CANONICAL = {s.lower(): s for s in SCHEMES}
+
+
+def parse_authorization(
+    header_values: Sequence[str], schemes: tuple[str, ...] = SCHEMES
+) -> Credentials:
+    """The scheme and token of the one ``Authorization`` header (SPEC §3 step 1, §3a step 1).
+
+    ``header_values``: every ``Authorization`` field of the request; ``schemes``: the
+    accepted ones, a non-empty subset of ``("Bearer", "DPoP")`` in that order. Raises
+    ``AuthorizationHeaderMissingError`` (401) for none or a scheme not accepted, and
     ``InvalidHeaderError`` (400) for two headers, a grammar violation or a token over
-    8 KiB.
+    8 KiB; the error's ``scheme`` is the accepted scheme the value started with, if any.
     """
     if not header_values:
         raise AuthorizationHeaderMissingError("no Authorization header")
@@ -45,17 +78,30 @@ def parse_bearer(header_values: Sequence[str]) -> str:
     value = header_values[0].strip(_OWS)
     if not value:
         raise AuthorizationHeaderMissingError("empty Authorization header")
-    if not _BEARER.match(value):
-        if "," in value and any(
-            _JOINED_BEARER.match(part.strip(_OWS)) for part in value.split(",")[1:]
-        ):
-            raise InvalidHeaderError("several Authorization headers, joined")
-        raise AuthorizationHeaderMissingError("not the Bearer scheme")
-    rest = value[len("bearer") :]
-    match = _CREDENTIALS.fullmatch(rest)
+    scheme_re, joined_re = _PATTERNS[schemes]
+    match = scheme_re.match(value)
     if match is None:
-        raise InvalidHeaderError("not `Bearer 1*SP b64token`")
-    token = match.group(1)
+        if "," in value and any(joined_re.match(part.strip(_OWS)) for part in value.split(",")[1:]):
+            raise InvalidHeaderError("several Authorization headers, joined")
+        raise AuthorizationHeaderMissingError("not an accepted scheme")
+    scheme = _CANONICAL[match.group(1).lower()]
+    credentials = _CREDENTIALS.fullmatch(value, match.end())
+    if credentials is None:
+        raise _with_scheme(InvalidHeaderError(f"not `{scheme} 1*SP b64token`"), scheme)
+    token = credentials.group(1)
     if len(token) > MAX_TOKEN_LENGTH:
-        raise InvalidHeaderError("token too long")
-    return token
+        raise _with_scheme(InvalidHeaderError("token too long"), scheme)
+    return Credentials(scheme, token)
+
+
+def parse_bearer(header_values: Sequence[str]) -> str:
+    """The token of the one ``Authorization: Bearer`` header (RFC 6750 §2.1).
+
+    ``parse_authorization`` with Bearer as the only accepted scheme; same errors.
+    """
+    return parse_authorization(header_values, (BEARER,)).token
+
+
+def _with_scheme(err: AuthError, scheme: str) -> AuthError:
+    err.scheme = scheme
+    return err

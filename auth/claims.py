@@ -1,17 +1,18 @@
 """The claims of an access token (SPEC §3 step 5): one check per claim, in the SPEC's order.
 
 RFC 7519 §4.1 for the registered claims (``iss``, ``aud``, ``exp``, ``nbf``,
-``iat``, ``sub``, then ``cnf``), and with ``AUTH_STRICT_RFC9068`` the claims RFC
-9068 §2.2 requires of an access token. ``check_claims`` composes them so that
-the most telling code wins when a token breaks several rules: ``cnf`` first (a
-key-bound token is not a Bearer token, whatever else it holds), then the form
-of every claim, the time window last (a malformed token is ``invalid_claims``
-even when it has also expired).
+``iat``, ``sub``), and with ``AUTH_STRICT_RFC9068`` the claims RFC 9068 §2.2
+requires of an access token. ``check_claims`` composes them so that the most
+telling code wins when a token breaks several rules: the form of every claim
+first, the time window last (a malformed token is ``invalid_claims`` even when it
+has also expired). The confirmation claim ``cnf`` (RFC 7800) depends on the
+scheme the token came with (SPEC §3a step 2): ``check_binding``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from auth.errors import InvalidClaimsError, InvalidTokenError, TokenExpiredError
@@ -27,13 +28,13 @@ _FORBIDDEN_IN_SUB = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def check_claims(claims: dict[str, Any], settings: AuthSettings, now: float) -> float:
-    """SPEC §3 step 5 for a Bearer token's ``claims`` at ``now`` (seconds since the epoch).
+    """SPEC §3 step 5 for an access token's ``claims`` at ``now`` (seconds since the epoch),
+    ``cnf`` aside (``check_binding``).
 
     Returns the time after which the token is expired (``exp`` + ``AUTH_LEEWAY``).
-    Raises ``InvalidTokenError`` for ``cnf``, ``TokenExpiredError`` past ``exp``, and
-    ``InvalidClaimsError`` for any other claim.
+    Raises ``TokenExpiredError`` past ``exp``, and ``InvalidClaimsError`` for any other
+    claim.
     """
-    check_no_cnf(claims)
     check_iss(claims, settings.issuers)
     check_aud(claims, settings.api_audience)
     exp = numeric_date(claims, "exp")
@@ -125,11 +126,35 @@ def check_sub(claims: dict[str, Any]) -> None:
         raise InvalidClaimsError("control character or lone surrogate in sub")
 
 
-def check_no_cnf(claims: dict[str, Any]) -> None:
+def check_binding(claims: Mapping[str, Any], *, bound: bool) -> None:
+    """``cnf`` as the scheme needs it: none under Bearer (``bound`` False), exactly a
+    ``jkt`` under DPoP (``bound`` True). ``InvalidTokenError`` otherwise (SPEC §3a step 2)."""
+    if bound:
+        check_cnf_jkt(claims)
+    else:
+        check_no_cnf(claims)
+
+
+def check_no_cnf(claims: Mapping[str, Any]) -> None:
     """No ``cnf``: a token bound to a key (RFC 7800; DPoP, mTLS) is refused as a Bearer
     token, since a Bearer request carries no proof of that key (SPEC §3a step 2)."""
     if "cnf" in claims:
         raise InvalidTokenError("cnf present")
+
+
+def check_cnf_jkt(claims: Mapping[str, Any]) -> str:
+    """The token's ``cnf.jkt`` (RFC 9449 §6.1); ``InvalidTokenError`` for any other ``cnf``.
+
+    A ``cnf`` with another confirmation method beside ``jkt`` (RFC 8705 ``x5t#S256``...)
+    is refused too: accepting it would ignore a binding that cannot be checked here.
+    """
+    cnf = claims.get("cnf")
+    if not isinstance(cnf, dict) or set(cnf) != {"jkt"}:
+        raise InvalidTokenError("cnf is not exactly a jkt")
+    jkt = cnf["jkt"]
+    if not isinstance(jkt, str) or not jkt:
+        raise InvalidTokenError("cnf.jkt is not a string")
+    return jkt
 
 
 def check_rfc9068(claims: dict[str, Any]) -> None:

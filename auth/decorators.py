@@ -2,10 +2,12 @@
 
 Both run before the view's body parsing (use them as the outermost
 decorators): an unauthenticated POST gets its 401 and a read-only token's POST
-its 403, never a 415 or 422. They read only the ``Authorization`` header; the
-verified claims land on ``g.current_user``. Scopes are the space-separated
-``scope`` claim (RFC 8693 §4.2) plus Auth0's RBAC ``permissions`` array; a
-claim of the wrong type grants nothing.
+its 403, never a 415 or 422. They read only the ``Authorization`` header and,
+under the DPoP scheme, the ``DPoP`` header; the verified claims (with ``cnf.jkt``
+under DPoP) land on ``g.current_user``, the scheme on ``g.auth_scheme``. Scopes
+are the space-separated ``scope`` claim (RFC 8693 §4.2) plus Auth0's RBAC
+``permissions`` array; a claim of the wrong type grants nothing. Each guarded
+request is reported once to the app's ``AuthObserver``: ``"success"`` or its code.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from flask import current_app, g, request
 
-from auth.bearer import parse_bearer
-from auth.errors import InsufficientScopeError
+from auth.errors import AuthError, InsufficientScopeError
 
 if TYPE_CHECKING:
+    from auth.authentication import Authenticated
     from auth.extension import Auth
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,14 +36,43 @@ def current_auth() -> Auth:
 
 
 def authenticate() -> dict[str, Any]:
-    """Verify the request's Bearer token (SPEC §3) and store its claims on ``g.current_user``.
+    """Verify the request's credentials (SPEC §3, §3a) and store the claims on ``g.current_user``.
 
-    Returns the claims; raises the ``AuthError`` of the first check that fails.
+    Returns the claims; raises the ``AuthError`` of the first check that fails. The scheme
+    the client used (also on a refusal, when known) is ``g.auth_scheme``.
     """
-    token = parse_bearer(request.headers.getlist("Authorization"))
-    claims = current_auth().verifier.verify(token)
-    g.current_user = claims
-    return claims
+    return _authenticate(current_auth()).claims
+
+
+def _authenticate(auth: Auth) -> Authenticated:
+    try:
+        authenticated = auth.authenticator.authenticate(
+            request.headers.getlist("Authorization"),
+            lambda: request.headers.getlist("DPoP"),
+            request.method,
+            lambda: auth.request_htu(request),
+        )
+    except AuthError as err:
+        g.auth_scheme = err.scheme
+        raise
+    g.auth_scheme = authenticated.scheme
+    g.current_user = authenticated.claims
+    return authenticated
+
+
+def _guard(scopes: frozenset[str], needed: str) -> None:
+    """Authenticate, then require ``scopes``; report the outcome once to the observer."""
+    auth = current_auth()
+    try:
+        authenticated = _authenticate(auth)
+        if scopes and not scopes <= granted_scopes(authenticated.claims):
+            err = InsufficientScopeError(needed)
+            err.scheme = authenticated.scheme
+            raise err
+    except AuthError as err:
+        auth.observer.authentication(err.code, err.scheme)
+        raise
+    auth.observer.authentication("success", authenticated.scheme)
 
 
 def granted_scopes(claims: dict[str, Any]) -> frozenset[str]:
@@ -74,7 +105,7 @@ def requires_auth(view: F | None = None) -> F | Callable[[F], F]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        authenticate()
+        _guard(frozenset(), "")
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
@@ -89,13 +120,12 @@ def requires_scope(*scopes: str) -> Callable[[F], F]:
     if not scopes or not all(isinstance(s, str) and s and " " not in s for s in scopes):
         raise ValueError("requires_scope needs one or more scope names without spaces")
     needed = " ".join(scopes)
+    required = frozenset(scopes)
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            claims = authenticate()
-            if not set(scopes) <= granted_scopes(claims):
-                raise InsufficientScopeError(needed)
+            _guard(required, needed)
             return view(*args, **kwargs)
 
         return cast(F, wrapper)

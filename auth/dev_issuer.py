@@ -13,9 +13,11 @@ The key is kept in ``instance/`` (git-ignored, mode 0600) so that the running
 server and ``python -m auth.dev_issuer`` agree. The issuer string does not
 carry the JWKS port, so tokens and data survive a restart on another port.
 
-Minting tokens for any ``sub`` and scopes::
+Minting tokens for any ``sub`` and scopes, Bearer or bound to a DPoP key (RFC 9449
+``cnf.jkt``; proofs for it: ``python -m auth.dpop_proof``)::
 
     python -m auth.dev_issuer --sub alice --scope read:transactions --expires-in 3600
+    python -m auth.dev_issuer --dpop-key instance/dev-dpop-key.pem
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ DEFAULT_SUB = "dev-user"
 DEFAULT_SCOPES = ("read:transactions", "write:transactions")
 #: Where the key lives unless ``DEV_ISSUER_KEY_FILE`` says otherwise.
 DEFAULT_KEY_FILE = Path(__file__).resolve().parent.parent / "instance" / "dev-issuer-key.pem"
+#: The development client's DPoP key, beside the issuer's key.
+DPOP_KEY_NAME = "dev-dpop-key.pem"
 #: The switch the production entry refuses: the dev issuer is never configured by environment.
 SWITCH = "CASHMAN_DEV_ISSUER"
 #: Variables whose presence means a real tenant is configured.
@@ -93,13 +97,22 @@ def _b64url_uint(value: int) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _write_new_key(path: Path) -> None:
-    """Create the key file with mode 0600; if another process won the race, keep theirs."""
+def issuer_key_file() -> Path:
+    """The issuer's key file: ``DEV_ISSUER_KEY_FILE``, else ``instance/dev-issuer-key.pem``."""
+    return Path(os.environ.get("DEV_ISSUER_KEY_FILE") or DEFAULT_KEY_FILE)
+
+
+def dpop_key_file() -> Path:
+    """The development client's DPoP key file, in the directory of the issuer's key."""
+    return issuer_key_file().with_name(DPOP_KEY_NAME)
+
+
+def write_new_key(path: Path, key: Any) -> None:
+    """Write private ``key`` to ``path`` (PEM, mode 0600) unless the file exists; if another
+    process won the race, theirs is kept."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -136,9 +149,9 @@ class DevIssuer:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
-        path = key_file or Path(os.environ.get("DEV_ISSUER_KEY_FILE") or DEFAULT_KEY_FILE)
+        path = key_file or issuer_key_file()
         if not path.exists():
-            _write_new_key(path)
+            write_new_key(path, rsa.generate_private_key(public_exponent=65537, key_size=2048))
         pem = path.read_bytes()
         key = serialization.load_pem_private_key(pem, password=None)
         if not isinstance(key, rsa.RSAPrivateKey):
@@ -162,10 +175,13 @@ class DevIssuer:
         scopes: Sequence[str] = DEFAULT_SCOPES,
         expires_in: int = 3600,
         audience: str = DEV_AUDIENCE,
+        jkt: str | None = None,
     ) -> str:
         """An RS256 access token (RFC 9068 shape) for ``sub`` with ``scopes``.
 
-        ``expires_in``: lifetime in seconds from now; ``audience``: the ``aud`` claim.
+        ``expires_in``: lifetime in seconds from now; ``audience``: the ``aud`` claim;
+        ``jkt``: the RFC 7638 thumbprint of a DPoP key to bind the token to (``cnf.jkt``,
+        RFC 9449 §6), None for a Bearer token.
         """
         from jose import jwt
 
@@ -181,6 +197,8 @@ class DevIssuer:
         }
         if scopes:
             claims["scope"] = " ".join(scopes)
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}
         headers = {"kid": self.kid, "typ": "at+jwt"}
         return jwt.encode(claims, self.private_pem.decode("ascii"), "RS256", headers=headers)
 
@@ -232,11 +250,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help=f"aud claim (default: API_AUDIENCE, else {DEV_AUDIENCE})",
     )
+    parser.add_argument(
+        "--dpop-key",
+        type=Path,
+        default=None,
+        help="bind the token to this EC P-256 key file (created if missing): a DPoP token; "
+        "make its proofs with python -m auth.dpop_proof --key FILE",
+    )
     args = parser.parse_args(argv)
     scopes = DEFAULT_SCOPES if args.scope is None else tuple(" ".join(args.scope).split())
     audience = args.audience or _env_audience()
+    jkt = None
+    if args.dpop_key is not None:
+        from auth.dpop_proof import load_key
+
+        jkt = load_key(args.dpop_key).jkt
     print(WARNING, file=sys.stderr)
-    print(DevIssuer.load().mint(args.sub, scopes, args.expires_in, audience))
+    print(DevIssuer.load().mint(args.sub, scopes, args.expires_in, audience, jkt=jkt))
     return 0
 
 

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from auth.claims import check_cnf_jkt
 from auth.dpop_settings import DPoPSettings
 from auth.errors import (
     DPoPReplayUnavailableError,
@@ -77,18 +78,9 @@ def single_proof(values: Sequence[str]) -> str:
 
 
 def bound_jkt(claims: Mapping[str, Any]) -> str:
-    """SPEC §3a step 2: the token's ``cnf.jkt``; ``InvalidTokenError`` for any other ``cnf``.
-
-    A ``cnf`` with another confirmation method beside ``jkt`` (RFC 8705 ``x5t#S256``...)
-    is refused too: accepting it would ignore a binding that cannot be checked here.
-    """
-    cnf = claims.get("cnf")
-    if not isinstance(cnf, dict) or set(cnf) != {"jkt"}:
-        raise InvalidTokenError("cnf is not exactly a jkt")
-    jkt = cnf["jkt"]
-    if not isinstance(jkt, str) or not jkt:
-        raise InvalidTokenError("cnf.jkt is not a string")
-    return jkt
+    """SPEC §3a step 2: the token's ``cnf.jkt``; ``InvalidTokenError`` for any other ``cnf``
+    (``auth.claims.check_cnf_jkt``)."""
+    return check_cnf_jkt(claims)
 
 
 def access_token_hash(access_token: str) -> str:
@@ -142,6 +134,27 @@ class DPoPVerifier:
         """
         proof = single_proof(proof_values)
         expected_jkt = bound_jkt(token_claims)
+        key, jti, iat = self._checked_proof(proof, method, htu, access_token)
+        if key.jkt != expected_jkt:
+            raise InvalidTokenError("proof key is not the token's cnf.jkt")
+        self._record(key.jkt, jti, iat)
+        return DPoPProof(key.jkt, jti, iat)
+
+    def verify_token_request(
+        self, proof_values: Sequence[str], *, method: str, htu: str
+    ) -> DPoPProof:
+        """Check and record the proof of a token request (RFC 9449 §5): no ``ath`` (there is
+        no access token yet) and no binding; the returned ``jkt`` is the key to bind the
+        issued token to. Same errors as ``verify`` otherwise. (The development issuer's
+        token endpoint: the API itself never issues tokens.)"""
+        key, jti, iat = self._checked_proof(single_proof(proof_values), method, htu, None)
+        self._record(key.jkt, jti, iat)
+        return DPoPProof(key.jkt, jti, iat)
+
+    def _checked_proof(
+        self, proof: str, method: str, htu: str, access_token: str | None
+    ) -> tuple[ProofKey, str, float]:
+        """SPEC §3a step 3 (and the nonce of step 6): the proof's key, ``jti`` and ``iat``."""
         header_b64, payload_b64, signature_b64 = proof.split(".")
         key = self._checked_header(header_b64)
         claims = _strict(decode_json_segment, payload_b64)
@@ -152,10 +165,7 @@ class DPoPVerifier:
         jti, iat = self._check_claims(claims, method, htu, access_token)
         if self.nonces is not None and not self.nonces.is_valid(claims.get("nonce")):
             raise UseDPoPNonceError(self.nonces.current())
-        if key.jkt != expected_jkt:
-            raise InvalidTokenError("proof key is not the token's cnf.jkt")
-        self._record(key.jkt, jti, iat)
-        return DPoPProof(key.jkt, jti, iat)
+        return key, jti, iat
 
     def _check_header(self, header_b64: str) -> ProofKey:
         """The JOSE header rules (RFC 9449 §4.3 checks 4-6); memoized per exact segment."""
@@ -176,9 +186,10 @@ class DPoPVerifier:
         return key
 
     def _check_claims(
-        self, claims: Mapping[str, Any], method: str, htu: str, access_token: str
+        self, claims: Mapping[str, Any], method: str, htu: str, access_token: str | None
     ) -> tuple[str, float]:
-        """RFC 9449 §4.3 checks 7-12: ``jti``, ``htm``, ``htu``, ``iat``, ``ath``."""
+        """RFC 9449 §4.3 checks 7-12: ``jti``, ``htm``, ``htu``, ``iat``, ``ath`` (when an
+        access token is presented)."""
         jti = claims.get("jti")
         if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
             raise InvalidDPoPProofError("jti is not a string of 1-256 characters")
@@ -197,7 +208,7 @@ class DPoPVerifier:
         if iat < now - self.settings.auth_dpop_max_age - self.leeway:
             raise InvalidDPoPProofError("proof too old")
         # neither `ath` nor `jkt` is secret (both are hashes the client sends): plain `!=`
-        if claims.get("ath") != access_token_hash(access_token):
+        if access_token is not None and claims.get("ath") != access_token_hash(access_token):
             raise InvalidDPoPProofError("ath is not the access token's hash")
         return jti, float(iat)
 

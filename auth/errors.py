@@ -1,17 +1,17 @@
-"""Authentication errors (RFC 6750 §3): one class per SPEC ``code``.
+"""Authentication errors (RFC 6750 §3, RFC 9449 §7.1): one class per SPEC ``code``.
 
-Each class knows its HTTP status, the SPEC ``code`` and its Bearer ``error``
-attribute, and carries a fixed, generic description: never exception text,
-key ids or URLs, so nothing an attacker sends or the issuer serves is echoed
-back. ``render_auth_error`` turns any of them into the response.
+Each class knows its HTTP status, the SPEC ``code`` and the ``error`` attribute of
+its challenge (``bearer_error``, whichever scheme the challenge is for), and
+carries a fixed, generic description: never exception text, key ids or URLs, so
+nothing an attacker sends or the issuer serves is echoed back. An instance also
+knows the scheme the client used, when it got that far (``scheme``), which
+decides the challenge its ``error`` goes on. ``auth.challenges`` turns any of
+them into the response.
 """
 
 from __future__ import annotations
 
 import math
-
-from flask import Response, jsonify
-from werkzeug.http import quote_header_value
 
 
 class AuthError(Exception):
@@ -21,6 +21,9 @@ class AuthError(Exception):
     code: str = "invalid_token"
     bearer_error: str | None = "invalid_token"
     description: str = "The access token is invalid"
+    #: the scheme the client used (``"Bearer"``, ``"DPoP"``), None before it is known or
+    #: when it is not one the API accepts; set by whoever raised or passed the error on
+    scheme: str | None = None
 
     def __init__(self, reason: str = "") -> None:
         """``reason``: why, for the server log only (never a token, never sent to the client)."""
@@ -29,14 +32,15 @@ class AuthError(Exception):
 
 
 class AuthorizationHeaderMissingError(AuthError):
-    """No ``Authorization`` header, or a scheme other than Bearer (RFC 6750 §3.1)."""
+    """No ``Authorization`` header, or a scheme the API does not accept (RFC 6750 §3.1)."""
 
     status, code, bearer_error = 401, "authorization_header_missing", None
-    description = "A Bearer access token is required in the Authorization header"
+    description = "An access token is required in the Authorization header"
 
 
 class InvalidHeaderError(AuthError):
-    """A Bearer header that breaks the RFC 6750 §2.1 grammar: ``invalid_request``."""
+    """An ``Authorization`` header that breaks the RFC 6750 §2.1 grammar (for Bearer and
+    DPoP alike, RFC 9449 §7.1), or two of them: ``invalid_request``."""
 
     status, code, bearer_error = 400, "invalid_header", "invalid_request"
     description = "The Authorization header is malformed"
@@ -87,45 +91,9 @@ class JwksUnavailableError(AuthError):
         self.retry_after = max(1, math.ceil(retry_after))
 
 
-def www_authenticate(err: AuthError, realm: str = "cashman") -> str | None:
-    """The ``WWW-Authenticate`` value for ``err`` (RFC 6750 §3), or None for a 503.
-
-    Every parameter value is a quoted-string, tokens included, as SPEC §3's table writes
-    them (``allow_token=False``).
-    """
-    if isinstance(err, JwksUnavailableError):
-        return None
-    params = {"realm": realm}
-    if err.bearer_error is not None:
-        params["error"] = err.bearer_error
-    if isinstance(err, InsufficientScopeError):
-        params["scope"] = err.scope
-    elif err.bearer_error is not None:
-        params["error_description"] = err.description
-    return "Bearer " + ", ".join(
-        f"{name}={quote_header_value(value, allow_token=False)}" for name, value in params.items()
-    )
-
-
-def render_auth_error(err: AuthError, realm: str = "cashman") -> Response:
-    """The response for ``err`` (SPEC §3 error table): its status, a JSON body
-    ``{"code", "description"}``, ``Cache-Control: no-store``, the ``WWW-Authenticate``
-    challenge and, for a 503, ``Retry-After`` in whole seconds."""
-    response = jsonify(code=err.code, description=err.description)
-    response.status_code = err.status
-    response.headers["Cache-Control"] = "no-store"
-    challenge = www_authenticate(err, realm)
-    if challenge is not None:
-        response.headers["WWW-Authenticate"] = challenge
-    if isinstance(err, JwksUnavailableError):
-        response.headers["Retry-After"] = str(err.retry_after)
-    return response
-
-
 # -- DPoP (RFC 9449, SPEC §3a) ---------------------------------------------------------------
-# ``bearer_error`` is the ``error`` attribute of the challenge these go on: the DPoP one
-# (RFC 9449 §7.1). Turning them into challenges (``algs``, ``DPoP-Nonce``) is the
-# renderer's job; each class carries what it needs.
+# Only a DPoP request can cause these, so their ``error`` goes on the DPoP challenge
+# (RFC 9449 §7.1). Each class carries what its answer needs (``DPoP-Nonce``, ``Retry-After``).
 
 
 class InvalidDPoPProofError(AuthError):

@@ -1,13 +1,20 @@
-"""The Flask extension: one ``TokenVerifier`` per app and the ``AuthError`` handler."""
+"""The Flask extension: one ``Authenticator`` per app, the ``AuthError`` handler, ``DPoP-Nonce``."""
 
 from __future__ import annotations
 
 import logging
 
 import requests
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, g, request
 
-from auth.errors import AuthError, render_auth_error
+from auth.authentication import Authenticator
+from auth.bearer import DPOP
+from auth.challenges import Challenges
+from auth.errors import AuthError
+from auth.events import NO_OBSERVER, AuthObserver
+from auth.htu import raw_request_path, request_htu
+from auth.replay import ReplayStore
+from auth.resource_metadata import metadata_url
 from auth.settings import AuthSettings, check_jose_backend
 from auth.verify import TokenVerifier
 
@@ -15,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 
 class Auth:
-    """``Auth(settings).init_app(app)``: owns the JWKS caches and the verified-token cache."""
+    """``Auth(settings).init_app(app)``: owns the JWKS caches, the verified-token cache and
+    the DPoP verifier."""
 
     def __init__(
         self,
@@ -23,27 +31,69 @@ class Auth:
         app: Flask | None = None,
         *,
         session: requests.Session | None = None,
+        replay_store: ReplayStore | None = None,
+        observer: AuthObserver = NO_OBSERVER,
     ) -> None:
-        """The verifier for ``settings`` (its JWKS caches share ``session``, a new one if None).
+        """The verifiers for ``settings`` (the JWKS caches share ``session``, a new one if None).
 
-        Raises ``ConfigError`` when python-jose lacks its ``cryptography`` backend (SPEC §2);
-        with ``app``, registers on it at once (``init_app``).
+        ``replay_store`` remembers accepted DPoP proofs; it is required unless
+        ``settings.dpop`` is off (``ValueError``): a store every worker and instance shares
+        (the application's database), ``auth.replay.MemoryReplayStore`` only for a single
+        process. ``observer`` hears of authentication outcomes, JWKS fetches, cache hits
+        and refused replays (``auth.events``). Raises ``ConfigError`` when python-jose
+        lacks its ``cryptography`` backend (SPEC §2); with ``app``, registers on it at once.
         """
         check_jose_backend()
         self.settings = settings
-        self.verifier = TokenVerifier(settings, session=session)
+        self.observer = observer
+        self.verifier = TokenVerifier(settings, session=session, observer=observer)
+        self.authenticator = Authenticator(settings, self.verifier, replay_store, observer=observer)
+        base_url = settings.dpop.api_base_url
+        self.challenges = Challenges(
+            realm=settings.realm,
+            schemes=settings.dpop.schemes,
+            dpop_algorithms=settings.dpop.auth_dpop_algorithms,
+            resource_metadata=metadata_url(base_url) if base_url is not None else None,
+        )
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Register on ``app``: ``app.extensions["auth"]`` and the JSON error handler."""
+        """Register on ``app``: ``app.extensions["auth"]``, the JSON error handler and, with
+        DPoP nonces on, the ``DPoP-Nonce`` of every answer to a DPoP request."""
         app.extensions["auth"] = self
         app.register_error_handler(AuthError, self.handle_error)
+        if self.authenticator.current_nonce() is not None:
+            app.after_request(self.add_nonce)
 
     def handle_error(self, err: AuthError) -> Response:
-        """Answer an ``AuthError`` (RFC 6750 §3) and log why, never the token."""
+        """Answer an ``AuthError`` (RFC 6750 §3, RFC 9449 §7.1) and log why, never the token."""
         level = logging.WARNING if err.status >= 500 else logging.INFO
         logger.log(
             level, "auth refused %s %s: %s (%s)", request.method, request.path, err.code, err.reason
         )
-        return render_auth_error(err, self.settings.realm)
+        return self.challenges.render(err)
+
+    def add_nonce(self, response: Response) -> Response:
+        """RFC 9449 §8.2: every answer to a DPoP request carries the current nonce (SPEC §3a)."""
+        if g.get("auth_scheme") == DPOP:
+            nonce = self.authenticator.current_nonce()
+            if nonce is not None:
+                response.headers["DPoP-Nonce"] = nonce
+        return response
+
+    def base_url(self, req: Request) -> str | None:
+        """``API_BASE_URL``; in development without it, the request's own URL; else None."""
+        dpop = self.settings.dpop
+        if dpop.api_base_url is not None:
+            return dpop.api_base_url
+        # the Host header decides this URL: only ever the loopback development server
+        return req.host_url.rstrip("/") if dpop.use_request_url else None
+
+    def request_htu(self, req: Request) -> str:
+        """The URI a DPoP proof's ``htu`` must match: the base URL joined with the path as
+        received, percent-encoding intact (SPEC §3a step 3)."""
+        base = self.base_url(req)
+        if base is None:  # unreachable: DPoP is never on without one
+            raise RuntimeError("DPoP is on without API_BASE_URL")
+        return request_htu(base, raw_request_path(req.environ))

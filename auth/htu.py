@@ -16,12 +16,14 @@ normalise case, unreserved escapes or dot segments; ``rfc3986`` is not a depende
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+NORMALIZED_MEMO_SIZE = 512
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 # RFC 3986 §2: the characters a URI may hold (reserved, unreserved and "%").
 _URI_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
@@ -37,9 +39,16 @@ def normalize_uri(uri: object) -> str | None:
 
     Return None when ``uri`` is not an absolute ``scheme://authority`` URI made of URI
     characters with well-formed percent-escapes and a numeric port: such an ``htu``
-    matches nothing.
+    matches nothing. A client sends the same few ``htu`` again and again, and the
+    request's own URI repeats per route: results are remembered (bounded LRU; the
+    answer depends on the string alone).
     """
-    if not isinstance(uri, str) or not _URI_CHARACTERS.fullmatch(uri):
+    return _normalize(uri) if isinstance(uri, str) else None
+
+
+@functools.lru_cache(maxsize=NORMALIZED_MEMO_SIZE)
+def _normalize(uri: str) -> str | None:
+    if not _URI_CHARACTERS.fullmatch(uri):
         return None
     try:
         parts = urlsplit(uri)

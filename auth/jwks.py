@@ -53,6 +53,7 @@ class JWKSCache:
         fetcher: JWKSFetcher | None = None,
         clock: Callable[[], float] = time.monotonic,
         refresh_in_background: bool = False,
+        on_fetch: Callable[[bool], None] | None = None,
     ) -> None:
         """The key set at ``url``, built for ``algorithms`` (JWS names).
 
@@ -60,7 +61,8 @@ class JWKSCache:
         ``JWKS_CACHE_TTL``, ``JWKS_MIN_REFRESH_INTERVAL`` and ``JWKS_MAX_STALE`` (SPEC
         §2); a value outside their bounds raises ``ValueError``. ``fetcher`` does the
         HTTP GET (default: a ``JWKSFetcher`` with the SPEC's limits); ``clock`` is
-        monotonic seconds.
+        monotonic seconds. ``on_fetch(succeeded)`` is called once after each fetch
+        attempt (``auth.events``); it must not raise.
         """
         for name, value, variable in (
             ("ttl_s", ttl_s, "JWKS_CACHE_TTL"),
@@ -78,6 +80,7 @@ class JWKSCache:
         self.fetcher = fetcher or JWKSFetcher()
         self.clock = clock
         self.refresh_in_background = refresh_in_background
+        self.on_fetch = on_fetch
         self._snapshot = _Snapshot()
         self._last_attempt = -math.inf
         self._attempts_done = 0  # attempts finished: a waiter compares it before and after
@@ -113,6 +116,36 @@ class JWKSCache:
     def is_current(self, key: SigningKey) -> bool:
         """True if ``key`` is still the one entry for its kid (what a cached verification needs)."""
         return self.lookup(key.kid) == (key,)
+
+    def has_usable_keys(self) -> bool:
+        """Whether keys fetched no longer than ``max_stale_s`` ago are held; never fetches.
+
+        The cheap half of readiness (SPEC §6 ``/readyz``).
+        """
+        return self._is_usable(self._snapshot)
+
+    def key_set_age_s(self) -> float | None:
+        """Seconds since the last successful fetch, or None before the first one."""
+        fetched_at = self._snapshot.fetched_at
+        return None if fetched_at == -math.inf else self.clock() - fetched_at
+
+    def may_fetch_now(self) -> bool:
+        """Whether ``JWKS_MIN_REFRESH_INTERVAL`` allows a fetch attempt right now."""
+        return self.clock() - self._last_attempt >= self.min_refresh_s
+
+    def ensure_keys(self) -> bool:
+        """Usable keys now, fetching once first when there are none and the throttle allows.
+
+        For readiness ("fetched, or fetchable now"): at most one attempt, under the same
+        lock and throttle as requests' fetches (a probe cannot flood the issuer), bounded
+        by the fetch deadline. Never raises.
+        """
+        if self.has_usable_keys():
+            return True
+        with self._lock:
+            if not self._is_usable(self._snapshot):
+                self._refresh_if_allowed()
+        return self.has_usable_keys()
 
     def retry_after(self) -> float:
         """Seconds until the next fetch attempt is allowed (at least 1)."""
@@ -153,12 +186,16 @@ class JWKSCache:
             return
         self._last_attempt = now
         known = (key for group in self._snapshot.keys.values() for key in group)
+        succeeded = False
         try:
             keys = parse_jwk_set(self.fetcher.fetch(self.url), self.algorithms, known)
+            self._snapshot = _Snapshot(keys=keys, fetched_at=self.clock())
+            succeeded = True
         except (JwksFetchError, KeySetError) as exc:
             logger.warning("JWKS fetch from %s failed: %s", self.url, exc)
-            return
         finally:
             self._attempts_done += 1
-        self._snapshot = _Snapshot(keys=keys, fetched_at=self.clock())
-        logger.info("JWKS fetched from %s: %d key(s)", self.url, len(keys))
+        if succeeded:
+            logger.info("JWKS fetched from %s: %d key(s)", self.url, len(keys))
+        if self.on_fetch is not None:
+            self.on_fetch(succeeded)

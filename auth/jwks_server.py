@@ -72,19 +72,27 @@ class JWKSServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True  # a test may close it and serve again on the same port
 
-    def __init__(self, jwks: KeySetSource, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        jwks: KeySetSource,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        handler: type[BaseHTTPRequestHandler] | None = None,
+    ) -> None:
         """Bind ``host:port`` (0: a free port) and start serving ``jwks`` in a daemon thread.
 
         ``jwks``: the key set document, or a callable returning it on each request (so
         ``kit.jwks`` shows rotations). ``host`` must be loopback (``localhost``,
         ``127.0.0.1``, ``::1``, bracketed or not), else ``ValueError``; ``OSError`` if
-        the port cannot be bound.
+        the port cannot be bound. ``handler``: a subclass of this module's request
+        handler that answers more (the development issuer's token endpoint).
         """
         if not is_loopback(host):
             raise ValueError(f"a JWKS server binds to loopback only, not {host!r}")
         host = host.strip("[]")
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        super().__init__((host, port), _Handler)
+        super().__init__((host, port), handler or JWKSHandler)
         self.jwks = jwks
         self.requests: list[ReceivedRequest] = []
         self._answers: dict[str, Answer] = {JWKS_PATH: Answer()}
@@ -144,7 +152,9 @@ class JWKSServer(ThreadingHTTPServer):
         return json.dumps(jwks).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class JWKSHandler(BaseHTTPRequestHandler):
+    """GET: the key set (or the ``Answer`` set for the path); every request recorded."""
+
     server: JWKSServer
     protocol_version = "HTTP/1.1"
 

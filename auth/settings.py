@@ -23,27 +23,25 @@ verbatim: a full URL is matched exactly, as the SPEC asks.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from auth.loopback import is_loopback
+from auth.dpop_settings import DPOP_OFF, DPoPSettings
+from auth.variables import (  # noqa: F401 - ConfigError and ASYMMETRIC_ALGORITHMS re-exported
+    ASYMMETRIC_ALGORITHMS,
+    ConfigError,
+    algorithms,
+    boolean,
+    check_url,
+    get_value,
+    number,
+    split_list,
+)
 
 logger = logging.getLogger(__name__)
 
-ASYMMETRIC_ALGORITHMS = (
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "ES512",
-)
 # (least, most) seconds of each duration variable (SPEC §2: AUTH_LEEWAY 0-300).
 BOUNDS_S = {
     "AUTH_LEEWAY": (0, 300),
@@ -52,16 +50,6 @@ BOUNDS_S = {
     "JWKS_MAX_STALE": (0, 30 * 86400),
 }
 JWKS_PATH = ".well-known/jwks.json"
-
-
-class ConfigError(Exception):
-    """A configuration variable is missing or invalid; ``str()`` is one line."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        """``variable``: the SPEC §2 name (or package) at fault; ``problem``: what is wrong."""
-        super().__init__(f"{variable}: {problem}")
-        self.variable = variable
-        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -83,12 +71,19 @@ class AuthSettings:
     # Not a variable: a TTL refresh with usable keys runs in a background thread so no request
     # waits for it; the test kit turns it off so fetches happen where a test can count them.
     jwks_background_refresh: bool = True
+    # DPoP (SPEC §3a): off unless configured, so settings built by hand never accept a
+    # proof whose htu nobody configured
+    dpop: DPoPSettings = field(default=DPOP_OFF)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> AuthSettings:
-        """Validate the SPEC §2 variables in ``env``; raise ``ConfigError`` on the first bad one."""
+    def from_env(cls, env: Mapping[str, str], *, is_development: bool = False) -> AuthSettings:
+        """Validate the SPEC §2 variables in ``env``; raise ``ConfigError`` on the first bad one.
+
+        ``is_development`` is True only for the development server (``python server.py``),
+        which may compare DPoP ``htu`` with the request's own URL (``DPoPSettings``).
+        """
         check_jose_backend()
-        audience = _get(env, "API_AUDIENCE")
+        audience = get_value(env, "API_AUDIENCE")
         if audience is None:
             raise ConfigError("API_AUDIENCE", "is required (the API identifier expected in `aud`)")
         issuers, owner_includes_issuer = _issuers(env)
@@ -106,15 +101,16 @@ class AuthSettings:
             issuers=issuers,
             jwks_urls=MappingProxyType(_jwks_urls(env, issuers)),
             owner_includes_issuer=owner_includes_issuer,
-            auth_algorithms=_algorithms(env),
+            auth_algorithms=algorithms(env, "AUTH_ALGORITHMS", ("RS256",)),
             auth_leeway=_seconds(env, "AUTH_LEEWAY", 30),
-            auth_strict_rfc9068=_boolean(env, "AUTH_STRICT_RFC9068"),
+            auth_strict_rfc9068=boolean(env, "AUTH_STRICT_RFC9068"),
             jwks_cache_ttl=_seconds(env, "JWKS_CACHE_TTL", 600),
             jwks_min_refresh_interval=min_refresh,
             jwks_max_stale=_seconds(env, "JWKS_MAX_STALE", 86400),
             token_cache_size=int(
-                _number(env, "AUTH_TOKEN_CACHE_SIZE", 4096, low=0, high=10**7, integer=True)
+                number(env, "AUTH_TOKEN_CACHE_SIZE", 4096, low=0, high=10**7, integer=True)
             ),
+            dpop=DPoPSettings.from_env(env, is_development=is_development),
         )
 
 
@@ -144,32 +140,20 @@ def check_jose_backend() -> None:
         )
 
 
-def _get(env: Mapping[str, str], name: str) -> str | None:
-    """The stripped value, or None when unset or blank (``.env`` files often leave ``X=``)."""
-    value = env.get(name)
-    if value is None or not value.strip():
-        return None
-    return value.strip()
-
-
-def _split(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
 def _issuers(env: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
-    explicit = _get(env, "AUTH0_ISSUER")
+    explicit = get_value(env, "AUTH0_ISSUER")
     if explicit is not None:
-        issuers = _split(explicit)
+        issuers = split_list(explicit)
         if not issuers:
             raise ConfigError("AUTH0_ISSUER", "lists no issuer URL")
         for issuer in issuers:
-            _check_url("AUTH0_ISSUER", issuer)
+            check_url("AUTH0_ISSUER", issuer)
             _warn_missing_slash(issuer)
         return tuple(dict.fromkeys(issuers)), True
-    domains = _get(env, "AUTH0_DOMAIN")
+    domains = get_value(env, "AUTH0_DOMAIN")
     if domains is None:
         raise ConfigError("AUTH0_DOMAIN", "is required (or set AUTH0_ISSUER)")
-    issuers = [f"https://{_domain_host(domain)}/" for domain in _split(domains)]
+    issuers = [f"https://{_domain_host(domain)}/" for domain in split_list(domains)]
     if not issuers:
         raise ConfigError("AUTH0_DOMAIN", "lists no domain")
     return tuple(dict.fromkeys(issuers)), False
@@ -188,37 +172,18 @@ def _domain_host(domain: str) -> str:
 
 
 def _jwks_urls(env: Mapping[str, str], issuers: tuple[str, ...]) -> dict[str, str]:
-    override = _get(env, "AUTH0_JWKS_URL")
+    override = get_value(env, "AUTH0_JWKS_URL")
     if override is None:
         return {issuer: issuer.rstrip("/") + "/" + JWKS_PATH for issuer in issuers}
     if len(issuers) > 1:
         raise ConfigError("AUTH0_JWKS_URL", "cannot be used with several issuers")
-    _check_url("AUTH0_JWKS_URL", override)
+    check_url("AUTH0_JWKS_URL", override)
     return {issuers[0]: override}
 
 
 def _is_host(text: str) -> bool:
     host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
     return bool(host) and all(c.isalnum() or c in "-." for c in host) and host.isascii()
-
-
-def _check_url(variable: str, url: str) -> None:
-    """https only; plain http only for loopback hosts (SPEC §2)."""
-    if any(c.isspace() for c in url) or not url.isascii():
-        raise ConfigError(variable, "must be an ASCII URL without spaces")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise ConfigError(variable, "is not a valid URL") from exc
-    if not host or parts.username or parts.password or parts.query or parts.fragment:
-        raise ConfigError(variable, "must be a plain https URL (host, no credentials, no query)")
-    if parts.scheme == "https":
-        return
-    if parts.scheme == "http" and is_loopback(host):
-        return
-    raise ConfigError(variable, "must use https (plain http only for localhost/127.0.0.1/::1)")
 
 
 def _warn_missing_slash(issuer: str) -> None:
@@ -231,61 +196,6 @@ def _warn_missing_slash(issuer: str) -> None:
         )
 
 
-def _algorithms(env: Mapping[str, str]) -> tuple[str, ...]:
-    value = _get(env, "AUTH_ALGORITHMS")
-    if value is None:
-        return ("RS256",)
-    names = _split(value)
-    if not names:
-        raise ConfigError("AUTH_ALGORITHMS", "lists no algorithm")
-    accepted = []
-    for name in names:
-        canonical = name.upper()
-        if canonical == "NONE":
-            raise ConfigError("AUTH_ALGORITHMS", "'none' (unsigned tokens) is never accepted")
-        if canonical.startswith("HS"):
-            raise ConfigError("AUTH_ALGORITHMS", f"{name!r} is symmetric; only asymmetric allowed")
-        if canonical not in ASYMMETRIC_ALGORITHMS:
-            allowed = ", ".join(ASYMMETRIC_ALGORITHMS)
-            raise ConfigError("AUTH_ALGORITHMS", f"unknown algorithm {name!r} (allowed: {allowed})")
-        accepted.append(canonical)
-    return tuple(dict.fromkeys(accepted))
-
-
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     low, high = BOUNDS_S[name]
-    return _number(env, name, default, low=low, high=high)
-
-
-def _number(
-    env: Mapping[str, str],
-    name: str,
-    default: float,
-    *,
-    low: float,
-    high: float,
-    integer: bool = False,
-) -> float:
-    value = _get(env, name)
-    if value is None:
-        return default
-    kind = "an integer" if integer else "a number of seconds"
-    try:
-        number = int(value) if integer else float(value)
-    except ValueError:
-        raise ConfigError(name, f"must be {kind} between {low:g} and {high:g}") from None
-    if not math.isfinite(number) or not low <= number <= high:
-        raise ConfigError(name, f"must be {kind} between {low:g} and {high:g}")
-    return number
-
-
-def _boolean(env: Mapping[str, str], name: str) -> bool:
-    value = _get(env, name)
-    if value is None:
-        return False
-    lowered = value.lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(name, "must be a boolean (true/false, 1/0, yes/no, on/off)")
+    return number(env, name, default, low=low, high=high)

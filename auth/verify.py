@@ -11,6 +11,7 @@ served by ``auth.token_cache`` while its key is still the JWKS entry.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,8 +19,9 @@ from typing import Any
 import requests
 
 from auth.bearer import MAX_TOKEN_LENGTH
-from auth.claims import check_claims, check_iss
+from auth.claims import check_binding, check_claims, check_cnf_jkt, check_iss, check_no_cnf
 from auth.errors import InvalidTokenError
+from auth.events import NO_OBSERVER, AuthObserver
 from auth.jwks import JWKSCache
 from auth.jwks_fetch import JWKSFetcher
 from auth.jws import check_access_token_header, decode_json_segment, parse_jws
@@ -40,14 +42,17 @@ class TokenVerifier:
         *,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        observer: AuthObserver = NO_OBSERVER,
     ) -> None:
         """One ``JWKSCache`` per configured issuer, sharing ``session`` (a new one if None).
 
         ``clock``: seconds since the epoch, for the time claims; ``monotonic``: seconds,
-        for the JWKS cache's TTL and throttle. Raises nothing for valid ``settings``.
+        for the JWKS cache's TTL and throttle; ``observer`` hears of JWKS fetches and
+        verified-token cache hits (``auth.events``). Raises nothing for valid ``settings``.
         """
         self.settings = settings
         self.clock = clock
+        self.observer = observer
         fetcher = JWKSFetcher(session)
         self.jwks: dict[str, JWKSCache] = {
             issuer: JWKSCache(
@@ -59,17 +64,22 @@ class TokenVerifier:
                 fetcher=fetcher,
                 clock=monotonic,
                 refresh_in_background=settings.jwks_background_refresh,
+                on_fetch=functools.partial(self._fetched, issuer),
             )
             for issuer in settings.issuers
         }
         self.token_cache = TokenCache(settings.token_cache_size)
         self._header_memo: dict[str, Mapping[str, Any]] = {}
 
-    def verify(self, token: str) -> dict[str, Any]:
+    def verify(self, token: str, *, bound: bool = False) -> dict[str, Any]:
         """The claims of a valid access token (SPEC §3); else raises an ``AuthError`` subclass.
 
-        ``token``: the compact JWS as sent (``parse_bearer``'s result). The claims are a
-        fresh dict the caller may keep.
+        ``token``: the compact JWS as sent (``parse_authorization``'s token). ``bound``:
+        False for the Bearer scheme, where a token with ``cnf`` is refused (before its
+        other claims: a key-bound token is not a Bearer token whatever else it holds);
+        True for the DPoP scheme, where ``cnf`` must be exactly a string ``jkt`` (after
+        every other check, SPEC §3a step 2). Both ``InvalidTokenError``. The claims are
+        a fresh dict the caller may keep.
         """
         # Public API: callers may skip parse_bearer, so the same outer limits hold here. A
         # compact JWS is ASCII (RFC 7515 §7.1) and at most 8 KiB (SPEC §3 step 1).
@@ -80,6 +90,8 @@ class TokenVerifier:
             cached = self.token_cache.get(digest, self.clock())
             if cached is not None:
                 if self.jwks[cached.issuer].is_current(cached.key):
+                    check_binding(cached.claims, bound=bound)
+                    self.observer.token_cache_hit()
                     return dict(cached.claims)
                 self.token_cache.discard(digest)
         # 1-2. a compact JWS whose JOSE header is allowed
@@ -92,11 +104,19 @@ class TokenVerifier:
         # 4. signature
         if not key.verifiers[alg](signing_input, signature):
             raise InvalidTokenError("bad signature")
-        # 5. claims
+        # 5. claims (a Bearer token's cnf first, a DPoP token's cnf.jkt last)
+        if not bound:
+            check_no_cnf(claims)
         expires_at = check_claims(claims, self.settings, self.clock())
+        if bound:
+            check_cnf_jkt(claims)
+        # cached whatever its cnf: the binding is checked again on every hit
         if digest:
             self.token_cache.put(digest, CachedToken(claims, expires_at, key, issuer))
         return dict(claims)
+
+    def _fetched(self, issuer: str, succeeded: bool) -> None:
+        self.observer.jwks_fetch(issuer, succeeded, self.clock())
 
     def _accepted_header(self, segment: str) -> Mapping[str, Any]:
         """The JOSE header in ``segment`` if it passes SPEC §3 step 2, remembered.

@@ -1,6 +1,16 @@
-"""Micro-benchmark: CPU of one DPoP proof verification and of one replay-store write.
+"""DPoP's cost: a DPoP request next to the same Bearer request, and its parts in process.
 
-In process, no HTTP. Per operation, median over rounds of the per-round mean:
+Part 1, through HTTP (SPEC §3a "Cost"): Cashman on its production server (``python -m
+cashman.serve``, granian, 2 workers x 2 threads), one on SQLite and one on PostgreSQL,
+both running for the whole run. Every round sends each server, for ``/secured/ping`` and
+``GET /incomes?limit=50`` (60 rows seeded), the Bearer request and the same request with
+a DPoP-bound token and a fresh proof per request (wrk, 8 connections, loopback), in turn,
+the order reversed every other round. Each run is paired with the server CPU it cost
+(the whole process tree, /proc); the figure is the median over rounds of the per-round
+ratio DPoP / Bearer, next to the SPEC's limits (2x and 1.5x). Proofs are made by this
+script before each DPoP run (wrk cannot sign), one per request to send.
+
+Part 2, in process, no HTTP. Per operation, median over rounds of the per-round mean:
 
   (a) ``DPoPVerifier.verify`` of a fresh ES256 proof (new ``jti``) from a known client
       key, in-process replay store: the steady state of a client (header memo hit);
@@ -14,27 +24,36 @@ In process, no HTTP. Per operation, median over rounds of the per-round mean:
 CPU is ``time.process_time`` (this process only: the PostgreSQL server's own CPU is not
 in (e)); wall time is shown beside it because a database write also waits.
 
-    python bench/bench_dpop.py [--rounds 7] [--ops 500] [--postgres-url URL] [--quick]
+PostgreSQL is used when ``--postgres-url`` (or ``TEST_POSTGRES_URL``) names a server: a
+throw-away database (part 1) and schema (part 2) on it, dropped afterwards.
+
+    python bench/bench_dpop.py --postgres-url postgresql+psycopg://USER@127.0.0.1:5432/DB
+    python bench/bench_dpop.py --quick      # smoke: under a minute, no speed asserted
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import os
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import harness
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from harness.apps import APPS_BY_KEY, SEED_ROWS, make_server, seed
+from harness.dpop import dpop_load
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -131,18 +150,116 @@ def postgres_schema(url: str) -> tuple[str, Callable[[], None]]:
     return scoped.render_as_string(hide_password=False), drop
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--ops", type=int, default=500)
-    parser.add_argument("--postgres-url", help="postgresql+psycopg://... for variant (e)")
-    parser.add_argument("--quick", action="store_true", help="2 rounds of 50 (CI smoke)")
-    args = parser.parse_args()
-    rounds, ops = (2, 50) if args.quick else (max(args.rounds, 1), max(args.ops, 1))
+# -- part 1: through HTTP ---------------------------------------------------------------
 
+# endpoint -> (path requested, SPEC limit of DPoP / Bearer CPU per request)
+ENDPOINTS = {"/secured/ping": ("/secured/ping", 2.0), "/incomes": ("/incomes?limit=50", 1.5)}
+PROOF_MARGIN = 1.6  # proofs per request the Bearer run of the round sent (DPoP is slower)
+
+
+def http_part(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Part 1: every round, each database x endpoint, the Bearer and the DPoP run."""
+    with ExitStack() as stack:
+        key_holder = harness.make_kit("http://127.0.0.1/")
+        jwks = stack.enter_context(harness.JWKSServer(key_holder.jwks()))
+        kit = harness.make_kit(jwks.issuer, key=key_holder.key)
+        client = DPoPKey()
+        bearer = harness.mint(kit, "bench|dpop", [harness.READ, harness.WRITE])
+        bound = client.mint_bound(kit, sub="bench|dpop", scopes=[harness.READ], expires_in=4 * 3600)
+        servers = {}
+        for db, url in databases(args, stack).items():
+            server = make_server(
+                APPS_BY_KEY[f"cashman-{args.server}"],
+                jwks,
+                tmp,
+                workers=args.workers,
+                threads=args.threads,
+                database_url=url,
+            )
+            # the URL clients call is the one the proofs are made for (SPEC §3a)
+            server.env = {**server.env, "API_BASE_URL": server.base_url}
+            server.log_path = tmp / f"cashman-{db}.log"
+            servers[db] = stack.enter_context(server)
+            seed(server.base_url, bearer, SEED_ROWS)
+        bearer_file = harness.write_tokens(tmp / "bearer.txt", [bearer])
+        samples: dict[str, dict[str, list[harness.Sample]]] = {}
+        for r in range(args.http_rounds):
+            for db, server in servers.items():
+                for endpoint, (path, _) in ENDPOINTS.items():
+                    runs = measure_pair(args, tmp, server, client, bound, bearer_file, path, r)
+                    for scheme, sample in runs.items():
+                        samples.setdefault(f"{db} {endpoint} {scheme}", []).append(sample)
+                        print(
+                            f"  round {r + 1}/{args.http_rounds} {db:<10} {endpoint:<13} "
+                            f"{scheme:<6} {sample.rps:7.0f} req/s "
+                            f"{sample.cpu_us_per_request:7.1f} us CPU/req",
+                            flush=True,
+                        )
+        return summarise_http(samples, list(servers))
+
+
+def measure_pair(args, tmp, server, client, bound, bearer_file, path, round_index):
+    """The Bearer run, then the DPoP run with enough fresh proofs (order flipped every
+    other round, the proofs then sized on the previous round's Bearer run)."""
+    bearer_load = harness.Load("bearer", path=path, tokens=bearer_file)
+    htu = server.base_url + path.split("?", 1)[0]
+    runs: dict[str, harness.Sample] = {}
+    order = ("bearer", "dpop") if round_index % 2 == 0 else ("dpop", "bearer")
+    for scheme in order:
+        if scheme == "bearer":
+            runs["bearer"] = harness.run_wrk(server, bearer_load, args.seconds, args.connections)
+            continue
+        expected = args.last_bearer.get((server.base_url, path), 8000 * args.seconds)
+        count = int(expected * PROOF_MARGIN) + 1000
+        load = dpop_load("dpop", tmp, client, bound, "GET", path, htu, count)
+        runs["dpop"] = harness.run_wrk(server, load, args.seconds, args.connections)
+    args.last_bearer[(server.base_url, path)] = runs["bearer"].requests
+    return runs
+
+
+def summarise_http(samples, dbs) -> dict[str, Any]:
+    """Medians per variant and the paired DPoP / Bearer ratio per database and endpoint."""
+    out: dict[str, Any] = {}
+    print("\nserver CPU per request, median over rounds (range); DPoP / Bearer paired per round")
+    for db in dbs:
+        for endpoint, (_, limit) in ENDPOINTS.items():
+            bearer = [s.cpu_us_per_request for s in samples[f"{db} {endpoint} bearer"]]
+            dpop = [s.cpu_us_per_request for s in samples[f"{db} {endpoint} dpop"]]
+            ratios = harness.paired_ratios(dpop, bearer)
+            ratio = harness.median(ratios)
+            verdict = "within" if ratio <= limit else "OVER"
+            out[f"{db} {endpoint}"] = {
+                "bearer_cpu_us": harness.spread(bearer),
+                "dpop_cpu_us": harness.spread(dpop),
+                "ratio": harness.spread(ratios),
+                "spec_limit": limit,
+            }
+            print(
+                f"  {db:<10} {endpoint:<13} Bearer {harness.median(bearer):7.1f} us  "
+                f"DPoP {harness.median(dpop):7.1f} us  ratio {ratio:.2f}x "
+                f"({min(ratios):.2f}-{max(ratios):.2f}), SPEC <= {limit}x: {verdict}"
+            )
+    return out
+
+
+def databases(args: argparse.Namespace, stack: ExitStack) -> dict[str, str]:
+    """SQLite (a fresh file per server, from make_server) and, when given, PostgreSQL."""
+    urls = {"SQLite": ""}
+    if args.postgres_url:
+        name = f"cashman_bench_dpop_{os.getpid()}"
+        urls["PostgreSQL"] = stack.enter_context(harness.postgres_database(args.postgres_url, name))
+    return urls
+
+
+# -- part 2: in process ---------------------------------------------------------------------
+
+
+def inprocess_part(args: argparse.Namespace) -> dict[str, Any]:
+    """Part 2: proof verification and the replay-store write, side by side."""
+    rounds, ops = args.rounds, args.ops
     variants = proof_variants(ops)
     cleanups: list[Callable[[], None]] = []
-    databases: list[Database] = []
+    databases_: list[Database] = []
     with tempfile.TemporaryDirectory() as tmp:
         urls = {"(d) replay write, SQLite": f"sqlite:///{tmp}/bench.db"}
         if args.postgres_url:
@@ -152,7 +269,7 @@ def main() -> None:
         try:
             for name, url in urls.items():
                 db = Database(url)
-                databases.append(db)
+                databases_.append(db)
                 upgrade(db.engine)
                 variants[name] = store_variant(DatabaseReplayStore(db.engine), ops)
             for run in variants.values():  # warm-up
@@ -163,21 +280,69 @@ def main() -> None:
                 for name in names[i % len(names) :] + names[: i % len(names)]:
                     samples[name].append(variants[name]())
         finally:
-            for db in databases:
+            for db in databases_:
                 db.dispose()
             for cleanup in cleanups:
                 cleanup()
 
-    print(f"{rounds} rounds x {ops} operations; median of per-round means, microseconds")
+    print(f"\n{rounds} rounds x {ops} operations; median of per-round means, microseconds")
     print(f"{'variant':34} {'CPU us':>8} {'wall us':>8}")
+    out = {}
     for name in names:
         cpu = statistics.median(s[0] for s in samples[name])
         wall = statistics.median(s[1] for s in samples[name])
+        out[name] = {"cpu_us": cpu, "wall_us": wall}
         print(f"{name:34} {cpu:8.1f} {wall:8.1f}")
     floor = statistics.median(s[0] for s in samples["(c) bare ES256 verify"])
     known = statistics.median(s[0] for s in samples["(a) verify, known client key"])
     print(f"(a)/(c): {known / floor:.2f}x the bare signature check")
+    return out
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smoke run: tiny, no speed asserted")
+    p.add_argument("--http-rounds", type=int, default=7, help="part 1: interleaved rounds")
+    p.add_argument("--seconds", type=float, default=5.0, help="part 1: wrk seconds per run")
+    p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2, help="part 1: server processes")
+    p.add_argument("--threads", type=int, default=2, help="part 1: threads per worker")
+    p.add_argument(
+        "--server",
+        choices=("granian", "gunicorn"),
+        default="granian",
+        help="part 1: granian (python -m cashman.serve, the production entry) or gunicorn",
+    )
+    p.add_argument("--rounds", type=int, default=7, help="part 2: rounds")
+    p.add_argument("--ops", type=int, default=500, help="part 2: operations per round")
+    p.add_argument(
+        "--postgres-url",
+        default=os.environ.get("TEST_POSTGRES_URL", ""),
+        help="postgresql+psycopg://... (default: TEST_POSTGRES_URL; none: SQLite only)",
+    )
+    p.add_argument("--no-http", action="store_true", help="part 2 only (no wrk needed)")
+    p.add_argument("--no-inprocess", action="store_true", help="part 1 only")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.http_rounds, args.seconds, args.rounds, args.ops = 1, 1.0, 2, 50
+    args.rounds, args.ops = max(args.rounds, 1), max(args.ops, 1)
+    args.last_bearer = {}
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results: dict[str, Any] = {"machine": harness.machine(), "command": sys.argv}
+    if not args.no_http:
+        harness.require_wrk()
+        with tempfile.TemporaryDirectory() as tmp:
+            results["http"] = http_part(args, Path(tmp))
+    if not args.no_inprocess:
+        results["inprocess"] = inprocess_part(args)
+    path = harness.save_results("dpop-quick" if args.quick else "dpop", results)
+    print(f"\nresults: {path.relative_to(harness.ROOT)}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

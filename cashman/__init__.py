@@ -12,10 +12,12 @@ from cashman import (
     cors,
     database,
     docs,
+    dpop_replay,
     health,
     openapi,
     ping,
     request_log,
+    resource_metadata,
     response_hooks,
     transactions,
 )
@@ -39,15 +41,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json = ExactJSONProvider(app)
     request_log.init_app(app)
-    Auth(settings.auth).init_app(app)
-    database.init_app(app, settings.database_url)
+    db = database.init_app(app, settings.database_url)
+    # DPoP jtis live in the app's database: every worker and instance shares them (SPEC §3a)
+    replay_store = dpop_replay.init_app(db) if settings.auth.dpop.is_enabled else None
+    Auth(settings.auth, replay_store=replay_store).init_app(app)
     register_error_handlers(app)
     cors.init_app(app, settings.cors_origins)
     response_hooks.init_app(app)
 
-    api = openapi.init_api(app)
+    dpop = settings.auth.dpop
+    api = openapi.init_api(app, dpop.schemes, dpop.auth_dpop_algorithms)
     register_converters(app, api)
-    for blueprint in (transactions.bp, ping.bp, health.bp, docs.bp):
+    for blueprint in (transactions.bp, ping.bp, health.bp, docs.bp, resource_metadata.bp):
         api.register_blueprint(blueprint)
     docs.init_app(app)
     return app

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import flask_smorest
 
 from auth import requires_auth, requires_scope
-from cashman.openapi import SECURITY_SCHEME, error_component
+from cashman.openapi import DPOP_SECURITY_SCHEME, SECURITY_SCHEME, error_component
 from cashman.parsing import BodyParser
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -35,14 +35,16 @@ class Blueprint(flask_smorest.Blueprint):
     def guarded(self, scope: str | None, *errors: int) -> Callable[[View], View]:
         """Require a valid access token, and ``scope`` unless it is None, before anything
         else of the view runs (so before its body is read), and document both: the
-        bearer security requirement and the error answers of the check, plus ``errors``
-        (the statuses the view itself may answer)."""
+        security requirement (either scheme: ``openapi.OfferedSchemes`` keeps those the
+        mode offers) and the error answers of the check, plus ``errors`` (the statuses
+        the view itself may answer)."""
 
         statuses = (*(SCOPE_ERRORS if scope else TOKEN_ERRORS), *errors)
+        scopes = [scope] if scope else []
         # one doc() layer, not an alt_response per status: each decorator of
         # flask-smorest wraps the view in one more call per request
         documented = self.doc(
-            security=[{SECURITY_SCHEME: [scope] if scope else []}],
+            security=[{SECURITY_SCHEME: scopes}, {DPOP_SECURITY_SCHEME: scopes}],
             responses={str(status): error_component(status) for status in statuses},
         )
 

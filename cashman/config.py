@@ -79,16 +79,20 @@ class Settings:
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, is_development: bool = False
+    ) -> Settings:
         """Build settings from ``env`` (default: the process environment); raises
-        ``auth.ConfigError`` naming the first bad variable."""
+        ``auth.ConfigError`` naming the first bad variable. ``is_development``: only for
+        ``python server.py``, which may stand the request's own URL in for an unset
+        ``API_BASE_URL`` (SPEC §3a); the production entries never pass it."""
         env = os.environ if env is None else env
         origins = cors_origins_from_env(env)
         port_text = (env.get("PORT") or "").strip() or "5000"
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ConfigError("PORT", "must be a TCP port number (1-65535)")
         return cls(
-            auth=AuthSettings.from_env(env),
+            auth=AuthSettings.from_env(env, is_development=is_development),
             database_url=database_url_from_env(env),
             cors_origins=origins,
             port=int(port_text),

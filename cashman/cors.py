@@ -12,8 +12,16 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 
 METHODS = ["GET", "POST", "PATCH", "DELETE", "OPTIONS"]
-REQUEST_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"]
-EXPOSED_HEADERS = ["Location", "Link", "WWW-Authenticate", "Retry-After", "X-Request-ID"]
+# DPoP carries the proof (RFC 9449 §4.1); DPoP-Nonce brings the server's nonce (§8.1)
+REQUEST_HEADERS = ["Authorization", "Content-Type", "DPoP", "Idempotency-Key", "X-Request-ID"]
+EXPOSED_HEADERS = [
+    "DPoP-Nonce",
+    "Location",
+    "Link",
+    "WWW-Authenticate",
+    "Retry-After",
+    "X-Request-ID",
+]
 MAX_AGE_S = 600
 
 

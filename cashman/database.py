@@ -10,7 +10,7 @@ app starts (``init_app``), under the lock ``cashman.migrate`` takes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ class Database:
         self._write = sessionmaker(
             self.engine.execution_options(cashman_write=True), expire_on_commit=False
         )
+        self._disposers: list[Callable[[], None]] = []
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -57,8 +58,14 @@ class Database:
         with self._write() as session, session.begin():
             yield session
 
+    def on_dispose(self, dispose: Callable[[], None]) -> None:
+        """Call ``dispose`` first when the database is disposed (a pool of its own, e.g.)."""
+        self._disposers.append(dispose)
+
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection, those of what registered ``on_dispose`` first."""
+        for dispose in self._disposers:
+            dispose()
         self.engine.dispose()
 
 

@@ -10,18 +10,25 @@ unexpired row holds it. The database's unique index decides, so two workers raci
 the same proof cannot both win. It runs on the driver's cursor in its own short
 transaction, apart from the request's: this is most of what DPoP adds to a request.
 
-- PostgreSQL: one round trip. One statement in autocommit, sent without a server-side
-  prepared statement (PgBouncer in transaction pooling mode cannot keep those), with
-  ``synchronous_commit`` off for that transaction only: a replay record lost in a
-  database crash can only re-open a proof that is still within its few minutes, while
-  waiting for a WAL flush would add that flush to every DPoP request. The writes use a
-  pool of their own without the pre-ping (``SELECT 1`` on every checkout, a second
-  round trip); a connection found dropped is invalidated and the write retried once.
-- SQLite: ``BEGIN IMMEDIATE`` (two workers never both read then fail to upgrade), the
-  statement, ``COMMIT``, under ``synchronous = NORMAL`` for that transaction only (the
-  app's own writes stay ``FULL``): in WAL mode a commit then survives the process being
-  killed; only an operating-system crash can drop the last ones, with the same bounded
-  consequence as above.
+The writes use a small pool of their own on the same database, set up once per
+connection for this one statement, and without the pool's pre-ping (a ``SELECT 1`` on
+every checkout: a second round trip on PostgreSQL); a connection found dropped is
+invalidated and the write tried once more on a fresh one.
+
+- PostgreSQL: one round trip. One statement on an autocommit connection, sent without
+  a server-side prepared statement (PgBouncer in transaction pooling mode cannot keep
+  those), with ``synchronous_commit`` off for that transaction only: a replay record
+  lost in a database crash can only re-open a proof that is still within its few
+  minutes, while waiting for a WAL flush would add that flush to every DPoP request.
+- SQLite: the statement alone, in autocommit: its own transaction, whose first step
+  takes the write lock (a transaction that begins by writing is retried whole under the
+  busy timeout, so two workers never read a snapshot and then fail to upgrade it, as
+  ``BEGIN IMMEDIATE`` ensures for longer transactions). One call into SQLite instead of
+  three: each releases and retakes the GIL, which under a threaded server costs more
+  than the SQL (measured: ``bench/bench_dpop.py``). The connections are opened with
+  ``synchronous = NORMAL`` (the app's own stay ``FULL``): in WAL mode a commit then
+  survives the process being killed; only an operating-system crash can drop the last
+  ones, with the same bounded consequence as above.
 
 Rows past their expiry are deleted at most once per ``cleanup_interval_s`` per process,
 in bounded batches, after a write (never before it): the table holds about one window
@@ -41,12 +48,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, bindparam, delete, func, select, tuple_
+from sqlalchemy import BigInteger, Engine, bindparam, delete, event, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from auth.replay import ReplayStoreUnavailableError
-from cashman.database import build_engine
+from cashman.database import Database, build_engine
 from cashman.models import DPoPReplayRecord
 from cashman.prepared import PreparedQuery
 
@@ -91,6 +98,13 @@ def _cleanup_statement() -> Any:
     )
 
 
+def init_app(database: Database) -> DatabaseReplayStore:
+    """The replay store of the app's ``database``, closed when the database is disposed."""
+    store = DatabaseReplayStore(database.engine)
+    database.on_dispose(store.dispose)
+    return store
+
+
 def jti_digest(jti: str) -> str:
     """base64url(SHA-256(UTF-8 of ``jti``)): lone surrogates kept, so distinct strings differ."""
     digest = hashlib.sha256(jti.encode("utf-8", "surrogatepass")).digest()
@@ -111,9 +125,8 @@ class DatabaseReplayStore:
     ) -> None:
         """``engine`` (the app's, schema migrated); ``clock`` in Unix seconds; clean-ups at
         most every ``cleanup_interval_s``, each deleting up to ``cleanup_batch`` x
-        ``cleanup_max_batches`` expired rows. On PostgreSQL the writes use a pool of their
-        own on the same database, without the pre-ping round trip (see ``record``):
-        ``write_engine`` is that pool's engine (``engine`` itself on SQLite) and
+        ``cleanup_max_batches`` expired rows. The writes use a pool of their own on the same
+        database (see the module docstring): ``write_engine`` is that pool's engine and
         ``dispose()`` closes it."""
         self.engine = engine
         self.clock = clock
@@ -122,11 +135,10 @@ class DatabaseReplayStore:
         self.cleanup_max_batches = cleanup_max_batches
         dialect = engine.dialect
         self._is_postgres = dialect.name == "postgresql"
-        self.write_engine = (
-            build_engine(engine.url.render_as_string(hide_password=False), pre_ping=False)
-            if self._is_postgres
-            else engine
+        self.write_engine = build_engine(
+            engine.url.render_as_string(hide_password=False), pre_ping=False
         )
+        event.listen(self.write_engine, "connect", self._on_connect)
         # compiled once for this dialect (PreparedQuery: SQL text, parameter order)
         self._insert = PreparedQuery(_insert_statement(dialect.name), dialect)
         self._cleanup = PreparedQuery(_cleanup_statement(), dialect)
@@ -147,9 +159,9 @@ class DatabaseReplayStore:
         try:
             recorded = self._insert_once(params)
         except DBAPIError as exc:
-            # The PostgreSQL pool skips the pre-ping (a round trip on every request), so a
-            # connection the server dropped while idle shows up here: it was invalidated,
-            # and the write is tried once more on a fresh connection.
+            # The pool skips the pre-ping (a round trip on every request), so a connection
+            # the server dropped while idle shows up here: it was invalidated, and the
+            # write is tried once more on a fresh connection.
             if not exc.connection_invalidated:
                 raise self._unavailable(exc) from None
             try:
@@ -163,9 +175,8 @@ class DatabaseReplayStore:
         return recorded
 
     def dispose(self) -> None:
-        """Close the write pool of its own (PostgreSQL); the app's engine is the app's."""
-        if self.write_engine is not self.engine:
-            self.write_engine.dispose()
+        """Close the write pool of its own; the app's engine is the app's."""
+        self.write_engine.dispose()
 
     def _insert_once(self, params: Any) -> bool:
         with self._cursor() as cursor:
@@ -207,49 +218,41 @@ class DatabaseReplayStore:
         # psycopg prepares a statement server-side after its 5th use unless told not to
         return {"prepare": False} if self._is_postgres else {}
 
+    def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:
+        """Each connection of the write pool, once: autocommit (PostgreSQL), or commits
+        that wait for no fsync in WAL mode (SQLite, after ``build_engine``'s pragmas)."""
+        if self._is_postgres:
+            dbapi_connection.autocommit = True
+        else:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.close()
+
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
-        """A driver cursor in its own committed transaction; driver errors as SQLAlchemy's."""
-        with self.write_engine.connect() as connection:
-            dbapi_connection = connection.connection.dbapi_connection
-            dialect = self.write_engine.dialect
-            cursor = None
-            try:
-                if self._is_postgres:
-                    dbapi_connection.autocommit = True
-                cursor = dbapi_connection.cursor()
-                if not self._is_postgres:
-                    cursor.execute("PRAGMA synchronous = NORMAL")
-                    cursor.execute("BEGIN IMMEDIATE")
-                yield cursor
-                if not self._is_postgres:
-                    cursor.execute("COMMIT")
-            except dialect.loaded_dbapi.Error as exc:
-                lost = dialect.is_disconnect(exc, dbapi_connection, cursor)
-                if lost:
-                    connection.invalidate(exc)
-                raise DBAPIError.instance(
-                    None, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost
-                ) from exc
-            finally:
-                self._restore(connection, dbapi_connection, cursor)
-
-    def _restore(self, connection: Any, dbapi_connection: Any, cursor: Any) -> None:
-        """Hand the connection back as the pool gave it (the app's writes stay FULL)."""
-        if connection.invalidated:
-            return
+        """A cursor of the write pool (each statement its own transaction: autocommit);
+        driver errors as SQLAlchemy's."""
         dbapi = self.write_engine.dialect.loaded_dbapi
         try:
-            if self._is_postgres:
-                dbapi_connection.autocommit = False
-            elif cursor is not None:
-                if dbapi_connection.in_transaction:
-                    cursor.execute("ROLLBACK")
-                cursor.execute("PRAGMA synchronous = FULL")
+            # the pool hands over the driver's own errors: raised as SQLAlchemy's too
+            connection = self.write_engine.raw_connection()
         except dbapi.Error as exc:
-            # a connection whose settings are unknown must not serve the app's writes
-            connection.invalidate(exc)
+            raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+        cursor = None
+        try:
+            cursor = connection.cursor()
+            yield cursor
+        except dbapi.Error as exc:
+            dbapi_connection = connection.dbapi_connection
+            lost = self.write_engine.dialect.is_disconnect(exc, dbapi_connection, cursor)
+            if lost:
+                connection.invalidate(exc)
+            raise DBAPIError.instance(
+                None, None, exc, dbapi.Error, connection_invalidated=lost
+            ) from exc
         finally:
             if cursor is not None:
                 with suppress(dbapi.Error):
                     cursor.close()
+            # back to the pool, which rolls back what a failure left open
+            connection.close()

@@ -44,8 +44,12 @@ def prepare(env: Mapping[str, str] | None = None) -> Settings:
 
 
 def before_workers_start(settings: Settings) -> None:
-    """In the parent, before the first worker starts: say which issuers and audience are trusted."""
+    """In the parent, before the first worker starts: say which issuers and audience are
+    trusted, and warn once when DPoP runs off for lack of ``API_BASE_URL`` (SPEC §3a)."""
     request_log.log_startup(settings.auth.issuers, settings.auth.api_audience)
+    warning = settings.auth.dpop.startup_warning
+    if warning is not None:
+        logger.warning(json.dumps({"event": "startup_warning", "message": warning}))
 
 
 def worker_exited(pid: int) -> None:

@@ -4,15 +4,20 @@ Every route is declared on a flask-smorest blueprint, so its summary, parameters
 bodies, answers and security requirement come from the same schemas and
 decorators the views use; nothing is documented by hand. OpenAPI 3.1 lets a
 non-OAuth2 security scheme list the scopes an operation needs (``security:
-[{"bearerAuth": ["read:transactions"]}]``). Every error answer is documented
-with the one error schema, and reaches the one error handler of
-``cashman.errors`` through flask-smorest's public hook, ``handle_http_exception``.
+[{"bearerAuth": ["read:transactions"]}, {"dpopAuth": ["read:transactions"]}]``:
+either scheme). Which schemes the document offers follows ``AUTH_DPOP`` (SPEC
+§3a): both, DPoP only (``required``) or Bearer only (``off``); an apispec plugin
+(``OfferedSchemes``, apispec's public ``operation_helper`` hook) drops the others.
+Every error answer is documented with the one error schema, and reaches the one
+error handler of ``cashman.errors`` through flask-smorest's public hook,
+``handle_http_exception``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from apispec import BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin, resolver
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask, Response
@@ -25,7 +30,17 @@ from cashman.schemas import ErrorOut
 from cashman.scopes import READ, WRITE
 
 SECURITY_SCHEME = "bearerAuth"
-DESCRIPTION = f"""Personal incomes and expenses behind Auth0 access tokens (RS256 JWT Bearer).
+DPOP_SECURITY_SCHEME = "dpopAuth"
+# the security scheme of each Authorization scheme (auth.bearer's names)
+SECURITY_SCHEMES = {"Bearer": SECURITY_SCHEME, "DPoP": DPOP_SECURITY_SCHEME}
+DPOP_DESCRIPTION = (
+    "A DPoP-bound access token (RFC 9449): `Authorization: DPoP <token>` and a `DPoP: <proof>` "
+    "header, a JWT signed for this one request by the key the token's `cnf.jkt` names "
+    "(`htm`, `htu`, `iat`, `jti`, `ath`; `nonce` when the API sends `DPoP-Nonce`). "
+    "Proof algorithms: {algs}."
+)
+DESCRIPTION = f"""Personal incomes and expenses behind Auth0 access tokens (RS256 JWT, as Bearer
+tokens or DPoP-bound ones).
 
 - Scopes: `{READ}` for every GET of transaction data, `{WRITE}` for
   POST, PATCH and DELETE (from `scope` or `permissions`). `/secured/ping` needs a valid token.
@@ -46,13 +61,25 @@ DESCRIPTION = f"""Personal incomes and expenses behind Auth0 access tokens (RS25
 # status -> (description, headers it carries): the error answers operations refer to
 ERROR_RESPONSES: dict[int, tuple[str, dict[str, str]]] = {
     400: ("Malformed request, Authorization header or JSON body", {}),
-    401: ("Missing or invalid access token", {"WWW-Authenticate": "Bearer challenge"}),
-    403: ("The token lacks the scope", {"WWW-Authenticate": "Bearer challenge with scope"}),
+    401: (
+        "Missing or invalid access token or DPoP proof",
+        {
+            "WWW-Authenticate": "Bearer and/or DPoP challenges (RFC 6750 §3, RFC 9449 §7.1)",
+            "DPoP-Nonce": "The nonce the next DPoP proof must carry (use_dpop_nonce)",
+        },
+    ),
+    403: (
+        "The token lacks the scope",
+        {"WWW-Authenticate": "The challenge of the scheme used, with scope"},
+    ),
     404: ("No such transaction for this caller", {}),
     413: ("Body over 64 KiB", {}),
     415: ("Body is not application/json", {}),
     422: ("Validation failed; `errors` names the fields", {}),
-    503: ("Database or key set unavailable", {"Retry-After": "Seconds to wait"}),
+    503: (
+        "Database, key set or DPoP replay store unavailable",
+        {"Retry-After": "Seconds to wait"},
+    ),
 }
 
 
@@ -82,15 +109,54 @@ def schema_name(schema: Any) -> str | None:
     return resolver(schema)
 
 
-def init_api(app: Flask) -> CashmanApi:
-    """The ``Api`` of ``app``, with the bearer security scheme and the error answers."""
+class OfferedSchemes(BasePlugin):
+    """Keeps, in each operation's ``security``, the requirements of the offered schemes only."""
+
+    def __init__(self, offered: tuple[str, ...]) -> None:
+        """``offered``: security scheme names (``SECURITY_SCHEMES`` values) to keep."""
+        super().__init__()
+        self.offered = frozenset(offered)
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        """apispec's hook, called once per path with its operations: filter ``security``."""
+        for operation in (operations or {}).values():
+            if isinstance(operation, dict) and "security" in operation:
+                operation["security"] = [
+                    requirement
+                    for requirement in operation["security"]
+                    if set(requirement) <= self.offered
+                ]
+
+
+def init_api(
+    app: Flask,
+    schemes: tuple[str, ...] = ("Bearer",),
+    dpop_algorithms: tuple[str, ...] = ("ES256",),
+) -> CashmanApi:
+    """The ``Api`` of ``app``, with the security schemes of ``schemes`` (the accepted
+    ``Authorization`` schemes, ``DPoPSettings.schemes``) and the error answers.
+    ``dpop_algorithms``: the proof algorithms the DPoP scheme's description names."""
     app.config.update(API_TITLE="Cashman", API_VERSION="1.0", OPENAPI_VERSION="3.1.0")
     plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
-    spec_kwargs = {"info": {"description": DESCRIPTION}, "marshmallow_plugin": plugin}
+    offered = tuple(SECURITY_SCHEMES[scheme] for scheme in schemes)
+    spec_kwargs = {
+        "info": {"description": DESCRIPTION},
+        "marshmallow_plugin": plugin,
+        "extra_plugins": [OfferedSchemes(offered)],
+    }
     api = CashmanApi(app, spec_kwargs=spec_kwargs)
-    api.spec.components.security_scheme(
-        SECURITY_SCHEME, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-    )
+    if SECURITY_SCHEME in offered:
+        api.spec.components.security_scheme(
+            SECURITY_SCHEME, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        )
+    if DPOP_SECURITY_SCHEME in offered:
+        description = DPOP_DESCRIPTION.format(algs=", ".join(dpop_algorithms))
+        api.spec.components.security_scheme(
+            DPOP_SECURITY_SCHEME,
+            {"type": "http", "scheme": "DPoP", "bearerFormat": "JWT", "description": description},
+        )
     for status, (description, headers) in ERROR_RESPONSES.items():
         api.spec.components.response(
             error_component(status),

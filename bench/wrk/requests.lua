@@ -3,7 +3,9 @@
 --   wrk -t T -c C -d 5s -s requests.lua URL -- METHOD PATH TOKENS|- BODY|- T OFFSET [record-ids]
 --
 -- TOKENS is a file with one token a line ("-": no Authorization header); BODY a JSON body
--- file ("-": none). Each wrk thread takes its own slice of the token file (line k goes to
+-- file ("-": none). A line "TOKEN<TAB>PROOF" is a DPoP request (RFC 9449): it is sent
+-- as "Authorization: DPoP TOKEN" with "DPoP: PROOF"; the file then holds one proof per
+-- request to send (a proof is accepted once), so it must not be walked twice. Each wrk thread takes its own slice of the token file (line k goes to
 -- thread k mod T), so two threads never send the same token at the same moment, and a
 -- token comes back only after its thread has walked its whole slice; OFFSET (requests
 -- each thread already sent in earlier runs) continues the walk where the last run of
@@ -61,7 +63,15 @@ function init(args)
   local function build(token)
     local headers = {}
     for k, v in pairs(base) do headers[k] = v end
-    if token then headers["Authorization"] = "Bearer " .. token end
+    if token then
+      local bound, proof = token:match("^([^\t]+)\t(.+)$")
+      if bound then
+        headers["Authorization"] = "DPoP " .. bound
+        headers["DPoP"] = proof
+      else
+        headers["Authorization"] = "Bearer " .. token
+      end
+    end
     return wrk.format(method, path, headers, body)
   end
   if tokens_path == "-" then

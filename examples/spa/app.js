@@ -7,17 +7,25 @@
 // CORS configuration exposes it). A request the browser blocks because the
 // page's origin is not in CORS_ORIGINS surfaces as a network error.
 //
+// Two ways to hold a token: a Bearer token pasted in (or from the fragment), or
+// DPoP (dpop.js): a non-extractable WebCrypto key, a token bound to it from the
+// issuer's token endpoint, and a fresh proof per request.
+//
 // Auto-run (used by the project's browser test, handy for a quick check):
 //   index.html#api=http://127.0.0.1:5000&token=eyJ...&autorun=1
-// lists incomes, creates one, lists again, makes one call with a bad token,
-// and writes a JSON summary into <pre id="result" data-state="done">.
+//   index.html#api=http://127.0.0.1:5000&token_endpoint=http://127.0.0.1:PORT/oauth/token&autorun=1
+// lists incomes, creates one, lists again, (with DPoP) replays the last request's
+// proof, makes one call with a bad token, and writes a JSON summary into
+// <pre id="result" data-state="done">.
 "use strict";
+
+let dpopClient = null; // set once a DPoP-bound token was obtained
 
 const $ = (id) => document.getElementById(id);
 
 function fragmentSettings() {
   const params = new URLSearchParams(window.location.hash.slice(1));
-  for (const name of ["api", "token", "description", "amount"]) {
+  for (const name of ["api", "token", "token_endpoint", "description", "amount"]) {
     if (params.has(name)) $(name).value = params.get(name);
   }
   return { autorun: params.get("autorun") === "1" };
@@ -48,19 +56,31 @@ function parseChallenge(header) {
   return attributes;
 }
 
-async function call(method, path, { body, token } = {}) {
+// The last DPoP request's headers, proof included: the example sends them again to show
+// that the API refuses a proof it has already seen.
+let lastDPoPHeaders = null;
+
+async function call(method, path, { body, token, headers: sent } = {}) {
   const headers = { Accept: "application/json" };
-  const bearer = token === undefined ? $("token").value.trim() : token;
-  if (bearer) headers.Authorization = `Bearer ${bearer}`;
   const init = { method, headers, mode: "cors", credentials: "omit" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     headers["Idempotency-Key"] = newIdempotencyKey();
     init.body = JSON.stringify(body);
   }
+  const useDPoP = dpopClient !== null && token === undefined && sent === undefined;
+  if (sent !== undefined) {
+    Object.assign(headers, sent);
+  } else if (!useDPoP) {
+    const bearer = token === undefined ? $("token").value.trim() : token;
+    if (bearer) headers.Authorization = `Bearer ${bearer}`;
+  }
+  const url = apiBase() + path;
   let response;
   try {
-    response = await fetch(apiBase() + path, init);
+    response = useDPoP
+      ? await dpopClient.fetch(url, init, (h) => { lastDPoPHeaders = h; })
+      : await fetch(url, init);
   } catch (error) {
     // the browser hides why: a CORS refusal and an unreachable server look the same
     return { ok: false, network: true, error: String(error) };
@@ -165,8 +185,28 @@ function summary(result) {
   return out;
 }
 
+// DPoP: a non-extractable key, then a token bound to it from the token endpoint.
+async function getDPoPToken() {
+  const tokenUrl = $("token_endpoint").value.trim();
+  const client = await DPoP.Client.create();
+  const issued = await client.fetchToken(tokenUrl);
+  dpopClient = client;
+  $("token").value = "";
+  $("status").textContent = `DPoP-bound token obtained (${issued.token_type}); key not extractable`;
+  $("status").dataset.kind = "ok";
+  return { client, issued };
+}
+
 async function autorun() {
   const report = { origin: window.location.origin };
+  if ($("token_endpoint").value.trim()) {
+    try {
+      const { client, issued } = await getDPoPToken();
+      report.dpop = { token_type: issued.token_type, extractable: client.privateKeyExtractable };
+    } catch (error) {
+      report.dpop = { error: String(error), network: error instanceof TypeError };
+    }
+  }
   const before = await listIncomes();
   report.list = { ...summary(before), count: Array.isArray(before.data) ? before.data.length : null };
   const created = await createIncome();
@@ -174,6 +214,10 @@ async function autorun() {
   const after = await listIncomes();
   report.list_after = { ...summary(after), count: Array.isArray(after.data) ? after.data.length : null };
   report.rows = $("incomes").rows.length;
+  if (dpopClient !== null && lastDPoPHeaders !== null) {
+    // the very same request again, proof included: a replay the API must refuse
+    report.replay = summary(await call("GET", "/incomes?limit=100", { headers: lastDPoPHeaders }));
+  }
   const refused = await call("GET", "/incomes", { token: "not-a-valid-token" });
   report.unauthorized = summary(refused);
   if (!refused.network) showAuthError(refused);
@@ -185,6 +229,14 @@ async function autorun() {
 }
 
 $("list").addEventListener("click", () => listIncomes());
+$("get-dpop-token").addEventListener("click", async () => {
+  try {
+    await getDPoPToken();
+  } catch (error) {
+    $("status").textContent = `Could not get a DPoP-bound token: ${error}`;
+    $("status").dataset.kind = "error";
+  }
+});
 $("create").addEventListener("submit", async (event) => {
   event.preventDefault();
   const result = await createIncome();

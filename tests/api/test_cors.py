@@ -157,3 +157,25 @@ def test_actual_request_to_unknown_path_is_a_readable_404(client):
     resp = client.get("/nope", headers={"Origin": ALLOWED})
     assert (resp.status_code, resp.json["code"]) == (404, "not_found")
     assert resp.headers["Access-Control-Allow-Origin"] == ALLOWED
+
+
+def test_preflight_allows_the_dpop_header(client):
+    # RFC 9449 §7.1: a browser sends the proof in the DPoP request header
+    headers = {
+        "Origin": ALLOWED,
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization, dpop",
+    }
+    resp = client.options("/incomes", headers=headers)
+    assert resp.status_code == 204
+    assert _lower_set(resp.headers["Access-Control-Allow-Headers"]) == {"authorization", "dpop"}
+
+
+def test_answers_expose_dpop_nonce_and_the_headers_a_client_reads(client):
+    resp = client.get("/incomes", headers={"Origin": ALLOWED})
+    assert _lower_set(resp.headers["Access-Control-Expose-Headers"]) >= {
+        "dpop-nonce",
+        "www-authenticate",
+        "location",
+        "link",
+    }

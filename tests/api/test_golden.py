@@ -356,7 +356,7 @@ def test_503_database_unavailable(app, send):
 ORIGIN = "https://app.example.com"
 EXPOSED = (
     "Access-Control-Expose-Headers",
-    "Link, Location, Retry-After, WWW-Authenticate, X-Request-ID",
+    "DPoP-Nonce, Link, Location, Retry-After, WWW-Authenticate, X-Request-ID",
 )
 VARY = ("Vary", "Origin")
 
@@ -418,12 +418,12 @@ class TestCORS:
         assert wire(send("GET", "/incomes", headers={"Origin": ORIGIN})) == (
             401,
             json_headers(
-                118,
+                112,
                 ("WWW-Authenticate", 'Bearer realm="cashman"'),
                 ("Access-Control-Allow-Origin", ORIGIN),
                 EXPOSED,
                 VARY,
             ),
             b'{"code":"authorization_header_missing",'
-            b'"description":"A Bearer access token is required in the Authorization header"}\n',
+            b'"description":"An access token is required in the Authorization header"}\n',
         )

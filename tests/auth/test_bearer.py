@@ -1,10 +1,10 @@
-"""``parse_bearer``: RFC 6750 §2.1 grammar, 400 vs 401, size limit."""
+"""``parse_authorization``: RFC 6750 §2.1 and RFC 9449 §7.1 grammar, 400 vs 401, size limit."""
 
 from __future__ import annotations
 
 import pytest
 
-from auth.bearer import MAX_TOKEN_LENGTH, parse_bearer
+from auth.bearer import MAX_TOKEN_LENGTH, parse_authorization, parse_bearer
 from auth.errors import AuthorizationHeaderMissingError, InvalidHeaderError
 
 MISSING = "authorization_header_missing"
@@ -127,3 +127,88 @@ def test_token_in_query_string_is_ignored(api, kit):
 def test_token_in_form_body_is_ignored(api, kit):
     resp = api.post("/things", data={"access_token": kit.mint(scopes=["write:transactions"])})
     assert (resp.status_code, resp.json["code"]) == (401, "authorization_header_missing")
+
+
+# -- the DPoP scheme (RFC 9449 §7.1): same grammar, same limit, same 400s --------------------
+
+BOTH = ("Bearer", "DPoP")
+
+
+@pytest.mark.parametrize(
+    ("value", "credentials"),
+    [
+        ("Bearer abc.def.ghi", ("Bearer", "abc.def.ghi")),
+        ("DPoP abc.def.ghi", ("DPoP", "abc.def.ghi")),
+        ("dpop abc", ("DPoP", "abc")),
+        ("DPOP   abc", ("DPoP", "abc")),
+        (" dPoP a-b.c_d~e+f/g== ", ("DPoP", "a-b.c_d~e+f/g==")),
+        ("DPoP " + "a" * MAX_TOKEN_LENGTH, ("DPoP", "a" * MAX_TOKEN_LENGTH)),
+    ],
+)
+def test_parse_authorization_gives_scheme_and_token(value, credentials):
+    assert parse_authorization([value], BOTH) == credentials
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "DPoP",
+        "DPoP ",
+        "DPoP a b",
+        "DPoP\tabc",
+        "DPoP a,b",
+        "DPoP a$b",
+        "DPoP abcé",
+        "DPoP:abc",
+        "DPoP " + "a" * (MAX_TOKEN_LENGTH + 1),
+        "DPoP a, DPoP b",
+        "DPoP a, Bearer b",
+    ],
+)
+def test_parse_authorization_dpop_grammar_violation_is_400_of_the_dpop_scheme(value):
+    with pytest.raises(InvalidHeaderError) as caught:
+        parse_authorization([value], BOTH)
+    assert caught.value.scheme == "DPoP"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Basic x,DPoP abc", "Basic x, dpop abc", "Token a,Digest b,DPoP abc", "Bearer a, DPoP b"],
+)
+def test_parse_authorization_joined_headers_with_a_dpop_part_are_400(value):
+    with pytest.raises(InvalidHeaderError):
+        parse_authorization([value], BOTH)
+
+
+def test_parse_authorization_two_headers_are_400_of_no_one_scheme():
+    with pytest.raises(InvalidHeaderError) as caught:
+        parse_authorization(["DPoP abc", "Bearer abc"], BOTH)
+    assert caught.value.scheme is None
+
+
+@pytest.mark.parametrize(
+    ("value", "schemes"),
+    [
+        ("DPoP abc", ("Bearer",)),  # AUTH_DPOP=off: DPoP is an unsupported scheme
+        ("DPoP a b", ("Bearer",)),
+        ("Bearer abc", ("DPoP",)),  # AUTH_DPOP=required: Bearer is, whatever the token
+        ("Bearer", ("DPoP",)),
+        ("Bearer a$b", ("DPoP",)),
+        ("DPoPx abc", BOTH),
+        ('Digest dpop="a", bearer="b"', BOTH),
+    ],
+)
+def test_parse_authorization_scheme_not_accepted_is_401_without_error(value, schemes):
+    with pytest.raises(AuthorizationHeaderMissingError):
+        parse_authorization([value], schemes)
+
+
+@pytest.mark.parametrize(
+    ("value", "schemes"),
+    [("Bearer a, DPoP b", ("DPoP",)), ("DPoP a,Bearer b", ("Bearer",))],
+)
+def test_parse_authorization_joined_accepted_scheme_is_400_even_after_an_unaccepted_one(
+    value, schemes
+):
+    with pytest.raises(InvalidHeaderError):
+        parse_authorization([value], schemes)

@@ -40,15 +40,68 @@ def test_check_claims_returns_exp_plus_leeway(kit, settings):
         ({"exp": int(NOW) - 3600, "nbf": "soon"}, InvalidClaimsError),
         ({"exp": int(NOW) - 3600, "nbf": int(NOW) + 3600}, InvalidClaimsError),
         ({"exp": int(NOW) - 3600}, TokenExpiredError),
-        # A key-bound token is refused as a Bearer token whatever else it holds.
-        ({"cnf": {"jkt": "x"}, "iss": "https://evil.example.com/"}, InvalidTokenError),
-        ({"cnf": {"jkt": "x"}, "exp": int(NOW) - 3600}, InvalidTokenError),
     ],
 )
 def test_check_claims_precedence(kit, settings, changes, error):
     with pytest.raises(AuthError) as caught:
         check_claims({**kit.claims(now=NOW), **changes}, settings, NOW)
     assert type(caught.value) is error
+
+
+JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        # A key-bound token is refused as a Bearer token whatever else it holds.
+        {"cnf": {"jkt": JKT}, "exp": int(NOW) - 3600},
+        {"cnf": {"jkt": JKT}, "sub": ""},
+        {"cnf": {"jkt": JKT}, "aud": "https://other.api"},
+    ],
+)
+def test_verify_bearer_refuses_cnf_before_other_claims(mint_at, verifier, changes):
+    with pytest.raises(AuthError) as caught:
+        verifier().verify(mint_at(claims=changes))
+    assert type(caught.value) is InvalidTokenError
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        # Under DPoP every claim of SPEC §3 comes first, then cnf.jkt (SPEC §3a step 2).
+        ({"exp": int(NOW) - 3600}, TokenExpiredError),
+        ({"cnf": {"jkt": JKT}, "exp": int(NOW) - 3600}, TokenExpiredError),
+        ({"aud": "https://other.api"}, InvalidClaimsError),
+        ({}, InvalidTokenError),
+        ({"cnf": {"jkt": JKT, "x5t#S256": "abc"}}, InvalidTokenError),
+        ({"cnf": {"x5t#S256": "abc"}}, InvalidTokenError),
+        ({"cnf": {"jkt": 12}}, InvalidTokenError),
+        ({"cnf": {"jkt": ""}}, InvalidTokenError),
+        ({"cnf": "jkt"}, InvalidTokenError),
+    ],
+)
+def test_verify_bound_checks_claims_then_cnf_jkt(mint_at, verifier, changes, error):
+    with pytest.raises(AuthError) as caught:
+        verifier().verify(mint_at(claims=changes), bound=True)
+    assert type(caught.value) is error
+
+
+def test_verify_bound_returns_the_claims_with_cnf(mint_at, verifier):
+    claims = verifier().verify(mint_at(claims={"cnf": {"jkt": JKT}}), bound=True)
+    assert claims["cnf"] == {"jkt": JKT}
+
+
+def test_verify_cached_token_still_checks_the_binding_of_each_scheme(mint_at, verifier):
+    check = verifier()
+    bound = mint_at(claims={"cnf": {"jkt": JKT}})
+    plain = mint_at()
+    assert check.verify(bound, bound=True)["cnf"] == {"jkt": JKT}
+    with pytest.raises(InvalidTokenError):
+        check.verify(bound)  # served by the verified-token cache, still refused as Bearer
+    assert check.verify(plain)["sub"] == "user-1"
+    with pytest.raises(InvalidTokenError):
+        check.verify(plain, bound=True)  # cached Bearer token: no cnf.jkt for DPoP
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from auth.dpop_settings import DPoPSettings
-from auth.settings import ConfigError
+from auth.settings import AuthSettings, ConfigError
 
 BASE = {"API_BASE_URL": "https://api.example.com"}
 
@@ -107,19 +107,24 @@ def test_required_without_base_url_refuses_to_start():
     assert caught.value.variable == "API_BASE_URL"
 
 
-def test_allowed_without_base_url_runs_as_off_with_one_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="auth.dpop_settings"):
+def test_allowed_without_base_url_runs_as_off_with_a_start_up_warning(caplog):
+    with caplog.at_level(logging.WARNING):
         settings = DPoPSettings.from_env({})
     assert settings.auth_dpop == "off"
-    warnings = [r for r in caplog.records if r.name == "auth.dpop_settings"]
-    assert len(warnings) == 1
-    assert "API_BASE_URL" in warnings[0].getMessage()
-
-
-def test_off_without_base_url_is_quiet(caplog):
-    with caplog.at_level(logging.WARNING, logger="auth.dpop_settings"):
-        assert DPoPSettings.from_env({"AUTH_DPOP": "off"}).auth_dpop == "off"
+    assert settings.turned_off_from == "allowed"
+    assert settings.startup_warning.startswith("API_BASE_URL is not set: DPoP is off")
+    assert "\n" not in settings.startup_warning
+    # said once by the entry when every setting passed, not while they are read
     assert not caplog.records
+
+
+def test_off_without_base_url_is_quiet():
+    settings = DPoPSettings.from_env({"AUTH_DPOP": "off"})
+    assert (settings.auth_dpop, settings.startup_warning) == ("off", None)
+
+
+def test_base_url_set_is_quiet():
+    assert DPoPSettings.from_env(BASE).startup_warning is None
 
 
 @pytest.mark.parametrize("mode", ["allowed", "required"])
@@ -133,3 +138,79 @@ def test_blank_values_mean_unset():
     settings = DPoPSettings.from_env({**BASE, "AUTH_DPOP": " ", "AUTH_DPOP_NONCE_SECRET": ""})
     assert settings.auth_dpop == "allowed"
     assert settings.auth_dpop_nonce_secret is None
+
+
+def test_development_server_uses_the_request_url_only_without_base_url():
+    assert DPoPSettings.from_env({}, is_development=True).use_request_url
+    assert not DPoPSettings.from_env(BASE, is_development=True).use_request_url
+    assert not DPoPSettings.from_env(BASE).use_request_url
+
+
+@pytest.mark.parametrize(
+    ("mode", "schemes"),
+    [("allowed", ("Bearer", "DPoP")), ("required", ("DPoP",)), ("off", ("Bearer",))],
+)
+def test_each_mode_accepts_its_schemes(mode, schemes):
+    assert DPoPSettings.from_env({**BASE, "AUTH_DPOP": mode}).schemes == schemes
+
+
+@pytest.mark.parametrize("mode", ["allowed", "required"])
+def test_settings_made_by_hand_refuse_dpop_without_a_url_to_compare_htu_with(mode):
+    with pytest.raises(ValueError, match="api_base_url"):
+        DPoPSettings(auth_dpop=mode)
+
+
+def test_settings_made_by_hand_refuse_an_unknown_mode():
+    with pytest.raises(ValueError, match="auth_dpop"):
+        DPoPSettings(auth_dpop="sometimes", api_base_url="https://api.example.com")
+
+
+# -- as part of AuthSettings: what every entry validates at start-up ---------------------------
+
+TENANT = {"AUTH0_DOMAIN": "tenant.example.com", "API_AUDIENCE": "https://api.example.com"}
+
+
+def test_auth_settings_carry_the_dpop_settings():
+    env = {**TENANT, **BASE, "AUTH_DPOP": "required", "AUTH_DPOP_ALGORITHMS": "ES256,PS256"}
+    dpop = AuthSettings.from_env(env).dpop
+    assert (dpop.auth_dpop, dpop.auth_dpop_algorithms) == ("required", ("ES256", "PS256"))
+    assert dpop.api_base_url == "https://api.example.com"
+
+
+def test_auth_settings_made_by_hand_have_dpop_off():
+    settings = AuthSettings(
+        api_audience="a", issuers=("https://i.example.com/",), jwks_urls={"x": "y"}
+    )
+    assert settings.dpop.auth_dpop == "off"
+    assert settings.dpop.schemes == ("Bearer",)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"AUTH_DPOP": "maybe"}, "AUTH_DPOP"),
+        ({"AUTH_DPOP_ALGORITHMS": "HS256"}, "AUTH_DPOP_ALGORITHMS"),
+        ({"AUTH_DPOP_MAX_AGE": "3600"}, "AUTH_DPOP_MAX_AGE"),
+        ({"AUTH_DPOP_NONCE_SECRET": "short"}, "AUTH_DPOP_NONCE_SECRET"),
+        ({"API_BASE_URL": "http://api.example.com"}, "API_BASE_URL"),
+        ({"API_BASE_URL": None, "AUTH_DPOP": "required"}, "API_BASE_URL"),
+    ],
+)
+def test_auth_settings_refuse_each_bad_dpop_variable_in_one_line(env, variable):
+    full = {k: v for k, v in {**TENANT, **BASE, **env}.items() if v is not None}
+    with pytest.raises(ConfigError) as caught:
+        AuthSettings.from_env(full)
+    assert str(caught.value).startswith(f"{variable}: ")
+    assert "\n" not in str(caught.value)
+
+
+def test_auth_settings_production_without_base_url_run_dpop_off_with_a_warning():
+    settings = AuthSettings.from_env(TENANT)
+    assert settings.dpop.auth_dpop == "off"
+    assert "API_BASE_URL" in settings.dpop.startup_warning
+
+
+def test_auth_settings_development_without_base_url_keeps_dpop():
+    settings = AuthSettings.from_env(TENANT, is_development=True)
+    assert (settings.dpop.auth_dpop, settings.dpop.use_request_url) == ("allowed", True)
+    assert settings.dpop.startup_warning is None

@@ -21,12 +21,12 @@ MISSING = (
     401,
     [
         JSON,
-        ("Content-Length", "118"),
+        ("Content-Length", "112"),
         NO_STORE,
         ("WWW-Authenticate", 'Bearer realm="cashman"'),
     ],
     b'{"code":"authorization_header_missing","description":'
-    b'"A Bearer access token is required in the Authorization header"}\n',
+    b'"An access token is required in the Authorization header"}\n',
 )
 INVALID_REQUEST = (
     400,

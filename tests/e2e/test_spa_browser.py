@@ -4,12 +4,16 @@ The page is served from its own origin (a static file server on loopback),
 the API runs as ``python server.py`` with its development issuer and
 ``CORS_ORIGINS`` naming that origin. From the allowed origin the page lists,
 creates (a row lands in the database) and reads ``WWW-Authenticate`` on a 401;
-from another origin the browser blocks every call. The page's auto-run mode
+from another origin the browser blocks every call. With DPoP the page makes a
+non-extractable WebCrypto key, gets a token bound to it from the development
+issuer's token endpoint, signs a fresh proof per request (with the server's
+nonce when asked), and its replayed proof is refused. The page's auto-run mode
 writes a JSON report into the DOM, which Chromium's ``--dump-dom`` returns.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import json
@@ -75,17 +79,28 @@ def allowed_origin(spa_origin):
     return spa_origin()
 
 
-@pytest.fixture
-def api(tmp_path, allowed_origin):
-    """``python server.py`` allowing the SPA's origin; yields (base URL, token)."""
+TOKEN_ENDPOINT = re.compile(r"Token endpoint for browser apps .*: (http://\S+)$", re.M)
+
+
+@contextlib.contextmanager
+def running_api(tmp_path: Path, origin: str, **env: str):
+    """``python server.py`` allowing ``origin``: (base URL, Bearer token, token endpoint)."""
     port = free_port()
-    server = dev_server(tmp_path, port, CORS_ORIGINS=allowed_origin)
+    server = dev_server(tmp_path, port, CORS_ORIGINS=origin, **env)
     try:
         server.wait_http(f"http://127.0.0.1:{port}/ping")
         token, _ = curl_lines(server.stdout)[0]
-        yield f"http://127.0.0.1:{port}", token
+        (token_endpoint,) = TOKEN_ENDPOINT.findall(server.stdout)
+        yield f"http://127.0.0.1:{port}", token, token_endpoint
     finally:
         server.stop()
+
+
+@pytest.fixture
+def api(tmp_path, allowed_origin):
+    """``python server.py`` allowing the SPA's origin; yields (base URL, token)."""
+    with running_api(tmp_path, allowed_origin) as (base, token, _):
+        yield base, token
 
 
 def run_page(origin: str, api_base: str, token: str, tmp_path: Path, **fields: str) -> dict:
@@ -150,5 +165,55 @@ def test_spa_blocked_from_another_origin(tmp_path, spa_origin, api):
     report = run_page(other_origin, base, token, tmp_path, description="Should not land")
     assert report["origin"] == other_origin
     for step in ("list", "create", "list_after", "unauthorized"):
+        assert (report[step]["network"], report[step]["status"]) == (True, None), step
+    assert database_rows(tmp_path) == []
+
+
+# -- DPoP: the way Auth0's SPA SDK does it -----------------------------------------------------
+
+
+def replay_rows(tmp_path: Path) -> int:
+    with sqlite3.connect(tmp_path / "cashman.db") as connection:
+        return connection.execute("SELECT count(*) FROM dpop_replay").fetchone()[0]
+
+
+@pytest.mark.parametrize("nonces", [False, True], ids=["no-nonce", "server-nonces"])
+def test_spa_with_dpop_lists_creates_and_its_replayed_proof_is_refused(
+    tmp_path, allowed_origin, nonces
+):
+    env = {"AUTH_DPOP_NONCE_SECRET": "n" * 32} if nonces else {}
+    with running_api(tmp_path, allowed_origin, **env) as (base, _, token_endpoint):
+        report = run_page(
+            allowed_origin,
+            base,
+            "",
+            tmp_path,
+            token_endpoint=token_endpoint,
+            description="Bound from the browser",
+        )
+    assert report["dpop"] == {"token_type": "DPoP", "extractable": False}
+    assert (report["list"]["status"], report["list"]["count"]) == (200, 0)
+    assert report["create"]["status"] == 201
+    assert (report["list_after"]["status"], report["list_after"]["count"]) == (200, 1)
+    assert database_rows(tmp_path) == [("Bound from the browser", "INCOME")]
+    replay = report["replay"]
+    assert (replay["status"], replay["code"], replay["reason"]) == (
+        401,
+        "invalid_dpop_proof",
+        "invalid_dpop_proof",
+    )
+    # one proof per accepted request, each recorded once (three, plus the nonce retries'
+    # refused first tries, which burn nothing)
+    assert replay_rows(tmp_path) == 3
+
+
+def test_spa_with_dpop_blocked_from_another_origin(tmp_path, spa_origin, allowed_origin):
+    other_origin = spa_origin()
+    with running_api(tmp_path, allowed_origin) as (base, _, token_endpoint):
+        report = run_page(
+            other_origin, base, "", tmp_path, token_endpoint=token_endpoint, description="No"
+        )
+    assert report["dpop"]["network"] is True
+    for step in ("list", "create", "list_after"):
         assert (report[step]["network"], report[step]["status"]) == (True, None), step
     assert database_rows(tmp_path) == []

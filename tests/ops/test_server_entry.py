@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -45,6 +46,35 @@ def test_dev_server_prints_curl_lines_that_answer_200(running):
     ]
     assert [resp.status_code for resp in answers] == [200, 200]
     assert isinstance(answers[1].json(), list)
+
+
+DPOP_CURL = re.compile(r'^  (curl -H "Authorization: DPoP .*)$', re.M)
+TOKEN_ENDPOINT = re.compile(r"Token endpoint for browser apps .*: (http://\S+)$", re.M)
+
+
+def test_dev_server_prints_a_dpop_curl_line_that_answers_200_each_time(running, tmp_path):
+    (line,) = DPOP_CURL.findall(running.stdout)
+    assert "python -m auth.dpop_proof" in line
+    for _ in range(2):  # the line makes a fresh proof each time it runs
+        done = run_command(
+            ["bash", "-c", f"{line} -s -o /dev/null -w '%{{http_code}}'"],
+            hermetic_env(tmp_path),
+        )
+        assert done.stdout == "200", done.stderr
+
+
+def test_dev_server_dpop_token_endpoint_binds_a_token_a_browser_can_use(running):
+    from auth.testing import DPoPKey, dpop_headers
+
+    (token_url,) = TOKEN_ENDPOINT.findall(running.stdout)
+    _, incomes_url = curl_lines(running.stdout)[1]
+    key = DPoPKey()
+    issued = requests.post(token_url, headers={"DPoP": key.proof("POST", token_url)}, timeout=10)
+    token = issued.json()["access_token"]
+    resp = requests.get(
+        incomes_url, headers=dpop_headers(token, key.proof("GET", incomes_url, token)), timeout=10
+    )
+    assert (issued.json()["token_type"], resp.status_code) == ("DPoP", 200)
 
 
 def test_dev_server_lists_incomes_created_with_its_token(running):

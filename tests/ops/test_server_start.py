@@ -66,6 +66,12 @@ def closed_port() -> int:
         ({**TENANT, "WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY"),
         ({**TENANT, "WEB_THREADS": "0"}, "WEB_THREADS"),
         ({**TENANT, "WEB_THREADS": "4.5"}, "WEB_THREADS"),
+        ({**TENANT, "AUTH_DPOP": "sometimes"}, "AUTH_DPOP"),
+        ({**TENANT, "AUTH_DPOP": "required"}, "API_BASE_URL"),
+        ({**TENANT, "API_BASE_URL": "http://api.example.com"}, "API_BASE_URL"),
+        ({**TENANT, "AUTH_DPOP_ALGORITHMS": "HS256"}, "AUTH_DPOP_ALGORITHMS"),
+        ({**TENANT, "AUTH_DPOP_MAX_AGE": "3600"}, "AUTH_DPOP_MAX_AGE"),
+        ({**TENANT, "AUTH_DPOP_NONCE_SECRET": "too-short"}, "AUTH_DPOP_NONCE_SECRET"),
     ],
 )
 def test_bad_setting_is_one_line_and_exit_2(request, tmp_path, kind, env, variable):

@@ -37,6 +37,11 @@ class LiveIssuer:
         self.kit = AuthKit(issuer=self._server.issuer)
         self._server.jwks = self.kit.jwks  # read on every fetch: rotations show
 
+    @property
+    def fetches(self) -> int:
+        """How many times the key set was fetched (each worker process fetches it itself)."""
+        return self._server.fetches
+
     def env(self) -> dict[str, str]:
         """Settings that make a server trust this issuer."""
         return self.kit.env()

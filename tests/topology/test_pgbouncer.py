@@ -134,9 +134,8 @@ def test_concurrent_starts_through_pgbouncer_migrate_once_and_leave_no_lock(pgbo
 
 def test_a_dpop_jti_is_accepted_once_across_instances_through_pgbouncer(pgbouncer, scratch_db):
     """SPEC section 8: four instances' replay stores race on the same proofs: one wins each."""
-    replay = pytest.importorskip(
-        "cashman.dpop_replay", reason="the database DPoP replay store is not here yet"
-    )
+    from cashman import dpop_replay as replay
+
     engines = [build_engine(pgbouncer.url()) for _ in range(STARTS)]
     upgrade(engines[0])
     stores = [replay.DatabaseReplayStore(engine) for engine in engines]

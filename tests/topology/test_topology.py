@@ -216,11 +216,6 @@ def test_jwks_fetches_stay_bounded_per_instance(run):
         assert 1 <= row["fetches"] <= row["bound"], rows
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs DPoP wired into the API (SPEC 3a) with its jti replay store in the "
-    "database (SPEC 8): remove this mark once both are in (strict: a pass fails the run)",
-)
 def test_a_dpop_proof_replayed_to_another_instance_is_refused(run):
     """A proof accepted by api1 is refused by api2: the jti store is shared."""
     from auth.testing import DPoPKey, dpop_headers  # the DPoP test kit

@@ -1,0 +1,154 @@
+"""The development issuer's token endpoint: Auth0's ``/oauth/token`` with a DPoP header, at home.
+
+A browser app (``examples/spa/``) gets its DPoP-bound token the way Auth0's SPA SDK
+does: it POSTs to the issuer's token endpoint with a ``DPoP`` proof (RFC 9449 §5) made
+by its own key, and receives a token whose ``cnf.jkt`` is that key's thumbprint (§6).
+Without a proof it receives a Bearer token. The development issuer's loopback server
+(``DevIssuerServer``, which also serves its JWKS) answers::
+
+    POST /oauth/token      DPoP: <proof, htm POST, htu this URL>
+    sub=alice&scope=read:transactions            (form or JSON; both optional)
+    -> 200 {"access_token": ..., "token_type": "DPoP", "expires_in": 3600, "scope": ...}
+
+A refused proof is a 400 ``invalid_dpop_proof`` (RFC 9449 §5). There is no client
+authentication and no login: anyone on this machine may ask, exactly as anyone on it can
+read the development key. It exists only in ``python server.py`` with the development
+issuer, bound to loopback; no production entry can start it. Browsers reach it across
+origins from ``CORS_ORIGINS`` only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from auth.dev_issuer import DEFAULT_SCOPES, DEFAULT_SUB, DevIssuer, require_loopback
+from auth.dpop import DPoPVerifier
+from auth.dpop_settings import DPoPSettings
+from auth.errors import AuthError
+from auth.jwks_server import JWKSHandler, JWKSServer
+from auth.replay import MemoryReplayStore
+
+ENDPOINT_PATH = "/oauth/token"
+MAX_BODY_BYTES = 4096
+PROOF_ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "PS256")
+
+
+class DevIssuerServer(JWKSServer):
+    """The development issuer on loopback: its JWKS, and ``POST /oauth/token``."""
+
+    def __init__(
+        self,
+        issuer: DevIssuer,
+        *,
+        audience: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        cors_origins: Iterable[str] = (),
+        expires_in: int = 3600,
+    ) -> None:
+        """Serve ``issuer``'s JWKS and token endpoint on ``host:port`` (loopback only:
+        ``DevIssuerError`` otherwise); tokens carry ``audience`` and live ``expires_in``
+        seconds; ``cors_origins``: browser origins allowed to call the endpoint."""
+        require_loopback(host)
+        super().__init__(issuer.jwks(), host=host, port=port, handler=TokenHandler)
+        self.dev_issuer = issuer
+        self.audience = audience
+        self.expires_in = expires_in
+        self.cors_origins = frozenset(origin.lower() for origin in cors_origins)
+        settings = DPoPSettings(api_base_url=self.token_url, auth_dpop_algorithms=PROOF_ALGORITHMS)
+        self.proofs = DPoPVerifier(settings, MemoryReplayStore())
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint's URL: the ``htu`` its proofs carry."""
+        return self.issuer.rstrip("/") + ENDPOINT_PATH
+
+    def token_response(self, fields: Mapping[str, str], proofs: list[str]) -> tuple[int, dict]:
+        """(status, JSON body) for a token request with form ``fields`` and ``DPoP`` values."""
+        sub = fields.get("sub") or DEFAULT_SUB
+        scope = fields.get("scope")
+        scopes = DEFAULT_SCOPES if scope is None else tuple(scope.split())
+        jkt = None
+        if proofs:
+            try:
+                jkt = self.proofs.verify_token_request(
+                    proofs, method="POST", htu=self.token_url
+                ).jkt
+            except AuthError:
+                return 400, {
+                    "error": "invalid_dpop_proof",
+                    "error_description": "The DPoP proof is invalid",
+                }
+        token = self.dev_issuer.mint(sub, scopes, self.expires_in, self.audience, jkt=jkt)
+        return 200, {
+            "access_token": token,
+            "token_type": "DPoP" if jkt else "Bearer",
+            "expires_in": self.expires_in,
+            "scope": " ".join(scopes),
+        }
+
+
+class TokenHandler(JWKSHandler):
+    """The JWKS handler, plus ``POST /oauth/token`` and its CORS preflight."""
+
+    server: DevIssuerServer
+
+    def do_OPTIONS(self) -> None:
+        """CORS preflight of the token request (it carries a ``DPoP`` header)."""
+        self._send(204, None, preflight=True)
+
+    def do_POST(self) -> None:
+        """A token, bound to the proof's key when there is a proof."""
+        if self.path.split("?", 1)[0] != ENDPOINT_PATH:
+            self._send(404, {"error": "not_found"})
+            return
+        fields = self._fields()
+        if fields is None:
+            self._send(400, {"error": "invalid_request", "error_description": "bad body"})
+            return
+        status, body = self.server.token_response(fields, self.headers.get_all("DPoP") or [])
+        self._send(status, body)
+
+    def _fields(self) -> dict[str, str] | None:
+        """The body's ``sub`` and ``scope`` (form or JSON); None when unreadable."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return None
+        if not 0 <= length <= MAX_BODY_BYTES:
+            return None
+        raw = self.rfile.read(length).decode("utf-8", "replace")
+        if not raw.strip():
+            return {}
+        if "json" in (self.headers.get("Content-Type") or ""):
+            try:
+                data: Any = json.loads(raw)
+            except ValueError:
+                return None
+            if not isinstance(data, dict):
+                return None
+            return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+        return {name: values[0] for name, values in parse_qs(raw).items()}
+
+    def _send(self, status: int, body: dict | None, *, preflight: bool = False) -> None:
+        payload = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        origin = (self.headers.get("Origin") or "").lower()
+        if origin and origin in self.server.cors_origins:
+            self.send_header("Access-Control-Allow-Origin", origin)
+            self.send_header("Vary", "Origin")
+            if preflight:
+                self.send_header("Access-Control-Allow-Methods", "POST")
+                self.send_header("Access-Control-Allow-Headers", "Content-Type, DPoP")
+                self.send_header("Access-Control-Max-Age", "600")
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(payload)
+        self.close_connection = True

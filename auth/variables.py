@@ -1,0 +1,133 @@
+"""Reading configuration variables (SPEC §2): one clear line per bad value.
+
+The helpers every settings module of ``auth`` uses (``auth.settings``,
+``auth.dpop_settings``), so that blank values, comma lists, numbers in bounds,
+booleans, algorithm lists and URLs are read one way everywhere. A bad value
+raises ``ConfigError(variable, problem)``, whose text is one line naming the
+variable: the process stops with that line rather than a stack trace.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from auth.loopback import is_loopback
+
+ASYMMETRIC_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+)
+HTTPS_ONLY = "must use https (plain http only for localhost/127.0.0.1/::1)"
+
+
+class ConfigError(Exception):
+    """A configuration variable is missing or invalid; ``str()`` is one line."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        """``variable``: the SPEC §2 name (or package) at fault; ``problem``: what is wrong."""
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+def get_value(env: Mapping[str, str], name: str) -> str | None:
+    """The stripped value, or None when unset or blank (``.env`` files often leave ``X=``)."""
+    value = env.get(name)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def split_list(value: str) -> list[str]:
+    """The items of a comma list, stripped, empty items dropped."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def algorithms(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma list of asymmetric JWS algorithms (RFC 7518 §3.1 names, any case), deduplicated.
+
+    ``none``, ``HS*`` and unknown names raise ``ConfigError`` naming ``name``.
+    """
+    value = get_value(env, name)
+    if value is None:
+        return default
+    names = split_list(value)
+    if not names:
+        raise ConfigError(name, "lists no algorithm")
+    accepted = []
+    for given in names:
+        canonical = given.upper()
+        if canonical == "NONE":
+            raise ConfigError(name, "'none' (unsigned tokens) is never accepted")
+        if canonical.startswith("HS"):
+            raise ConfigError(name, f"{given!r} is symmetric; only asymmetric allowed")
+        if canonical not in ASYMMETRIC_ALGORITHMS:
+            allowed = ", ".join(ASYMMETRIC_ALGORITHMS)
+            raise ConfigError(name, f"unknown algorithm {given!r} (allowed: {allowed})")
+        accepted.append(canonical)
+    return tuple(dict.fromkeys(accepted))
+
+
+def number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    low: float,
+    high: float,
+    integer: bool = False,
+) -> float:
+    """A finite number from ``low`` to ``high`` (seconds unless ``integer``), else ``default``."""
+    value = get_value(env, name)
+    if value is None:
+        return default
+    kind = "an integer" if integer else "a number of seconds"
+    try:
+        result = int(value) if integer else float(value)
+    except ValueError:
+        raise ConfigError(name, f"must be {kind} between {low:g} and {high:g}") from None
+    if not math.isfinite(result) or not low <= result <= high:
+        raise ConfigError(name, f"must be {kind} between {low:g} and {high:g}")
+    return result
+
+
+def boolean(env: Mapping[str, str], name: str) -> bool:
+    """true/false, 1/0, yes/no, on/off (any case); unset is False."""
+    value = get_value(env, name)
+    if value is None:
+        return False
+    lowered = value.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(name, "must be a boolean (true/false, 1/0, yes/no, on/off)")
+
+
+def check_url(variable: str, url: str) -> None:
+    """An ASCII ``https`` URL with a host, no credentials, query or fragment; plain
+    ``http`` only for loopback hosts (SPEC §2). ``ConfigError`` naming ``variable``."""
+    if any(c.isspace() for c in url) or not url.isascii():
+        raise ConfigError(variable, "must be an ASCII URL without spaces")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(variable, "is not a valid URL") from exc
+    if not host or "@" in parts.netloc or "?" in url or "#" in url:
+        raise ConfigError(variable, "must be a plain https URL (host, no credentials, no query)")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and is_loopback(host):
+        return
+    raise ConfigError(variable, HTTPS_ONLY)

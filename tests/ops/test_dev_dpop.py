@@ -1,0 +1,184 @@
+"""The development issuer's DPoP side: bound tokens, the proof CLI, the token endpoint.
+
+The app trusts the development issuer over HTTP (its JWKS on loopback) and, as the
+development server does, compares ``htu`` with the request's own URL.
+"""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+import requests
+from jose import jwt
+
+from auth import dev_issuer
+from auth.dev_token import DevIssuerServer
+from auth.dpop_proof import load_key
+from auth.testing import DPoPKey, dpop_headers, jwk_thumbprint
+from cashman import create_app
+from cashman.config import Settings
+from tests.support.processes import PYTHON, hermetic_env, run_command
+
+ORIGIN = "http://127.0.0.1:8080"
+
+
+@pytest.fixture
+def issuer(tmp_path):
+    return dev_issuer.DevIssuer.load(tmp_path / "dev-issuer-key.pem")
+
+
+@pytest.fixture
+def server(issuer):
+    with DevIssuerServer(
+        issuer, audience=dev_issuer.DEV_AUDIENCE, cors_origins=[ORIGIN]
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def dev_client(server, tmp_path):
+    env = dev_issuer.environment(server, {"DATABASE_URL": f"sqlite:///{tmp_path / 'db'}"})
+    app = create_app(Settings.from_env(env, is_development=True))
+    yield app.test_client()
+    app.extensions["cashman.db"].dispose()
+
+
+def cli(tmp_path, module, *args):
+    env = hermetic_env(tmp_path, DEV_ISSUER_KEY_FILE=str(tmp_path / "dev-issuer-key.pem"))
+    done = run_command([PYTHON, "-m", module, *args], env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_minted_bound_token_carries_the_keys_thumbprint(issuer):
+    key = DPoPKey()
+    claims = jwt.get_unverified_claims(issuer.mint(jkt=key.jkt))
+    assert claims["cnf"] == {"jkt": key.jkt}
+
+
+def test_cli_bound_token_and_cli_proof_are_accepted(tmp_path, dev_client, issuer):
+    key_file = tmp_path / "dev-dpop-key.pem"
+    token = cli(tmp_path, "auth.dev_issuer", "--dpop-key", str(key_file))
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert jwt.get_unverified_claims(token)["cnf"] == {"jkt": load_key(key_file).jkt}
+    for _ in range(2):  # a fresh proof each time
+        proof = cli(
+            tmp_path,
+            "auth.dpop_proof",
+            "--method",
+            "get",
+            "--url",
+            "http://localhost/incomes?limit=5",
+            "--token",
+            token,
+        )  # the default key: beside DEV_ISSUER_KEY_FILE, the one the token is bound to
+        resp = dev_client.get("/incomes?limit=5", headers=dpop_headers(token, proof))
+        assert resp.status_code == 200, resp.json
+
+
+def test_cli_proof_refuses_a_key_file_that_is_not_p256(tmp_path):
+    (tmp_path / "rsa.pem").write_bytes(dev_issuer.DevIssuer.load(tmp_path / "rsa.pem").private_pem)
+    env = hermetic_env(tmp_path)
+    done = run_command(
+        [
+            PYTHON,
+            "-m",
+            "auth.dpop_proof",
+            "--method",
+            "GET",
+            "--url",
+            "http://x/",
+            "--key",
+            str(tmp_path / "rsa.pem"),
+        ],
+        env,
+    )
+    assert done.returncode == 2
+    assert "EC P-256" in done.stderr and "Traceback" not in done.stderr
+
+
+# -- the token endpoint ------------------------------------------------------------------------
+
+
+def token_request(server, key, *, origin=None, body=None, **proof_changes):
+    proof = key.proof("POST", server.token_url, **proof_changes)
+    headers = {"DPoP": proof, **({"Origin": origin} if origin else {})}
+    return requests.post(server.token_url, data=body or {}, headers=headers, timeout=10)
+
+
+def test_token_endpoint_binds_the_token_to_the_proofs_key(server, dev_client):
+    key = DPoPKey()
+    resp = token_request(server, key, body={"sub": "alice", "scope": "read:transactions"})
+    assert resp.status_code == 200
+    assert resp.headers["Cache-Control"] == "no-store"
+    body = resp.json()
+    assert (body["token_type"], body["scope"], body["expires_in"]) == (
+        "DPoP",
+        "read:transactions",
+        3600,
+    )
+    claims = jwt.get_unverified_claims(body["access_token"])
+    assert (claims["sub"], claims["cnf"]) == ("alice", {"jkt": jwk_thumbprint(key.jwk())})
+    token = body["access_token"]
+    listed = dev_client.get(
+        "/incomes", headers=dpop_headers(token, key.proof("GET", "http://localhost/incomes", token))
+    )
+    assert listed.status_code == 200
+
+
+def test_token_endpoint_without_a_proof_issues_a_bearer_token(server, dev_client):
+    resp = requests.post(server.token_url, timeout=10)
+    assert resp.json()["token_type"] == "Bearer"
+    token = resp.json()["access_token"]
+    assert "cnf" not in jwt.get_unverified_claims(token)
+    ping = dev_client.get("/secured/ping", headers={"Authorization": f"Bearer {token}"})
+    assert ping.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"claims": {"htm": "GET"}},
+        {"claims": {"htu": "http://127.0.0.1:1/oauth/token"}},
+        {"corrupt_signature": True},
+        {"embed_private": True},
+    ],
+)
+def test_token_endpoint_refuses_a_bad_proof(server, changes):
+    resp = token_request(server, DPoPKey(), **changes)
+    assert resp.status_code == 400
+    assert resp.json()["error"] == "invalid_dpop_proof"
+
+
+def test_token_endpoint_refuses_a_replayed_proof(server):
+    key = DPoPKey()
+    proof = key.proof("POST", server.token_url)
+    first = requests.post(server.token_url, headers={"DPoP": proof}, timeout=10)
+    again = requests.post(server.token_url, headers={"DPoP": proof}, timeout=10)
+    assert (first.status_code, again.status_code) == (200, 400)
+
+
+def test_token_endpoint_cors_for_allowed_origins_only(server):
+    preflight = requests.options(
+        server.token_url,
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "dpop",
+        },
+        timeout=10,
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "DPoP" in preflight.headers["Access-Control-Allow-Headers"]
+    other = token_request(server, DPoPKey(), origin="http://evil.example")
+    assert other.status_code == 200  # the browser, not the server, withholds the answer
+    assert "Access-Control-Allow-Origin" not in other.headers
+    allowed = token_request(server, DPoPKey(), origin=ORIGIN)
+    assert allowed.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_token_endpoint_binds_to_loopback_only(issuer):
+    with pytest.raises(dev_issuer.DevIssuerError):
+        DevIssuerServer(issuer, audience="a", host="0.0.0.0")  # noqa: S104
