@@ -44,7 +44,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 load_dotenv(ROOT / ".env", override=False)
 
-from cashman import lifecycle, request_log  # noqa: E402 - needs ROOT on sys.path
+from cashman import lifecycle, redaction  # noqa: E402 - needs ROOT on sys.path
 from cashman.body_buffer import set_connection_closer  # noqa: E402
 from cashman.server_config import ServerSettings, cores, int_setting  # noqa: E402
 from cashman.startup import exit_on_config_error, migrate_or_exit  # noqa: E402
@@ -125,7 +125,7 @@ def _install_log_filters() -> None:
     target = logging.getLogger(GUNICORN_ERROR_LOGGER)
     if not any(isinstance(f, OneLineStalls) for f in target.filters):
         target.addFilter(OneLineStalls())
-    request_log.install_redaction(GUNICORN_ERROR_LOGGER)
+    redaction.install_redaction(GUNICORN_ERROR_LOGGER)
 
 
 def on_starting(server: Any) -> None:

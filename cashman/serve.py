@@ -111,7 +111,7 @@ def log_config() -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": "cashman.request_log.RedactTokens"}},
+        "filters": {"redact": {"()": "cashman.redaction.RedactTokens"}},
         "formatters": {"plain": {"format": "[granian] [%(levelname)s] %(message)s"}},
         "handlers": {
             "stderr": {
