@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from auth.testing import AuthKit
+from auth.testing import AuthKit, DPoPKey
 from cashman import create_app
 from cashman.config import Settings
 
@@ -141,6 +141,12 @@ def token(kit):
         return kit.mint(scopes=scopes, claims=claims)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def client_key() -> DPoPKey:
+    """A DPoP client's key pair (ES256; one per test module: keys are not state)."""
+    return DPoPKey()
 
 
 @pytest.fixture
