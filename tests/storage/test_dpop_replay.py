@@ -1,6 +1,7 @@
 """The DPoP replay store in the database: shared by instances, expiring, cleaned, failing closed.
 
-Runs on SQLite and, with ``TEST_POSTGRES_URL``, on PostgreSQL. Two ``Database`` objects on
+Runs on SQLite and, with ``TEST_POSTGRES_URL``, on PostgreSQL (the ``postgres_only`` tests
+on PostgreSQL alone). Two ``Database`` objects on
 one database stand for two instances (each with its own engine and pool).
 """
 
@@ -239,9 +240,8 @@ def test_write_pool_connections_are_set_up_for_the_one_statement(store, database
             assert connection.connection.dbapi_connection.autocommit is True
 
 
-def test_no_server_side_prepared_statements(store, database_backend):
-    if database_backend != "postgresql":
-        pytest.skip("PostgreSQL only: PgBouncer transaction pooling")
+@pytest.mark.postgres_only  # PgBouncer's transaction pooling is a PostgreSQL deployment
+def test_no_server_side_prepared_statements(store):
     for i in range(12):  # psycopg would prepare after 5 executions
         store.record(JKT, f"jti-{i}", NOW + 60)
     with store.write_engine.connect() as connection:
@@ -249,11 +249,8 @@ def test_no_server_side_prepared_statements(store, database_backend):
     assert count == 0
 
 
-def test_connection_dropped_by_the_server_is_replaced_without_a_503(
-    store, instances, database_backend
-):
-    if database_backend != "postgresql":
-        pytest.skip("PostgreSQL only: a server that drops an idle connection")
+@pytest.mark.postgres_only  # a server that drops an idle connection
+def test_connection_dropped_by_the_server_is_replaced_without_a_503(store, instances):
     store.record(JKT, "before", NOW + 60)
     with store.write_engine.connect() as connection:
         pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
