@@ -1,4 +1,5 @@
-"""The Flask extension: one ``Authenticator`` per app, the ``AuthError`` handler, ``DPoP-Nonce``."""
+"""The Flask extension: one ``Authenticator`` per app, the ``AuthError`` handler, ``DPoP-Nonce``
+(SPEC §3, §3a; RFC 9449 §8-§9)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,8 @@ _PG_DRIVER = "postgresql+psycopg://"
 
 
 def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
-    """``DATABASE_URL`` checked and normalized (SQLite file under ``instance/`` by default)."""
+    """``DATABASE_URL`` checked and normalized (SQLite file under ``instance/`` by default).
+    Raises ``ConfigError`` when invalid (SPEC §2, §5)."""
     env = os.environ if env is None else env
     url = (env.get("DATABASE_URL") or "").strip() or DEFAULT_DATABASE_URL
     for alias in _PG_ALIASES:
@@ -45,7 +46,8 @@ _ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?\Z")
 
 
 def cors_origins_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
-    """``CORS_ORIGINS``: exact origins, lower-cased, a trailing slash forgiven."""
+    """``CORS_ORIGINS``: exact origins, lower-cased, a trailing slash forgiven.
+    Raises ``ConfigError`` for a value that is not an origin (SPEC §2, §4 CORS)."""
     origins = []
     for item in env.get("CORS_ORIGINS", "").split(","):
         origin = item.strip().rstrip("/").lower()

@@ -47,35 +47,35 @@ _GENERIC: dict[int, tuple[str, str]] = {
 
 
 class InvalidJSONError(BadRequest):
-    """400: the body is not JSON (bad syntax, not UTF-8, nested too deep)."""
+    """400: the body is not JSON (bad syntax, not UTF-8, nested too deep; SPEC §4)."""
 
     error_code = "invalid_json"
     description = "The request body is not valid JSON."
 
 
 class DuplicateMemberNamesError(BadRequest):
-    """400: a JSON object in the body names a member twice (RFC 8259 §4)."""
+    """400: a JSON object in the body names a member twice (RFC 8259 §4, SPEC §4)."""
 
     error_code = "invalid_json"
     description = "The request body has duplicate member names."
 
 
 class JSONNotObjectError(BadRequest):
-    """400: the body is JSON, but not an object."""
+    """400: the body is JSON, but not an object (SPEC §4)."""
 
     error_code = "invalid_json"
     description = "The request body must be a JSON object."
 
 
 class UnreadableBodyError(BadRequest):
-    """400: the server could not deliver the body (broken chunking, client gone)."""
+    """400: the server could not deliver the body (broken chunking, client gone; SPEC §4)."""
 
     error_code = "invalid_body"
     description = "The request body could not be read."
 
 
 class NotJSONError(UnsupportedMediaType):
-    """415: the body's ``Content-Type`` is not JSON in UTF-8."""
+    """415: the body's ``Content-Type`` is not JSON in UTF-8 (SPEC §4)."""
 
     error_code = "unsupported_media_type"
     description = "The request body must be application/json (UTF-8)."
@@ -83,7 +83,7 @@ class NotJSONError(UnsupportedMediaType):
 
 class RequestValidationError(UnprocessableEntity):
     """422: the schema refused the body, query or headers; ``errors`` maps each field
-    (``_schema`` for the whole body) to its messages."""
+    (``_schema`` for the whole body) to its messages (SPEC §4)."""
 
     error_code = "validation_error"
     description = "The request is invalid; see errors."
@@ -102,14 +102,14 @@ class IdempotencyKeyReusedError(UnprocessableEntity):
 
 
 class TransactionNotFoundError(NotFound):
-    """404: no transaction of this kind with this id belongs to the caller."""
+    """404: no transaction of this kind with this id belongs to the caller (SPEC §4)."""
 
     error_code = "not_found"
     description = "There is no such transaction."
 
 
 class DatabaseUnavailableError(ServiceUnavailable):
-    """503 with ``Retry-After``: the database is down, unreachable or locked."""
+    """503 with ``Retry-After``: the database is down, unreachable or locked (SPEC §5, §6)."""
 
     error_code = "database_unavailable"
     description = "The database is unavailable; retry later."

@@ -28,7 +28,8 @@ class PreparedQuery:
     """
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
-        """Compile ``statement`` (a Core select, insert or delete) for ``dialect``."""
+        """Compile ``statement`` (a Core select, insert or delete) for ``dialect``.
+        Raises ``ValueError`` for one that needs compiling per execution."""
         compiled = statement.compile(dialect=dialect)
         if compiled.literal_execute_params or compiled.post_compile_params:
             raise ValueError("statement needs per-execution compilation")
