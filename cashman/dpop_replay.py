@@ -11,13 +11,12 @@ the same proof cannot both win. It runs in its own short transaction, apart from
 request's: this is most of what DPoP adds to a request, so it is one call into the
 driver on a connection kept open for it.
 
-Connections: each store keeps idle driver connections of its own on the same database
-(made by an engine of its own, so they get the app's connect settings and the set-up
-below once each) and takes one per write, without SQLAlchemy's pool: its checkout, the
-rollback on return and, on PostgreSQL, psycopg's cursor layer cost more CPU than the
-statement itself (measured: ``bench/bench_dpop.py``, part 2). A connection found dropped
-(the server restarted, or closed it while idle) is discarded with every idle one and
-the write tried once more on a new connection.
+Connections: the store keeps idle driver connections of its own on the same database
+(made by an engine of its own: the app's connect settings, and the set-up below once
+each) and takes one per write, without SQLAlchemy's pool: its checkout and rollback on
+return, and psycopg's cursor layer, cost more CPU than the statement (measured:
+``bench/bench_dpop.py`` part 2). A connection found dropped is closed with every idle
+one and the write tried once more on a new connection.
 
 - PostgreSQL: one round trip through libpq (``PQexecParams``, psycopg's documented
   ``pgconn``): text parameters, an unnamed statement (nothing prepared server-side, as
@@ -27,14 +26,11 @@ the write tried once more on a new connection.
   that is still within its few minutes, while waiting for a WAL flush would add that
   flush to every DPoP request.
 - SQLite: the statement alone, in autocommit: its own transaction, whose first step
-  takes the write lock (a transaction that begins by writing is retried whole under the
-  busy timeout, so two workers never read a snapshot and then fail to upgrade it, as
-  ``BEGIN IMMEDIATE`` ensures for longer transactions). One call into SQLite: each call
-  releases and retakes the GIL, which under a threaded server costs more than the SQL.
-  The connections are opened with ``synchronous = NORMAL`` (the app's own stay
-  ``FULL``): in WAL mode a commit then survives the process being killed; only an
-  operating-system crash can drop the last ones, with the same bounded consequence as
-  above.
+  takes the write lock (so it is retried whole under the busy timeout, as ``BEGIN
+  IMMEDIATE`` ensures for longer transactions), in one call into SQLite (each call
+  releases and retakes the GIL). The connections run ``synchronous = NORMAL`` (the
+  app's own stay ``FULL``): in WAL mode a commit survives the process being killed;
+  only an operating-system crash can drop the last ones, with the consequence above.
 
 Rows past their expiry are deleted at most once per ``cleanup_interval_s`` per process,
 in bounded batches, after a write (never before it): the table holds about one window
@@ -301,12 +297,9 @@ class DatabaseReplayStore:
             self._idle.append(connection)
 
     def _close_idle(self) -> None:
-        while True:
-            try:
-                connection = self._idle.pop()
-            except IndexError:
-                return
-            self._close(connection)
+        with suppress(IndexError):
+            while True:
+                self._close(self._idle.pop())
 
     @staticmethod
     def _close(connection: Any) -> None:
