@@ -24,11 +24,6 @@ import json
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
 from auth.errors import InvalidDPoPProofError, InvalidTokenError
 from auth.jws import decode_segment
 from auth.keyset import EC_CURVES, UnusableKeyError, Verifier, build_signing_key, key_type_for
@@ -40,12 +35,22 @@ REQUIRED_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
 MAX_RSA_BITS = 8192
 MAX_RSA_EXPONENT = 2**31 - 1
 _COORDINATE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
-# RFC 7518 §3.4: each ES* algorithm's curve and hash
-_ECDSA = {
-    "ES256": (ec.SECP256R1, hashes.SHA256),
-    "ES384": (ec.SECP384R1, hashes.SHA384),
-    "ES512": (ec.SECP521R1, hashes.SHA512),
-}
+
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+except ImportError:
+    # As in auth.keyset: the package still imports, and start-up refuses in one line.
+    _ECDSA: dict[str, tuple[Any, Any]] = {}
+else:
+    # RFC 7518 §3.4: each ES* algorithm's curve and hash
+    _ECDSA = {
+        "ES256": (ec.SECP256R1, hashes.SHA256),
+        "ES384": (ec.SECP384R1, hashes.SHA384),
+        "ES512": (ec.SECP521R1, hashes.SHA512),
+    }
 
 
 class ProofKey(NamedTuple):
