@@ -179,8 +179,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     migrate_or_exit(settings.database_url)
 
     server = build_server(size)
-    watch = WorkerWatch(lifecycle.worker_exited)
     server.on_startup(partial(lifecycle.before_workers_start, settings))
+    watch = WorkerWatch(lifecycle.worker_exited, registry=lifecycle.worker_registry())
     server.on_startup(watch.start)
     server.on_shutdown(watch.stop)
     server.serve(target_loader=partial(load_app, app_slots=size.threads))
