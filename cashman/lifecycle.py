@@ -31,9 +31,10 @@ from pathlib import Path
 
 from flask import Flask
 
-from cashman import create_app, request_log
+from cashman import create_app, metrics_listener, request_log
 from cashman.body_buffer import BodyBuffer
 from cashman.config import Settings
+from cashman.server_config import Bind
 from cashman.startup import check_production_settings, exit_on_config_error
 from cashman.worker_registry import DIRECTORY_VARIABLE, WorkerRegistry
 
@@ -52,14 +53,25 @@ def prepare(env: Mapping[str, str] | None = None) -> Settings:
     return _checked
 
 
+def check_listeners(settings: Settings, api: Bind) -> None:
+    """In the parent, with the API's address known: ``METRICS_BIND``, when set, is another
+    address this host can listen on (else one line and exit 2; SPEC §2, §6)."""
+    if settings.metrics_bind is not None:
+        with exit_on_config_error():
+            metrics_listener.check_metrics_bind(settings.metrics_bind, api)
+
+
 def before_workers_start(settings: Settings) -> None:
     """In the parent, before the first worker starts: say which issuers and audience are
-    trusted, and warn once when DPoP runs off for lack of ``API_BASE_URL`` (SPEC §3a)."""
+    trusted, warn once when DPoP runs off for lack of ``API_BASE_URL`` (SPEC §3a), and
+    start the metrics listener when ``METRICS_BIND`` is set (SPEC §6)."""
     request_log.log_startup(settings.auth.issuers, settings.auth.api_audience)
     warning = settings.auth.dpop.startup_warning
     if warning is not None:
         logger.warning(json.dumps({"event": "startup_warning", "message": warning}))
-    worker_registry()
+    registry = worker_registry()
+    if settings.metrics_bind is not None:
+        metrics_listener.start(settings.metrics_bind, registry.directory)
 
 
 def worker_registry() -> WorkerRegistry:
@@ -78,6 +90,7 @@ def worker_exited(pid: int) -> None:
     logger.info(json.dumps({"event": "worker_exit", "pid": pid}))
     if _registry is not None:
         _registry.forget(pid)
+    metrics_listener.worker_ended(pid)
 
 
 def _register_worker() -> None:
@@ -97,6 +110,7 @@ def worker_app(app_slots: int | None = None) -> Flask:
     the same one-line refusal. ``app_slots``: see ``BodyBuffer``.
     """
     _register_worker()
+    metrics_listener.close_inherited()
     settings = _checked or check_production_settings()
     with exit_on_config_error():
         app = create_app(settings)

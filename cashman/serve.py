@@ -176,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = lifecycle.prepare(os.environ)
     size = server_settings(args, os.environ)
     check_can_listen(size.bind, bind_source(args, os.environ))
+    lifecycle.check_listeners(settings, size.bind)
     migrate_or_exit(settings.database_url)
 
     server = build_server(size)
