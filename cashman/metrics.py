@@ -7,7 +7,7 @@ counts to files in that directory, and the parent's listener
 (``cashman.metrics_listener``) sums them. Without metrics this module is never
 imported and a request pays nothing for it.
 
-Label values are bounded: the route is the URL rule (``/incomes/<int:tx_id>``,
+Label values are bounded: the route is the URL rule (``/incomes/<txid:tx_id>``,
 never the raw path), an unknown method is ``other``, an outcome is a SPEC
 ``code``, an issuer one of the configured ones.
 """
