@@ -121,7 +121,12 @@ class NotReadyError(ServiceUnavailable):
     """503 with ``Retry-After`` from ``/readyz``: this instance cannot serve (SPEC §6)."""
 
     error_code = "not_ready"
-    description = "The service cannot reach its database; retry later"
+    description = "The service is not ready to serve; retry later"
+
+    def __init__(self, retry_after: int, errors: dict[str, list[str]]) -> None:
+        """``errors``: what is not ready (``database``, ``issuer[<position>]``) and why."""
+        super().__init__(retry_after=retry_after)
+        self.errors = errors
 
 
 # an outage, not a bug: connection refused or lost, pool exhausted, locked database
