@@ -24,7 +24,7 @@ from auth import AuthObserver
 from cashman import app_events
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# a request matched by no URL rule (a 404, or an early answer)
+# a request no URL rule took (a 404, a 405: werkzeug routes by path and method at once)
 UNMATCHED = "unmatched"
 
 REQUESTS = Counter(
