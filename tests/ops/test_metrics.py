@@ -8,6 +8,10 @@ the listener must add up the workers, not report whichever one it asks.
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -156,3 +160,29 @@ def test_a_bad_metrics_bind_is_one_line_and_exit_2(kind, metrics_bind, problem, 
     assert status == 2
     assert len(lines) == 1 and lines[0].startswith("cashman: configuration error: METRICS_BIND: ")
     assert problem in lines[0]
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_counts_of_a_killed_worker_stay_in_the_sums(kind, issuer, tmp_path):
+    metrics_port = free_port()
+    env = {**issuer.env(), "METRICS_BIND": f"127.0.0.1:{metrics_port}"}
+    reader = issuer.kit.mint(scopes=["read:transactions"], expires_in=600)
+    labels = {"route": "/incomes", "method": "GET", "status": "200"}
+    with LiveServer(env, tmp_path / "server.log", workers=2, server=kind) as server:
+        # until both workers have answered (each fetched the key set): whichever dies
+        # below had counted some of these
+        answers = []
+        while issuer.fetches < 2 and len(answers) < MAX_REQUESTS:
+            answers.append(call("GET", f"{server.url}/incomes", headers=bearer(reader)).status_code)
+        workers = server.worker_pids()
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline:
+            now = server.worker_pids()
+            if len(now) == 2 and workers[0] not in now:
+                break
+            time.sleep(0.2)
+        server.wait_ready()
+        samples = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
+    assert (issuer.fetches, set(answers)) == (2, {200})
+    assert value(samples, "cashman_http_requests_total", **labels) == len(answers)
