@@ -6,8 +6,9 @@ from a daemon thread, at the workers it knows of: those registered in the
 server's ``WorkerRegistry`` (each worker registers right after ``fork()``, so
 one killed and replaced between two looks is still known) and the parent's
 children (``/proc/self/task/*/children``, Linux). Each one that is no longer
-a child of the parent (it has been reaped) is reported once. It never waits on a child itself: the
-server reaps its own workers, and reaping one here would race with it.
+a child of the parent (it has been reaped) is reported once. It never waits
+on a child itself: the server reaps its own workers, and reaping one here
+would race with it.
 """
 
 from __future__ import annotations
