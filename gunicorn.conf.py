@@ -74,6 +74,7 @@ with exit_on_config_error():
     graceful_timeout = int_setting(os.environ, ("GUNICORN_GRACEFUL_TIMEOUT",), 30, 1, 3600)
     # keep idle client connections a little longer than a typical load balancer's 60 s
     keepalive = int_setting(os.environ, ("GUNICORN_KEEPALIVE",), 75, 0, 3600)
+lifecycle.check_listeners(_settings, _size.bind)
 migrate_or_exit(_settings.database_url)
 
 bind = str(_size.bind)

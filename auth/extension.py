@@ -67,6 +67,20 @@ class Auth:
         if self.authenticator.current_nonce() is not None:
             app.after_request(self.add_nonce)
 
+    def unready_issuers(self) -> list[int]:
+        """Positions (0-based, in configured order) of the issuers without a usable key set.
+
+        An issuer is ready when it holds keys fetched at most ``JWKS_MAX_STALE`` ago, or
+        gets them from one fetch made now, if ``JWKS_MIN_REFRESH_INTERVAL`` allows one
+        (under the cache's lock and throttle, so probes cannot flood an issuer; bounded
+        by the fetch deadline). SPEC §6 ``/readyz``. Never raises.
+        """
+        return [
+            position
+            for position, issuer in enumerate(self.settings.issuers)
+            if not self.verifier.jwks[issuer].ensure_keys()
+        ]
+
     def handle_error(self, err: AuthError) -> Response:
         """Answer an ``AuthError`` (RFC 6750 §3, RFC 9449 §7.1) and log why, never the token."""
         level = logging.WARNING if err.status >= 500 else logging.INFO

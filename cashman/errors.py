@@ -23,6 +23,8 @@ from werkzeug.exceptions import (
     UnsupportedMediaType,
 )
 
+from cashman import app_events
+
 # seconds a client is told to wait when the database is out of reach
 RETRY_AFTER_S = 5
 
@@ -119,7 +121,12 @@ class NotReadyError(ServiceUnavailable):
     """503 with ``Retry-After`` from ``/readyz``: this instance cannot serve (SPEC §6)."""
 
     error_code = "not_ready"
-    description = "The service cannot reach its database; retry later"
+    description = "The service is not ready to serve; retry later"
+
+    def __init__(self, retry_after: int, errors: dict[str, list[str]]) -> None:
+        """``errors``: what is not ready (``database``, ``issuer[<position>]``) and why."""
+        super().__init__(retry_after=retry_after)
+        self.errors = errors
 
 
 # an outage, not a bug: connection refused or lost, pool exhausted, locked database
@@ -165,12 +172,16 @@ def handle_http_exception(error: HTTPException) -> Response:
 def handle_database_outage(error: Exception) -> Response:
     """The database is down or locked: 503 with Retry-After, never a hang or a 500."""
     current_app.logger.warning("database unavailable: %s", type(error).__name__)
+    app_events.database_error.send(current_app._get_current_object(), error=type(error).__name__)
     return handle_http_exception(DatabaseUnavailableError(retry_after=RETRY_AFTER_S))
 
 
 def handle_unexpected(error: Exception) -> Response:
     """A bug: logged with its traceback on the server, a bare 500 for the client."""
     current_app.logger.exception("unhandled error", exc_info=error)
+    if isinstance(error, sa_exc.SQLAlchemyError):
+        app = current_app._get_current_object()
+        app_events.database_error.send(app, error=type(error).__name__)
     return handle_http_exception(InternalServerError())
 
 
