@@ -133,11 +133,16 @@ def test_trickled_body_is_cut_off_by_the_body_deadline(shared_server, write_toke
 class Trickle:
     """Send ``data`` one byte every ``every_s`` on each socket, in one thread, until stopped.
 
-    ``open_at_stop`` is how many sockets still took bytes when ``stop()`` was called.
+    ``under_way`` is set once every socket got a few bytes (the server is then
+    reading the heads); ``open_at_stop`` is how many sockets still took bytes
+    when ``stop()`` was called.
     """
 
+    ROUNDS_UNDER_WAY = 3
+
     def __init__(self, socks: list[socket.socket], data: bytes, every_s: float = 0.5) -> None:
-        self.socks, self.data, self.every_s = socks, data, every_s
+        self.data, self.every_s = data, every_s
+        self.under_way = threading.Event()
         self.open_at_stop = 0
         self._open = list(socks)
         self._stop = threading.Event()
@@ -157,10 +162,13 @@ class Trickle:
             self._thread.join(5)
 
     def _run(self) -> None:
-        for byte in range(len(self.data)):
+        for sent in range(len(self.data)):
+            byte = self.data[sent : sent + 1]
+            self._open = [s for s in self._open if raw_http.send_all(s, byte)]
+            if sent + 1 == self.ROUNDS_UNDER_WAY:
+                self.under_way.set()
             if self._stop.wait(self.every_s) or not self._open:
                 return
-            self._open = [s for s in self._open if raw_http.send_all(s, self.data[byte : byte + 1])]
 
 
 # a head that never ends: one header line after another (about 8 minutes of bytes at 0.5 s)
@@ -173,6 +181,7 @@ def test_trickled_heads_on_kept_alive_connections_leave_the_server_answering(sha
     try:
         first = [raw_http.read_response(sock).status for sock in socks]
         with Trickle(socks, ENDLESS_HEAD) as trickle:
+            trickle.under_way.wait(MARGIN_S)
             resp = requests.get(f"{shared_server.url}/ping", timeout=GUNICORN_STALL_S + MARGIN_S)
             trickle.stop()
     finally:
