@@ -144,7 +144,9 @@ class HeadReadingWorker(ThreadWorker):
         )
 
     def _on_readable(self, conn: TConn, _sock) -> None:
-        head = self.heads[conn]
+        head = self.heads.get(conn)
+        if head is None:  # closed by an earlier callback of the same poll
+            return
         try:
             data = conn.sock.recv(RECV_BYTES)
         except BlockingIOError:

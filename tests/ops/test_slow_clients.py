@@ -201,3 +201,17 @@ def test_trickled_head_is_cut_off_by_the_head_deadline(shared_server):
     finally:
         close_all(socks)
     assert waited < HEAD_READ_TIMEOUT_S + MARGIN_S
+
+
+def test_head_in_pieces_and_a_pipelined_request_are_each_served(shared_server):
+    """A head sent a byte at a time is one request; a second one sent right behind it is served."""
+    first = raw_http.request("GET", "/ping")
+    second = raw_http.request("GET", "/ping", {"Connection": "close"})
+    with raw_http.connect(shared_server.port) as sock:
+        for byte in range(len(first) - 1):
+            sock.sendall(first[byte : byte + 1])
+            time.sleep(0.01)
+        sock.sendall(first[-1:] + second)
+        answers = raw_http.read_to_close(sock)
+    assert answers.count(b"HTTP/1.1 200 ") == 2, answers
+    assert answers.count(b"pong: Cashman is up") == 2, answers
