@@ -74,7 +74,8 @@ def head_limit(cfg) -> int:
     """Bytes past which gunicorn's parser refuses a head without reading more (its own rules).
 
     ``cfg`` is gunicorn's config: ``limit_request_line``, ``limit_request_fields``,
-    ``limit_request_field_size``, with gunicorn's meaning of 0 and out-of-range values.
+    ``limit_request_field_size`` (bytes, a count, bytes); 0 or out of range counts
+    as gunicorn's maximum. A longer head still goes to a thread, whose parser refuses it.
     """
     line = cfg.limit_request_line
     line = line if 0 < line < MAX_REQUEST_LINE else MAX_REQUEST_LINE
@@ -125,7 +126,7 @@ class HeadReadingWorker(ThreadWorker):
         super().murder_pending()
         now = time.monotonic()
         if now < self.next_sweep:
-            return  # gunicorn calls this after every event: a sweep per second is enough
+            return  # gunicorn calls this after every poll: a sweep each SWEEP_EVERY_S is enough
         self.next_sweep = now + SWEEP_EVERY_S
         for conn, head in list(self.heads.items()):
             if not self.alive and head.complete_by is None:
