@@ -114,12 +114,16 @@ class HeadReadingWorker(ThreadWorker):
         head.expires = now + max(self.cfg.keepalive, STALL_TIMEOUT_S)
         if head.data:
             self._arrived(head, now)
-            if self._is_ready(head):
-                self._hand_over(conn, head)
-                return
         conn.sock.setblocking(False)
-        self.heads[conn] = head
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+        # a kept-alive connection comes here readable: its head is often whole already
+        ready = self._is_ready(head) or self._receive(conn, head)
+        if ready is None:
+            self._drop(conn)
+        elif ready:
+            self._hand_over(conn, head)
+        else:
+            self.heads[conn] = head
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
 
     def murder_pending(self) -> None:
         """Close what gunicorn's pending connections and the heads being read outlived."""
@@ -148,21 +152,27 @@ class HeadReadingWorker(ThreadWorker):
         head = self.heads.get(conn)
         if head is None:  # closed by an earlier callback of the same poll
             return
-        try:
-            data = conn.sock.recv(RECV_BYTES)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:  # the client left (or reset) before its head ended
+        ready = self._receive(conn, head)
+        if ready is None:
             self._drop(conn)
-            return
-        head.data += data
-        self._arrived(head, time.monotonic())
-        if self._is_ready(head):
+        elif ready:
             self.poller.unregister(conn.sock)
             del self.heads[conn]
             self._hand_over(conn, head)
+
+    def _receive(self, conn: TConn, head: _Head) -> bool | None:
+        """One non-blocking read: whether the head is ready now; None if the client left."""
+        try:
+            data = conn.sock.recv(RECV_BYTES)
+        except BlockingIOError:
+            return False
+        except OSError:  # reset: as good as gone
+            return None
+        if not data:
+            return None
+        head.data += data
+        self._arrived(head, time.monotonic())
+        return self._is_ready(head)
 
     def _arrived(self, head: _Head, now: float) -> None:
         if head.complete_by is None:
@@ -181,7 +191,7 @@ class HeadReadingWorker(ThreadWorker):
 
     def _drop(self, conn: TConn) -> None:
         self.heads.pop(conn, None)
-        # never registered (a head read ahead), or the socket is already gone
+        # not registered (yet), or the socket is already gone
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)
         self.nr_conns -= 1
