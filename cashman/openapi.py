@@ -34,7 +34,8 @@ DPOP_SECURITY_SCHEME = "dpopAuth"
 # the security scheme of each Authorization scheme (auth.bearer's names)
 SECURITY_SCHEMES = {"Bearer": SECURITY_SCHEME, "DPoP": DPOP_SECURITY_SCHEME}
 DPOP_DESCRIPTION = (
-    "A DPoP-bound access token (RFC 9449): `Authorization: DPoP <token>` and a `DPoP: <proof>` "
+    "A DPoP-bound access token (RFC 9449), a JWT (RFC 9068): `Authorization: DPoP <token>` "
+    "and a `DPoP: <proof>` "
     "header, a JWT signed for this one request by the key the token's `cnf.jkt` names "
     "(`htm`, `htu`, `iat`, `jti`, `ath`; `nonce` when the API sends `DPoP-Nonce`). "
     "Proof algorithms: {algs}."
@@ -155,7 +156,8 @@ def init_api(
         description = DPOP_DESCRIPTION.format(algs=", ".join(dpop_algorithms))
         api.spec.components.security_scheme(
             DPOP_SECURITY_SCHEME,
-            {"type": "http", "scheme": "DPoP", "bearerFormat": "JWT", "description": description},
+            # OpenAPI 3.1 allows bearerFormat only with scheme bearer: the description says JWT
+            {"type": "http", "scheme": "DPoP", "description": description},
         )
     for status, (description, headers) in ERROR_RESPONSES.items():
         api.spec.components.response(

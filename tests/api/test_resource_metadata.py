@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from openapi_spec_validator import validate
 
 from cashman import create_app
 from cashman.config import Settings
@@ -126,8 +127,17 @@ def test_openapi_offers_the_schemes_of_the_mode(make_client, mode, schemes):
     assert "security" not in document["paths"][WELL_KNOWN]["get"]
 
 
+@pytest.mark.parametrize("mode", ["allowed", "required", "off"])
+def test_openapi_document_is_valid_in_every_dpop_mode(make_client, mode):
+    client = make_client(API_BASE_URL="https://api.example.com", AUTH_DPOP=mode)
+    document = client.get("/openapi.json").json
+    assert document["openapi"].startswith("3.1")
+    validate(document)
+
+
 def test_openapi_dpop_scheme(make_client):
     document = make_client(API_BASE_URL="https://api.example.com").get("/openapi.json").json
     scheme = document["components"]["securitySchemes"]["dpopAuth"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "DPoP")
-    assert "ES256" in scheme["description"]
+    assert "ES256" in scheme["description"] and "JWT" in scheme["description"]
+    assert "bearerFormat" not in scheme
