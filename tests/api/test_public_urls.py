@@ -83,3 +83,18 @@ def test_without_api_base_url_references_stay_root_relative(create, client, auth
     created = create("incomes", "b")
     assert created.headers["Location"] == f"/incomes/{created.json['id']}"
     assert link_target(client.get("/incomes?limit=1", headers=auth)).startswith("/incomes?limit=1&")
+
+
+@pytest.mark.parametrize("base", ["HTTPS://API.Example.COM:443/api/"])
+def test_references_and_htu_use_the_normal_form_of_api_base_url(
+    base, create, client, kit, client_key
+):
+    normal = "https://api.example.com/api"
+    created = create("incomes")
+    assert created.headers["Location"] == f"{normal}/incomes/{created.json['id']}"
+    token = client_key.mint_bound(kit, scopes=[READ])
+    proof = client_key.proof("GET", created.headers["Location"], token)
+    resp = client.get(
+        app_path(created.headers["Location"], normal), headers=dpop_headers(token, proof)
+    )
+    assert resp.status_code == 200, resp.json

@@ -72,7 +72,7 @@ def test_base_url_with_a_path_is_also_served_at_the_path_appended_url(make_clien
     for path in (WELL_KNOWN, f"{WELL_KNOWN}/cashman"):
         resp = client.get(path)
         assert resp.status_code == 200, path
-        assert resp.json["resource"] == "https://example.com/cashman/"
+        assert resp.json["resource"] == "https://example.com/cashman"
         assert resp.json["resource_documentation"] == "https://example.com/cashman/docs"
     assert client.get(f"{WELL_KNOWN}/other").status_code == 404
 
@@ -103,6 +103,17 @@ def test_challenges_name_the_document_that_is_served(make_client):
     assert client.get(url.removeprefix("http://localhost")).json["resource"] == (
         "http://localhost/api"
     )
+
+
+def test_base_url_is_used_in_normal_form(make_client):
+    client = make_client(API_BASE_URL="HTTPS://API.Example.COM:443/api/")
+    challenge = client.get("/incomes").headers["WWW-Authenticate"]
+    url = "https://api.example.com/.well-known/oauth-protected-resource/api"
+    assert challenge.count(f'resource_metadata="{url}"') == 2
+    for path in (WELL_KNOWN, f"{WELL_KNOWN}/api"):
+        document = client.get(path).json
+        assert document["resource"] == "https://api.example.com/api"
+        assert document["resource_documentation"] == "https://api.example.com/api/docs"
 
 
 # -- OpenAPI: the security schemes of the mode --------------------------------------------------
