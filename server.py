@@ -189,12 +189,22 @@ def start_dev_issuer(host: str, env: dict[str, str]) -> tuple[DevIssuerServer, d
     return server, dev_issuer.environment(server, env)
 
 
+def parse_port(text: str) -> int:
+    """``--port``: a TCP port 1-65535, checked like ``PORT``; else one line and exit 2
+    (0 or 99999 would bind some other port than the one the banner names)."""
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit() and 0 < int(digits) < 65536):
+        fail("--port: must be a TCP port number (1-65535)")
+    return int(digits)
+
+
 def run_development(argv: Sequence[str] | None = None) -> None:
     """``python server.py``: the werkzeug server, with the dev issuer when no tenant is set."""
     parser = argparse.ArgumentParser(prog="python server.py", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=None, help="port (default: PORT, else 5000)")
+    parser.add_argument("--port", default=None, help="port 1-65535 (default: PORT, else 5000)")
     args = parser.parse_args(argv)
+    cli_port = None if args.port is None else parse_port(args.port)
     host = args.host.strip("[]")
     env = dict(os.environ)
     issuer_server = None
@@ -203,7 +213,7 @@ def run_development(argv: Sequence[str] | None = None) -> None:
     app = build_app(env)
     settings: Settings = app.config["CASHMAN_SETTINGS"]
     request_log.log_startup(settings.auth.issuers, settings.auth.api_audience)
-    port = args.port or settings.port
+    port = settings.port if cli_port is None else cli_port
     if issuer_server is not None:
         issuer = issuer_server.dev_issuer
         audience = env["API_AUDIENCE"]
