@@ -152,3 +152,41 @@ def test_openapi_dpop_scheme(make_client):
     assert (scheme["type"], scheme["scheme"]) == ("http", "DPoP")
     assert "ES256" in scheme["description"] and "JWT" in scheme["description"]
     assert "bearerFormat" not in scheme
+
+
+# -- the request's own URL (development server without API_BASE_URL) --------------------------
+
+MALFORMED_HOSTS = ["a b", "", "x/y", "a,b", "user@host", "host:99999", "host:", "[::1"]
+
+
+@pytest.mark.parametrize("host", MALFORMED_HOSTS)
+def test_development_refuses_a_malformed_host_for_its_own_url(make_client, host):
+    client = make_client(is_development=True)
+    resp = client.get(WELL_KNOWN, environ_overrides={"HTTP_HOST": host})
+    assert (resp.status_code, resp.json["code"]) == (400, "invalid_host")
+
+
+@pytest.mark.parametrize("host", MALFORMED_HOSTS[:3])
+def test_development_dpop_request_with_a_malformed_host_is_400(make_client, kit, host):
+    from auth.testing import DPoPKey, dpop_headers
+
+    key = DPoPKey()
+    token = key.mint_bound(kit, scopes=["read:transactions"])
+    headers = dpop_headers(token, key.proof("GET", "http://localhost/incomes", token))
+    client = make_client(is_development=True)
+    resp = client.get("/incomes", headers=headers, environ_overrides={"HTTP_HOST": host})
+    assert (resp.status_code, resp.json["code"]) == (400, "invalid_host")
+    assert "Traceback" not in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("host", ["localhost:5000", "127.0.0.1:5077", "[::1]:5000", "my-box.lan"])
+def test_development_describes_a_well_formed_host(make_client, host):
+    resp = make_client(is_development=True).get(WELL_KNOWN, environ_overrides={"HTTP_HOST": host})
+    assert resp.status_code == 200
+    assert resp.json["resource"] == f"http://{host}"
+
+
+def test_host_is_not_used_with_api_base_url(make_client):
+    client = make_client(API_BASE_URL="https://api.example.com")
+    resp = client.get(WELL_KNOWN, environ_overrides={"HTTP_HOST": "a b"})
+    assert (resp.status_code, resp.json["resource"]) == (200, "https://api.example.com")
