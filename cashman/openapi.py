@@ -135,10 +135,14 @@ def init_api(
     app: Flask,
     schemes: tuple[str, ...] = ("Bearer",),
     dpop_algorithms: tuple[str, ...] = ("ES256",),
+    base_url: str | None = None,
 ) -> CashmanApi:
     """The ``Api`` of ``app``, with the security schemes of ``schemes`` (the accepted
     ``Authorization`` schemes, ``DPoPSettings.schemes``) and the error answers.
-    ``dpop_algorithms``: the proof algorithms the DPoP scheme's description names."""
+    ``dpop_algorithms``: the proof algorithms the DPoP scheme's description names.
+    ``base_url``: ``API_BASE_URL``, the document's one server (OpenAPI 3.1 §4.8.5), so
+    clients and the docs page call the API under its path; None leaves the default
+    (the document's own host)."""
     app.config.update(API_TITLE="Cashman", API_VERSION="1.0", OPENAPI_VERSION="3.1.0")
     plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
     offered = tuple(SECURITY_SCHEMES[scheme] for scheme in schemes)
@@ -147,6 +151,8 @@ def init_api(
         "marshmallow_plugin": plugin,
         "extra_plugins": [OfferedSchemes(offered)],
     }
+    if base_url is not None:
+        spec_kwargs["servers"] = [{"url": base_url}]
     api = CashmanApi(app, spec_kwargs=spec_kwargs)
     if SECURITY_SCHEME in offered:
         api.spec.components.security_scheme(

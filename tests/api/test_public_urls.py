@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import pytest
+from openapi_spec_validator import validate
 
 from auth.testing import dpop_headers
 from tests.conftest import READ, WRITE
@@ -98,3 +99,10 @@ def test_references_and_htu_use_the_normal_form_of_api_base_url(
         app_path(created.headers["Location"], normal), headers=dpop_headers(token, proof)
     )
     assert resp.status_code == 200, resp.json
+
+
+@pytest.mark.parametrize("base", [*BASES, None])
+def test_openapi_server_is_api_base_url(base, client):
+    document = client.get("/openapi.json").json
+    assert document.get("servers") == ([{"url": base}] if base else None)
+    validate(document)
