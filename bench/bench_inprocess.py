@@ -7,9 +7,14 @@ in rounds (A B C A B C ...) and timed with the process CPU clock; ``--profile`` 
 cProfile over one variant and prints the functions that cost the most, which is how the
 hot spots named in BENCHMARKS.md were found.
 
+Cashman is wrapped as a production worker wraps it (``BodyBuffer``). The bare Flask +
+python-jose app (``bench/apps/flask_jose.py``) runs in the same process as the ``bare_*``
+variants, so "Cashman's /ping over the bare app's" is a same-round ratio too.
+
 The JWKS comes from a loopback issuer thread, as in production, never from a mock.
 
     python bench/bench_inprocess.py
+    python bench/bench_inprocess.py --only ping,bare_ping,incomes_50
     python bench/bench_inprocess.py --profile secured_distinct
     python bench/bench_inprocess.py --quick
 """
@@ -18,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import importlib.util
 import io
 import json
+import os
 import pstats
 import tempfile
 import time
@@ -28,7 +35,7 @@ from contextlib import redirect_stderr
 from pathlib import Path
 
 import harness
-from harness import READ, SEED_ROWS, WRITE
+from harness import BENCH, READ, SEED_ROWS, WRITE
 from werkzeug.test import EnvironBuilder
 
 
@@ -38,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--requests", type=int, default=2000, help="requests per variant per round")
     p.add_argument("--profile", default="", help="variant to profile with cProfile instead")
+    p.add_argument("--only", default="", help="comma-separated variants to time (default: all)")
     p.add_argument("--top", type=int, default=25, help="rows of the profile to print")
     args = p.parse_args(argv)
     if args.quick:
@@ -45,9 +53,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+# the app slots of a production worker (``python -m cashman.serve``: its threads)
+APP_SLOTS = 2
+
+
 def build(tmp: Path, issuer: str):
-    """The app as ``server.py`` builds it, from an environment like production's."""
+    """The app as a production worker builds it (``lifecycle.worker_app``), from an
+    environment like production's."""
     from cashman import create_app
+    from cashman.body_buffer import BodyBuffer
     from cashman.config import Settings
 
     env = {
@@ -55,7 +69,19 @@ def build(tmp: Path, issuer: str):
         "API_AUDIENCE": harness.AUDIENCE,
         "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
     }
-    return create_app(Settings.from_env(env))
+    app = create_app(Settings.from_env(env))
+    app.wsgi_app = BodyBuffer(app.wsgi_app, APP_SLOTS)
+    return app
+
+
+def build_bare(issuer: str):
+    """The bare Flask + python-jose app, which reads its settings at import."""
+    os.environ["AUTH0_ISSUER"] = issuer
+    os.environ["API_AUDIENCE"] = harness.AUDIENCE
+    spec = importlib.util.spec_from_file_location("flask_jose", BENCH / "apps" / "flask_jose.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app
 
 
 def wsgi_call(app, method: str, path: str, headers=None, json_body=None, expect=200):
@@ -88,7 +114,7 @@ def wsgi_call(app, method: str, path: str, headers=None, json_body=None, expect=
     return call
 
 
-def variants(app, kit, pool_size: int) -> dict[str, Callable[[], object]]:
+def variants(app, bare, kit, pool_size: int) -> dict[str, Callable[[], object]]:
     """name -> a callable doing one request (and checking it succeeded)."""
     same = {"Authorization": "Bearer " + harness.mint(kit, "bench|same", [READ])}
     owner = harness.mint(kit, "bench|reader", [READ, WRITE])
@@ -116,7 +142,9 @@ def variants(app, kit, pool_size: int) -> dict[str, Callable[[], object]]:
 
     calls = {
         "ping": wsgi_call(app, "GET", "/ping"),
+        "bare_ping": wsgi_call(bare, "GET", "/ping"),
         "secured_same": wsgi_call(app, "GET", "/secured/ping", same),
+        "bare_secured_same": wsgi_call(bare, "GET", "/secured/ping", same),
         "secured_distinct": distinct,
     }
     if has_incomes:
@@ -164,9 +192,15 @@ def main(argv: list[str] | None = None) -> int:
         with harness.JWKSServer(key_holder.jwks()) as jwks:
             kit = harness.make_kit(jwks.issuer, key=key_holder.key)
             app = build(Path(tmp_name), jwks.issuer)
+            bare = build_bare(jwks.issuer)
             # the request log is part of the cost: written to a file, as gunicorn's is
             with open(Path(tmp_name) / "requests.log", "w") as log, redirect_stderr(log):
-                calls = variants(app, kit, pool_size)
+                calls = variants(app, bare, kit, pool_size)
+                if args.only:
+                    wanted = ["ping", *(n for n in args.only.split(",") if n != "ping")]
+                    calls = {name: calls[name] for name in wanted}
+                elif args.profile:
+                    calls = {args.profile: calls[args.profile]}
                 for call in calls.values():  # warm-up: lazy imports, first JWKS fetch
                     for _ in range(min(args.requests, 200)):
                         call()
@@ -181,8 +215,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {harness.machine()}")
     print(f"in-process, {args.rounds} rounds x {args.requests} requests, process CPU time")
     for name, us in med.items():
-        ratios = [a / b for a, b in zip(runs[name], runs["ping"], strict=True)]
-        print(f"  {name:<18} {us:8.1f} us CPU/req   x{harness.median(ratios):.2f} of ping")
+        lo, hi = min(runs[name]), max(runs[name])
+        ratios = harness.paired_ratios(runs[name], runs["ping"])
+        line = (
+            f"  {name:<18} {us:8.1f} us CPU/req ({lo:.1f}-{hi:.1f})"
+            f"   x{harness.median(ratios):.2f} of ping ({min(ratios):.2f}-{max(ratios):.2f})"
+        )
+        if name == "ping" and "bare_ping" in runs:
+            vs = harness.paired_ratios(runs["ping"], runs["bare_ping"])
+            line += f"   x{harness.median(vs):.2f} of bare_ping ({min(vs):.2f}-{max(vs):.2f})"
+        print(line)
     harness.save_results(
         "inprocess-quick" if args.quick else "inprocess",
         {"machine": harness.machine(), "args": vars(args), "runs_us": runs, "medians_us": med},
