@@ -105,3 +105,19 @@ def test_startup_line_names_issuers_and_audience(caplog):
         "issuers": ["https://a.example/"],
         "audience": "https://api.example/",
     }
+
+
+class BrokenStream:
+    """A stderr that has gone away (closed pipe)."""
+
+    def write(self, _text: str) -> int:
+        raise BrokenPipeError()
+
+    def flush(self) -> None:
+        raise BrokenPipeError()
+
+
+def test_lost_log_stream_does_not_cost_the_answer(client, monkeypatch):
+    monkeypatch.setattr("sys.stderr", BrokenStream())
+    resp = client.get("/ping")
+    assert resp.status_code == 200 and resp.json["message"].startswith("pong")
