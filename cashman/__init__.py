@@ -9,16 +9,14 @@ from flask import Flask
 
 from auth import Auth
 from cashman import (
-    cors,
     database,
     docs,
     dpop_replay,
     health,
     openapi,
     ping,
-    request_log,
+    request_cycle,
     resource_metadata,
-    response_hooks,
     transactions,
 )
 from cashman.config import Settings
@@ -40,14 +38,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     # werkzeug raises 413 while reading a larger body, chunked or not
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json = ExactJSONProvider(app)
-    request_log.init_app(app)
     db = database.init_app(app, settings.database_url)
     # DPoP jtis live in the app's database: every worker and instance shares them (SPEC §3a)
     replay_store = dpop_replay.init_app(db) if settings.auth.dpop.is_enabled else None
     Auth(settings.auth, replay_store=replay_store).init_app(app)
     register_error_handlers(app)
-    cors.init_app(app, settings.cors_origins)
-    response_hooks.init_app(app)
+    request_cycle.init_app(app, settings.cors_origins)
 
     dpop = settings.auth.dpop
     api = openapi.init_api(app, dpop.schemes, dpop.auth_dpop_algorithms)

@@ -23,7 +23,7 @@ import time
 import uuid
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Request, Response
 
 # RedactTokens, install_redaction, REDACTED and MAX_LOGGED_PATH are also imported from
 # here by the server configuration and its tests: this module is the logging surface
@@ -40,6 +40,7 @@ startup_logger = logging.getLogger("cashman")
 _write_lock = threading.Lock()
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"
 # 1-128 characters that cannot break a log line, a header or a shell
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -68,32 +69,35 @@ def request_id_from(value: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def caller_sub() -> str | None:
-    """The verified caller's ``sub``, if the request carried a valid token."""
-    user = g.get("current_user")
+def caller_sub(state: Any) -> str | None:
+    """The verified caller's ``sub`` (``state``: the request's ``g``), if the request
+    carried a valid token."""
+    user = state.get("current_user")
     sub = user.get("sub") if isinstance(user, dict) else getattr(user, "sub", None)
     return sub if isinstance(sub, str) else None
 
 
-def _start_request() -> None:
-    g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
-    g.request_started = time.perf_counter()
+def start_request(req: Request, state: Any) -> None:
+    """Give the request its id and start its clock (``state``: the request's ``g``)."""
+    state.request_id = request_id_from(req.environ.get(_REQUEST_ID_ENVIRON))
+    state.request_started = time.perf_counter()
 
 
-def _log_request(response: Response) -> Response:
+def log_request(req: Request, state: Any, response: Response) -> Response:
+    """Echo the request id on ``response`` and write the request's line (``state``: ``g``)."""
     # a hook that ran before ours may have failed: never lose the id or the line
-    request_id = g.get("request_id") or request_id_from(request.headers.get(REQUEST_ID_HEADER))
-    started = g.get("request_started", time.perf_counter())
+    request_id = state.get("request_id") or request_id_from(req.environ.get(_REQUEST_ID_ENVIRON))
+    started = state.get("request_started") or time.perf_counter()
     response.headers[REQUEST_ID_HEADER] = request_id
     fields: dict[str, Any] = {
         "event": "request",
         "request_id": request_id,
-        "method": request.method,
-        "path": loggable_path(request.path),
+        "method": req.method,
+        "path": loggable_path(req.path),
         "status": response.status_code,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
     }
-    sub = caller_sub()
+    sub = caller_sub(state)
     if sub is not None:
         fields["sub"] = sub
     write_line(json.dumps(fields, ensure_ascii=False))
@@ -128,11 +132,3 @@ def log_startup(issuers: tuple[str, ...] | list[str], audience: str) -> None:
     configure_logging()
     fields = {"event": "startup", "issuers": list(issuers), "audience": audience}
     startup_logger.info(json.dumps(fields, ensure_ascii=False))
-
-
-def init_app(app: Flask) -> None:
-    """Install the request-id and request-log hooks on ``app``."""
-    configure_logging()
-    # first before-request hook: the clock and the id exist before anything can fail
-    app.before_request_funcs.setdefault(None, []).insert(0, _start_request)
-    app.after_request(_log_request)
