@@ -19,6 +19,7 @@ from cashman import (
     resource_metadata,
     transactions,
 )
+from cashman.application import CashmanFlask
 from cashman.config import Settings
 from cashman.converters import register_converters
 from cashman.errors import register_error_handlers
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     (one line naming the variable) for a bad setting or a database it cannot migrate.
     """
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = CashmanFlask(__name__)
     app.config["CASHMAN_SETTINGS"] = settings
     # werkzeug raises 413 while reading a larger body, chunked or not
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
