@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import threading
 import time
-import uuid
 from typing import Any
 
 from flask import Request, Response
@@ -41,6 +41,11 @@ _write_lock = threading.Lock()
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"
+# the version (4) and variant (10) bits of a uuid4, as ``uuid.UUID(version=4)`` sets them
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET = (4 << 76) | (0x8000 << 48)
+# JSON string literal of a str, non-ASCII kept (json.dumps(..., ensure_ascii=False)), in C
+_quote = json.encoder.encode_basestring
 # 1-128 characters that cannot break a log line, a header or a shell
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -66,7 +71,14 @@ def request_id_from(value: str | None) -> str:
     """The incoming id if it is sane, else a fresh uuid4 hex."""
     if value and _SANE_REQUEST_ID.fullmatch(value):
         return value
-    return uuid.uuid4().hex
+    return uuid4_hex()
+
+
+def uuid4_hex() -> str:
+    """``uuid.uuid4().hex`` (RFC 9562 §5.4: 122 random bits, version 4, variant 10) without
+    building a ``UUID`` object, which took most of the request id's time."""
+    bits = int.from_bytes(os.urandom(16), "big") & _UUID4_CLEAR | _UUID4_SET
+    return f"{bits:032x}"
 
 
 def caller_sub(state: Any) -> str | None:
@@ -89,19 +101,32 @@ def log_request(req: Request, state: Any, response: Response) -> Response:
     request_id = state.get("request_id") or request_id_from(req.environ.get(_REQUEST_ID_ENVIRON))
     started = state.get("request_started") or time.perf_counter()
     response.headers[REQUEST_ID_HEADER] = request_id
-    fields: dict[str, Any] = {
-        "event": "request",
-        "request_id": request_id,
-        "method": req.method,
-        "path": loggable_path(req.path),
-        "status": response.status_code,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-    }
-    sub = caller_sub(state)
-    if sub is not None:
-        fields["sub"] = sub
-    write_line(json.dumps(fields, ensure_ascii=False))
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    write_line(
+        request_line(
+            request_id,
+            req.method,
+            loggable_path(req.path),
+            response.status_code,
+            duration_ms,
+            caller_sub(state),
+        )
+    )
     return response
+
+
+def request_line(
+    request_id: str, method: str, path: str, status: int, duration_ms: float, sub: str | None
+) -> str:
+    """The request's JSON line, ``sub`` only when there is one: the text ``json.dumps``
+    gives for the same fields in this order (``ensure_ascii=False``), written by hand
+    because the encoder's set-up took as long as the rest of the line."""
+    q = _quote
+    line = (
+        f'{{"event": "request", "request_id": {q(request_id)}, "method": {q(method)}, '
+        f'"path": {q(path)}, "status": {int(status)}, "duration_ms": {float(duration_ms)!r}'
+    )
+    return f"{line}}}" if sub is None else f'{line}, "sub": {q(sub)}}}'
 
 
 def write_line(line: str) -> None:
