@@ -3,13 +3,12 @@
 ``GET /incomes``, ``/expenses`` and ``/transactions`` (SPEC §4, Lists) only read and
 render, so they skip the ORM, the marshmallow dump and the ``Decimal`` and
 ``datetime`` per row that the other endpoints go through (together three quarters
-of a list request's CPU). The page query, run on the driver's cursor
-(``cashman.prepared``), returns column tuples: the amount in integer cents and
-``created_at`` as UTC text, which is what SQLite stores and what PostgreSQL is
-asked for; they are written straight into the bytes that ``TransactionOut``
-dumped through ``jsonio.dumps_exact`` gives (tests/api/test_listing.py compares
-the two over varied rows, on SQLite and PostgreSQL). ``TransactionOut`` stays
-the documentation of a list: a change to it must be made here too.
+of a list request's CPU). The page query returns column tuples: the amount in
+integer cents and ``created_at`` as UTC text, which is what SQLite stores and what
+PostgreSQL is asked for; they are written straight into the bytes that
+``TransactionOut`` dumped through ``jsonio.dumps_exact`` gives (tests/api/test_listing.py
+compares the two over varied rows, on SQLite and PostgreSQL). ``TransactionOut``
+stays the documentation of a list: a change to it must be made here too.
 
 Pages are keyset, never OFFSET (``cashman.paging``): one index range scan whatever
 the depth.
@@ -26,7 +25,6 @@ from flask import Response
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Engine,
     Numeric,
     Select,
     String,
@@ -43,7 +41,6 @@ from cashman.database import current_database
 from cashman.jsonio import quote_string
 from cashman.models import BigId, Kind, Transaction, UTCDateTime
 from cashman.paging import Cursor
-from cashman.prepared import PreparedQuery, driver_cursor
 from cashman.schemas import CREATED_AT_FORMAT
 
 # the text SQLite stores for a UTCDateTime, produced by PostgreSQL from a timestamptz
@@ -52,8 +49,6 @@ _PG_STAMP = "YYYY-MM-DD HH24:MI:SS.US"
 _STAMP_WIDTH = 26
 _KIND_JSON = {kind.value: quote_string(kind.value) for kind in Kind}
 _CENTS = [f".{cents:02d}" for cents in range(100)]
-# (database, driver, paramstyle, by kind, after a cursor) -> the page query compiled for it
-_compiled: dict[tuple[str, str, str, bool, bool], PreparedQuery] = {}
 
 
 class Listed(NamedTuple):
@@ -79,13 +74,12 @@ def page(
     if after is not None:
         params["after_created_at"], params["after_id"] = after.created_at, after.id
     engine = current_database().engine
-    query = _page_query(engine, kind is not None, after is not None)
-    # one SELECT, consistent on its own (no transaction needed, none opened on SQLite):
-    # no session, no ORM objects, no SQLAlchemy execution context; fetchall() takes the
-    # rows in one driver call
-    with driver_cursor(engine) as cursor:
-        cursor.execute(query.sql, query.parameters(params))
-        rows = list(map(Listed._make, cursor.fetchall()))
+    statement = _page_statement(engine.dialect.name, kind is not None, after is not None)
+    # one SELECT, consistent on its own: no session, no ORM objects; all() fetches the
+    # rows in one driver call (iterating the result would fetch them one by one). Its
+    # rows are named tuples already: a Listed copy of each cost more than rendering it
+    with engine.connect() as connection:
+        rows: list[Any] = connection.execute(statement, params).all()
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
@@ -145,17 +139,6 @@ def utc_from_text(text: str) -> datetime:
 def _is_canonical(stamp: str) -> bool:
     # years below 1000 are left to strftime, which does not pad them to four digits
     return len(stamp) == _STAMP_WIDTH and stamp[10] == " " and stamp[0] != "0"
-
-
-def _page_query(engine: Engine, by_kind: bool, after: bool) -> PreparedQuery:
-    """The page query of this shape, compiled once per kind of database and driver."""
-    dialect = engine.dialect
-    key = (dialect.name, dialect.driver, dialect.paramstyle, by_kind, after)
-    query = _compiled.get(key)
-    if query is None:
-        statement = _page_statement(dialect.name, by_kind, after)
-        query = _compiled[key] = PreparedQuery(statement, dialect)
-    return query
 
 
 @functools.cache

@@ -6,23 +6,17 @@ caller choose per statement: its own short transaction with a pragma around it o
 SQLite, autocommit without a server-side prepared statement on PostgreSQL. So it
 executes on the driver's cursor, and this class gives it what SQLAlchemy would have:
 the statement compiled by the engine's dialect (SQL text, parameter order, values
-fixed at compile time) and the bind processors of its column types.
-
-The list page (``cashman.listing``) runs on the driver's cursor too: SQLAlchemy's
-execution layer (its context, the ``BEGIN`` the SQLite engine emits, a ``Row`` per row)
-was about a quarter of a ``GET /incomes`` on SQLite and on PostgreSQL alike
-(BENCHMARKS.md). Everything else of the API runs its statements through SQLAlchemy.
+fixed at compile time) and the bind processors of its column types. Everything else
+of the API runs its statements through SQLAlchemy (the list path did too, once it
+was measured: this saved it under 15 % of a request on PostgreSQL).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 
@@ -61,34 +55,3 @@ class PreparedQuery:
         if self.positions is None:
             return merged
         return tuple(merged[name] for name in self.positions)
-
-
-@contextmanager
-def driver_cursor(engine: Engine) -> Iterator[Any]:
-    """A cursor on a pooled connection of ``engine`` (checked out as SQLAlchemy checks one
-    out: pre-ping included), given back to the pool after, which rolls back what is open.
-
-    The driver's errors are raised as SQLAlchemy's (``DBAPIError`` subclasses, so an
-    outage is the API's 503), and a connection found lost is invalidated, not reused.
-    """
-    dbapi = engine.dialect.loaded_dbapi
-    try:
-        connection = engine.raw_connection()
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
-    cursor = None
-    try:
-        cursor = connection.cursor()
-        yield cursor
-    except dbapi.Error as exc:
-        lost = engine.dialect.is_disconnect(exc, connection.dbapi_connection, cursor)
-        if lost:
-            connection.invalidate(exc)
-        raise DBAPIError.instance(
-            None, None, exc, dbapi.Error, connection_invalidated=lost
-        ) from exc
-    finally:
-        if cursor is not None:
-            with suppress(dbapi.Error):
-                cursor.close()
-        connection.close()
