@@ -17,6 +17,7 @@ The JWKS comes from a loopback issuer thread, as in production, never from a moc
     python bench/bench_inprocess.py --only ping,bare_ping,incomes_50
     python bench/bench_inprocess.py --profile secured_distinct
     python bench/bench_inprocess.py --quick
+    python bench/bench_inprocess.py --metrics   # adds ping_metrics: /ping with METRICS_BIND
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", default="", help="variant to profile with cProfile instead")
     p.add_argument("--only", default="", help="comma-separated variants to time (default: all)")
     p.add_argument("--top", type=int, default=25, help="rows of the profile to print")
+    p.add_argument(
+        "--metrics", action="store_true", help="also /ping of an app counting Prometheus metrics"
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.requests = 1, 50
@@ -57,9 +61,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 APP_SLOTS = 2
 
 
-def build(tmp: Path, issuer: str):
+def build(tmp: Path, issuer: str, metrics: bool = False):
     """The app as a production worker builds it (``lifecycle.worker_app``), from an
-    environment like production's."""
+    environment like production's; with ``metrics``, with ``METRICS_BIND`` set (files in
+    ``tmp``)."""
     from cashman import create_app
     from cashman.body_buffer import BodyBuffer
     from cashman.config import Settings
@@ -67,8 +72,13 @@ def build(tmp: Path, issuer: str):
     env = {
         "AUTH0_ISSUER": issuer,
         "API_AUDIENCE": harness.AUDIENCE,
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
+        "DATABASE_URL": f"sqlite:///{tmp / ('metrics.db' if metrics else 'bench.db')}",
     }
+    if metrics:
+        # what the production entry sets before any worker imports prometheus_client
+        (tmp / "metrics").mkdir(exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "metrics")
+        env["METRICS_BIND"] = "127.0.0.1:9100"  # checked, never bound here
     app = create_app(Settings.from_env(env))
     app.wsgi_app = BodyBuffer(app.wsgi_app, APP_SLOTS)
     return app
@@ -193,9 +203,12 @@ def main(argv: list[str] | None = None) -> int:
             kit = harness.make_kit(jwks.issuer, key=key_holder.key)
             app = build(Path(tmp_name), jwks.issuer)
             bare = build_bare(jwks.issuer)
+            counting = build(Path(tmp_name), jwks.issuer, metrics=True) if args.metrics else None
             # the request log is part of the cost: written to a file, as gunicorn's is
             with open(Path(tmp_name) / "requests.log", "w") as log, redirect_stderr(log):
                 calls = variants(app, bare, kit, pool_size)
+                if counting is not None:
+                    calls["ping_metrics"] = wsgi_call(counting, "GET", "/ping")
                 if args.only:
                     wanted = ["ping", *(n for n in args.only.split(",") if n != "ping")]
                     calls = {name: calls[name] for name in wanted}

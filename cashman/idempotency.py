@@ -19,12 +19,12 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from flask import Response
+from flask import Response, current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cashman import storage
+from cashman import app_events, storage
 from cashman.database import current_database
 from cashman.errors import IdempotencyKeyReusedError
 from cashman.jsonio import dumps_exact
@@ -67,6 +67,8 @@ class FirstRequest:
 
     fingerprint: str
     response: StoredResponse
+    # made by an earlier request with the key (this one replays it), not by this one
+    is_earlier: bool = False
 
 
 def fingerprint(path: str, data: Mapping[str, Any]) -> str:
@@ -80,6 +82,8 @@ def replay(first: FirstRequest, expected_fingerprint: str) -> Response:
     first request was a different one."""
     if first.fingerprint != expected_fingerprint:
         raise IdempotencyKeyReusedError()
+    if first.is_earlier:
+        app_events.idempotent_replay.send(current_app._get_current_object())
     return first.response.to_response()
 
 
@@ -101,13 +105,14 @@ def create_once(
         with current_database().writing() as session:
             _forget_expired(session, owner)
             record = _record(session, owner, key)
+            is_earlier = record is not None
             if record is None:
                 tx = storage.new_transaction(owner, kind, description, amount)
                 session.add(tx)
                 session.flush()  # the id, which the body and Location name
                 record = _remember(owner, key, request_fingerprint, tx)
                 session.add(record)
-            first = FirstRequest(record.fingerprint, StoredResponse.of(record))
+            first = FirstRequest(record.fingerprint, StoredResponse.of(record), is_earlier)
         return first
     except IntegrityError:
         # another request with this key committed first: answer as it did
@@ -115,7 +120,7 @@ def create_once(
             record = _record(session, owner, key)
         if record is None:
             raise
-        return FirstRequest(record.fingerprint, StoredResponse.of(record))
+        return FirstRequest(record.fingerprint, StoredResponse.of(record), is_earlier=True)
 
 
 def _remember(owner: str, key: str, request_fingerprint: str, tx: Transaction) -> IdempotencyRecord:

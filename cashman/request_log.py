@@ -25,15 +25,7 @@ from typing import Any
 
 from flask import Request, Response
 
-# RedactTokens, install_redaction, REDACTED and MAX_LOGGED_PATH are also imported from
-# here by the server configuration and its tests: this module is the logging surface
-from cashman.redaction import (  # noqa: F401
-    MAX_LOGGED_PATH,
-    REDACTED,
-    RedactTokens,
-    install_redaction,
-    loggable_path,
-)
+from cashman.redaction import loggable_path
 
 startup_logger = logging.getLogger("cashman")
 # one line at a time on the shared stream, whichever thread writes it
