@@ -7,9 +7,14 @@ in rounds (A B C A B C ...) and timed with the process CPU clock; ``--profile`` 
 cProfile over one variant and prints the functions that cost the most, which is how the
 hot spots named in BENCHMARKS.md were found.
 
+Cashman is wrapped as a production worker wraps it (``BodyBuffer``). The bare Flask +
+python-jose app (``bench/apps/flask_jose.py``) runs in the same process as the ``bare_*``
+variants, so "Cashman's /ping over the bare app's" is a same-round ratio too.
+
 The JWKS comes from a loopback issuer thread, as in production, never from a mock.
 
     python bench/bench_inprocess.py
+    python bench/bench_inprocess.py --only ping,bare_ping,incomes_50
     python bench/bench_inprocess.py --profile secured_distinct
     python bench/bench_inprocess.py --quick
     python bench/bench_inprocess.py --metrics   # adds ping_metrics: /ping with METRICS_BIND
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import importlib.util
 import io
 import json
 import os
@@ -30,7 +36,7 @@ from contextlib import redirect_stderr
 from pathlib import Path
 
 import harness
-from harness import READ, SEED_ROWS, WRITE
+from harness import BENCH, READ, SEED_ROWS, WRITE
 from werkzeug.test import EnvironBuilder
 
 
@@ -40,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--requests", type=int, default=2000, help="requests per variant per round")
     p.add_argument("--profile", default="", help="variant to profile with cProfile instead")
+    p.add_argument("--only", default="", help="comma-separated variants to time (default: all)")
     p.add_argument("--top", type=int, default=25, help="rows of the profile to print")
     p.add_argument(
         "--metrics", action="store_true", help="also /ping of an app counting Prometheus metrics"
@@ -50,10 +57,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+# the app slots of a production worker (``python -m cashman.serve``: its threads)
+APP_SLOTS = 2
+
+
 def build(tmp: Path, issuer: str, metrics: bool = False):
-    """The app as ``server.py`` builds it, from an environment like production's; with
-    ``metrics``, as a production worker builds it with ``METRICS_BIND`` set (files in ``tmp``)."""
+    """The app as a production worker builds it (``lifecycle.worker_app``), from an
+    environment like production's; with ``metrics``, with ``METRICS_BIND`` set (files in
+    ``tmp``)."""
     from cashman import create_app
+    from cashman.body_buffer import BodyBuffer
     from cashman.config import Settings
 
     env = {
@@ -66,7 +79,19 @@ def build(tmp: Path, issuer: str, metrics: bool = False):
         (tmp / "metrics").mkdir(exist_ok=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "metrics")
         env["METRICS_BIND"] = "127.0.0.1:9100"  # checked, never bound here
-    return create_app(Settings.from_env(env))
+    app = create_app(Settings.from_env(env))
+    app.wsgi_app = BodyBuffer(app.wsgi_app, APP_SLOTS)
+    return app
+
+
+def build_bare(issuer: str):
+    """The bare Flask + python-jose app, which reads its settings at import."""
+    os.environ["AUTH0_ISSUER"] = issuer
+    os.environ["API_AUDIENCE"] = harness.AUDIENCE
+    spec = importlib.util.spec_from_file_location("flask_jose", BENCH / "apps" / "flask_jose.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app
 
 
 def wsgi_call(app, method: str, path: str, headers=None, json_body=None, expect=200):
@@ -99,7 +124,7 @@ def wsgi_call(app, method: str, path: str, headers=None, json_body=None, expect=
     return call
 
 
-def variants(app, kit, pool_size: int) -> dict[str, Callable[[], object]]:
+def variants(app, bare, kit, pool_size: int) -> dict[str, Callable[[], object]]:
     """name -> a callable doing one request (and checking it succeeded)."""
     same = {"Authorization": "Bearer " + harness.mint(kit, "bench|same", [READ])}
     owner = harness.mint(kit, "bench|reader", [READ, WRITE])
@@ -127,7 +152,9 @@ def variants(app, kit, pool_size: int) -> dict[str, Callable[[], object]]:
 
     calls = {
         "ping": wsgi_call(app, "GET", "/ping"),
+        "bare_ping": wsgi_call(bare, "GET", "/ping"),
         "secured_same": wsgi_call(app, "GET", "/secured/ping", same),
+        "bare_secured_same": wsgi_call(bare, "GET", "/secured/ping", same),
         "secured_distinct": distinct,
     }
     if has_incomes:
@@ -175,12 +202,18 @@ def main(argv: list[str] | None = None) -> int:
         with harness.JWKSServer(key_holder.jwks()) as jwks:
             kit = harness.make_kit(jwks.issuer, key=key_holder.key)
             app = build(Path(tmp_name), jwks.issuer)
+            bare = build_bare(jwks.issuer)
             counting = build(Path(tmp_name), jwks.issuer, metrics=True) if args.metrics else None
             # the request log is part of the cost: written to a file, as gunicorn's is
             with open(Path(tmp_name) / "requests.log", "w") as log, redirect_stderr(log):
-                calls = variants(app, kit, pool_size)
+                calls = variants(app, bare, kit, pool_size)
                 if counting is not None:
                     calls["ping_metrics"] = wsgi_call(counting, "GET", "/ping")
+                if args.only:
+                    wanted = ["ping", *(n for n in args.only.split(",") if n != "ping")]
+                    calls = {name: calls[name] for name in wanted}
+                elif args.profile:
+                    calls = {args.profile: calls[args.profile]}
                 for call in calls.values():  # warm-up: lazy imports, first JWKS fetch
                     for _ in range(min(args.requests, 200)):
                         call()
@@ -195,8 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {harness.machine()}")
     print(f"in-process, {args.rounds} rounds x {args.requests} requests, process CPU time")
     for name, us in med.items():
-        ratios = [a / b for a, b in zip(runs[name], runs["ping"], strict=True)]
-        print(f"  {name:<18} {us:8.1f} us CPU/req   x{harness.median(ratios):.2f} of ping")
+        lo, hi = min(runs[name]), max(runs[name])
+        ratios = harness.paired_ratios(runs[name], runs["ping"])
+        line = (
+            f"  {name:<18} {us:8.1f} us CPU/req ({lo:.1f}-{hi:.1f})"
+            f"   x{harness.median(ratios):.2f} of ping ({min(ratios):.2f}-{max(ratios):.2f})"
+        )
+        if name == "ping" and "bare_ping" in runs:
+            vs = harness.paired_ratios(runs["ping"], runs["bare_ping"])
+            line += f"   x{harness.median(vs):.2f} of bare_ping ({min(vs):.2f}-{max(vs):.2f})"
+        print(line)
     harness.save_results(
         "inprocess-quick" if args.quick else "inprocess",
         {"machine": harness.machine(), "args": vars(args), "runs_us": runs, "medians_us": med},

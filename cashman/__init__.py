@@ -11,18 +11,17 @@ from flask import Flask
 
 from auth import Auth, AuthObserver
 from cashman import (
-    cors,
     database,
     docs,
     dpop_replay,
     health,
     openapi,
     ping,
-    request_log,
+    request_cycle,
     resource_metadata,
-    response_hooks,
     transactions,
 )
+from cashman.application import CashmanFlask
 from cashman.config import Settings
 from cashman.converters import register_converters
 from cashman.errors import register_error_handlers
@@ -37,20 +36,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     (one line naming the variable) for a bad setting or a database it cannot migrate.
     """
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = CashmanFlask(__name__)
     app.config["CASHMAN_SETTINGS"] = settings
     # werkzeug raises 413 while reading a larger body, chunked or not
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json = ExactJSONProvider(app)
-    request_log.init_app(app)
     db = database.init_app(app, settings.database_url)
     # DPoP jtis live in the app's database: every worker and instance shares them (SPEC §3a)
     replay_store = dpop_replay.init_app(db) if settings.auth.dpop.is_enabled else None
     observer = _metrics_observer(app, settings)
     Auth(settings.auth, replay_store=replay_store, observer=observer).init_app(app)
     register_error_handlers(app)
-    cors.init_app(app, settings.cors_origins)
-    response_hooks.init_app(app)
+    request_cycle.init_app(app, settings.cors_origins)
 
     dpop = settings.auth.dpop
     api = openapi.init_api(app, dpop.schemes, dpop.auth_dpop_algorithms, dpop.api_base_url)

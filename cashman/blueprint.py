@@ -1,14 +1,20 @@
 """The flask-smorest blueprint every part of this API is declared with.
 
-Two things set it apart from flask-smorest's own: its ``arguments`` are parsed by
-``parsing.BodyParser`` (SPEC §4: the body rules and the one error shape), and
+Three things set it apart from flask-smorest's own: its ``arguments`` are parsed by
+``parsing.BodyParser`` (SPEC §4: the body rules and the one error shape);
 ``guarded`` puts the token check (and the scope check) in front of a view while
 declaring the security requirement and the error answers a token check can give,
-so a view is protected and documented by one line (SPEC §3, §4).
+so a view is protected and documented by one line (SPEC §3, §4); and ``doc`` and
+``alt_response`` only document: flask-smorest wraps the view in one more function per
+decorator that does nothing but call it (through ``ensure_sync``) on every request, and
+here that layer is folded away, the documentation kept on a copy of the view.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import types
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -32,6 +38,14 @@ class Blueprint(flask_smorest.Blueprint):
 
     ARGUMENTS_PARSER = BodyParser()
 
+    def doc(self, *args: Any, **kwargs: Any) -> Callable[[View], View]:
+        """flask-smorest's ``doc`` (same arguments), without a layer per request."""
+        return _folded(super().doc(*args, **kwargs))
+
+    def alt_response(self, *args: Any, **kwargs: Any) -> Callable[[View], View]:
+        """flask-smorest's ``alt_response`` (same arguments), without a layer per request."""
+        return _folded(super().alt_response(*args, **kwargs))
+
     def guarded(self, scope: str | None, *errors: int) -> Callable[[View], View]:
         """Require a valid access token, and ``scope`` unless it is None, before anything
         else of the view runs (so before its body is read), and document both: the
@@ -53,3 +67,22 @@ class Blueprint(flask_smorest.Blueprint):
             return requires_scope(scope)(view) if scope else requires_auth(view)
 
         return decorate
+
+
+def _folded(document: Callable[[View], View]) -> Callable[[View], View]:
+    """``document`` (a flask-smorest decorator whose wrapper only calls the view), giving
+    a copy of the view carrying the wrapper's documentation instead of the wrapper."""
+
+    def decorate(view: View) -> View:
+        wrapper = document(view)
+        if not isinstance(view, types.FunctionType) or inspect.iscoroutinefunction(view):
+            return wrapper  # an async view needs the wrapper's ensure_sync
+        copy = types.FunctionType(
+            view.__code__, view.__globals__, view.__name__, view.__defaults__, view.__closure__
+        )
+        copy.__kwdefaults__ = view.__kwdefaults__
+        functools.update_wrapper(copy, view)
+        copy.__dict__.update(wrapper.__dict__)  # the documentation flask-smorest added
+        return copy  # type: ignore[return-value]
+
+    return decorate

@@ -35,6 +35,7 @@ many requests run the app at once, counted only once their body is in.
 from __future__ import annotations
 
 import io
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -125,7 +126,13 @@ class BodyBuffer:
 
     def __init__(self, app: WSGIApp, app_slots: int | None = None) -> None:
         self.app = app
-        self._slots = threading.BoundedSemaphore(app_slots) if app_slots else None
+        # one token per slot in a C queue: taking and giving back one is two C calls,
+        # where a (Bounded)Semaphore runs a Condition in Python on every request
+        self._slots: queue.SimpleQueue[None] | None = None
+        if app_slots:
+            self._slots = queue.SimpleQueue()
+            for _ in range(app_slots):
+                self._slots.put(None)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         """Receive the body (if any), then let the app answer; close if the body did not end."""
@@ -142,10 +149,14 @@ class BodyBuffer:
         return answer
 
     def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if self._slots is None:
+        slots = self._slots
+        if slots is None:
             return self.app(environ, start_response)
-        with self._slots:
+        slots.get()
+        try:
             return self.app(environ, start_response)
+        finally:
+            slots.put(None)
 
 
 def _closing_connection(start_response: Callable[..., Any]) -> Callable[..., Any]:

@@ -148,6 +148,10 @@ def test_database_cut_is_503_then_recovers_without_restart(live):
         time.sleep(0.5)
     assert resp.status_code == 200, server.output()
     assert resp.json()["incomes"] == 30.75
+    for _ in range(4):  # both workers: the list's connections were lost too
+        page = requests.get(f"{server.url}/incomes", headers=_headers(kit), timeout=CLIENT_TIMEOUT)
+        assert page.status_code == 200, page.text
+        assert [tx["amount"] for tx in page.json()] == [20.25, 10.5]
     assert _create(server, kit, 1.25).status_code == 201
     acknowledged += 1
     assert _rows(url) == acknowledged  # nothing lost, nothing from the failed writes

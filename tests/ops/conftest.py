@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -13,12 +14,19 @@ SCOPES = ["read:transactions", "write:transactions"]
 
 
 @pytest.fixture
-def log_lines(caplog):
-    """The request-log records of the test, parsed."""
-    caplog.set_level("INFO", logger="cashman.request")
+def log_lines(capsys):
+    """The request-log lines the test wrote to stderr so far, parsed.
+
+    Reading leaves the captured output in place (written back), so the test can still
+    read the whole of stderr itself afterwards.
+    """
 
     def read() -> list[dict]:
-        return [json.loads(r.getMessage()) for r in caplog.records if r.name == "cashman.request"]
+        captured = capsys.readouterr()
+        sys.stdout.write(captured.out)
+        sys.stderr.write(captured.err)
+        lines = [json.loads(line) for line in captured.err.splitlines() if line.startswith("{")]
+        return [line for line in lines if line.get("event") == "request"]
 
     return read
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 
 import pytest
 
@@ -105,3 +106,51 @@ def test_startup_line_names_issuers_and_audience(caplog):
         "issuers": ["https://a.example/"],
         "audience": "https://api.example/",
     }
+
+
+class BrokenStream:
+    """A stderr that has gone away (closed pipe)."""
+
+    def write(self, _text: str) -> int:
+        raise BrokenPipeError()
+
+    def flush(self) -> None:
+        raise BrokenPipeError()
+
+
+def test_lost_log_stream_does_not_cost_the_answer(client, monkeypatch):
+    monkeypatch.setattr("sys.stderr", BrokenStream())
+    resp = client.get("/ping")
+    assert resp.status_code == 200 and resp.json["message"].startswith("pong")
+
+
+@pytest.mark.parametrize(
+    ("request_id", "method", "path", "status", "duration_ms", "sub"),
+    [
+        ("abc-123", "GET", "/ping", 200, 0.12, None),
+        ("0" * 32, "POST", "/incomes", 201, 1234.5, "auth0|user-1"),
+        ("x", "PATCH", '/caf\u00e9/"q"\\/\U0001f600', 404, 0.0, 'sub "with" \u00e9\n'),
+        ("y", "GET", "/\u2028\x7f\x00", 503, 1e-05, "\ud83d"),
+    ],
+)
+def test_line_is_the_json_of_its_fields(request_id, method, path, status, duration_ms, sub):
+    fields = {
+        "event": "request",
+        "request_id": request_id,
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": duration_ms,
+    }
+    if sub is not None:
+        fields["sub"] = sub
+    line = request_log.request_line(request_id, method, path, status, duration_ms, sub)
+    assert line == json.dumps(fields, ensure_ascii=False)
+
+
+def test_fresh_request_ids_are_uuid4():
+    ids = [request_log.uuid4_hex() for _ in range(200)]
+    assert len(set(ids)) == 200
+    for value in ids:
+        parsed = uuid.UUID(hex=value)
+        assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, value)

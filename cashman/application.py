@@ -1,0 +1,42 @@
+"""The Flask class of the app: Flask, with ``ensure_sync`` remembered per function.
+
+Flask passes every hook, view and error handler through ``ensure_sync`` on every
+request (flask-smorest's view wrappers once more per layer), and each call asks
+``inspect`` whether the function is a coroutine function: a few microseconds each,
+several times per request, for an answer that never changes. The answer is kept
+per function here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+
+# functions are kept while there are fewer than this; past it (functions made per
+# request, which Flask itself never passes), the answer is worked out each time
+_MAX_REMEMBERED = 1024
+
+
+class CashmanFlask(Flask):
+    """``flask.Flask`` (same arguments) whose ``ensure_sync`` remembers its answers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """As ``Flask(import_name, ...)``."""
+        super().__init__(*args, **kwargs)
+        self._sync_callables: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """``Flask.ensure_sync(func)``: ``func`` itself for a plain function, a
+        synchronous wrapper for an ``async def`` one; worked out once per function."""
+        try:
+            return self._sync_callables[func]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable callable: Flask's answer, not remembered
+            return super().ensure_sync(func)
+        sync = super().ensure_sync(func)
+        if len(self._sync_callables) < _MAX_REMEMBERED:
+            self._sync_callables[func] = sync
+        return sync

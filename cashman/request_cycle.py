@@ -1,0 +1,46 @@
+"""What runs around every view: one before-request hook and one after-request hook (SPEC §4, §6).
+
+Before the view: the request id and clock (``cashman.request_log``), then the CORS
+preflight answer (``cashman.cors``). After it, in this order: the body headers and
+``Cache-Control`` (``cashman.response_hooks``), CORS headers and ``Vary``, then the
+request id header and the request's log line, last so that it sees the final status.
+
+They were seven hooks; Flask runs each through ``ensure_sync`` and reads ``request``
+and ``g`` through their context proxies inside each, which on ``/ping`` cost more than
+the view. Here the request and ``g`` are looked up once and handed to each part.
+An exception in a part ends the hook as it ended the chain of separate hooks: Flask
+answers 500 and runs the after hook again on that answer, so the line is still written.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, g, request
+
+from cashman import cors, request_log, response_hooks
+
+
+def init_app(app: Flask, cors_origins: tuple[str, ...]) -> None:
+    """Install the two hooks on ``app`` (first before the view, last after it), with CORS
+    for ``cors_origins`` (see ``cors.init_app``)."""
+    request_log.configure_logging()
+    cors_after = cors.init_app(app, cors_origins)
+
+    def before_request() -> Response | None:
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        # first: the clock and the id exist before anything can fail
+        request_log.start_request(req, g._get_current_object())  # type: ignore[attr-defined]
+        return cors.answer_preflight(req)
+
+    def after_request(response: Response) -> Response:
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        response = response_hooks.drop_body_headers_without_body(req, response)
+        response = response_hooks.forbid_caching(req, response)
+        if cors_after is not None:
+            response = cors_after(req, response)
+        state = g._get_current_object()  # type: ignore[attr-defined]
+        return request_log.log_request(req, state, response)
+
+    app.before_request_funcs.setdefault(None, []).insert(0, before_request)
+    # Flask runs after-request hooks last-registered first: at the front, this one ends
+    # the chain whatever is registered later, so the line has the final status
+    app.after_request_funcs.setdefault(None, []).insert(0, after_request)
