@@ -2,7 +2,9 @@
 
 SQLite runs in WAL mode with ``synchronous=FULL``, so a 2xx survives a SIGKILL,
 and a busy timeout; a write transaction opens with ``BEGIN IMMEDIATE``, so two
-workers never both read and then fail to upgrade to a write lock. PostgreSQL
+workers never both read and then fail to upgrade to a write lock, and waits for its
+turn on ``cashman.write_lock`` first, so writers queue instead of sleeping in
+SQLite's busy handler. PostgreSQL
 connections time out and keep alive, so a database that is down answers 503 in
 seconds instead of hanging a worker. The schema is brought up to date when the
 app starts (``init_app``), under the lock ``cashman.migrate`` takes.
@@ -22,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth import ConfigError
+from cashman.write_lock import NoLock, WriterLock
 
 EXTENSION = "cashman.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -45,6 +48,7 @@ class Database:
             self.engine.execution_options(cashman_write=True), expire_on_commit=False
         )
         self._disposers: list[Callable[[], None]] = []
+        self.writer_lock = writer_lock(url)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -54,8 +58,12 @@ class Database:
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        """A session whose transaction commits at the end unless it raises."""
-        with self._write() as session, session.begin():
+        """A session whose transaction commits at the end unless it raises.
+
+        On SQLite, the transaction (its commit and fsync included) runs under the
+        writer lock; a wait past ``POOL_TIMEOUT_S`` raises SQLAlchemy's ``TimeoutError``.
+        """
+        with self.writer_lock.hold(), self._write() as session, session.begin():
             yield session
 
     def on_dispose(self, dispose: Callable[[], None]) -> None:
@@ -67,6 +75,7 @@ class Database:
         for dispose in self._disposers:
             dispose()
         self.engine.dispose()
+        self.writer_lock.close()
 
 
 def init_app(app: Flask, url: str) -> Database:
@@ -125,10 +134,31 @@ def build_engine(url: str, *, pre_ping: bool = True) -> Engine:
     )
 
 
+def writer_lock(url: str) -> WriterLock | NoLock:
+    """The lock write transactions take: a file beside a SQLite database file
+    (``<file>.write-lock``, as ``cashman.migrate`` has ``<file>.migrate-lock``);
+    nothing for an in-memory or URI-named SQLite database, or another database."""
+    path = sqlite_file(url)
+    if path is None:
+        return NoLock()
+    return WriterLock(f"{path}.write-lock", timeout_s=POOL_TIMEOUT_S)
+
+
+def sqlite_file(url: str) -> str | None:
+    """The path of a SQLite database file, or None (not SQLite, in memory, a URI)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database:
+        return None
+    if database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
 def ensure_sqlite_directory(url: str) -> None:
     """Create the directory of a SQLite file (the default lives under ``instance/``)."""
-    database = make_url(url).database
-    if database and database != ":memory:" and not database.startswith("file:"):
+    database = sqlite_file(url)
+    if database is not None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
