@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,9 +44,8 @@ class Database:
         self.url = url
         self.engine = build_engine(url)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            self.engine.execution_options(cashman_write=True), expire_on_commit=False
-        )
+        self._write_engine = self.engine.execution_options(cashman_write=True)
+        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
         self._disposers: list[Callable[[], None]] = []
         self.writer_lock = writer_lock(url)
 
@@ -65,6 +64,12 @@ class Database:
         """
         with self.writer_lock.hold(), self._write() as session, session.begin():
             yield session
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """Like ``writing``, for Core statements: a connection, no ORM session."""
+        with self.writer_lock.hold(), self._write_engine.begin() as connection:
+            yield connection
 
     def on_dispose(self, dispose: Callable[[], None]) -> None:
         """Call ``dispose`` first when the database is disposed (a pool of its own, e.g.)."""
