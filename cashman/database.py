@@ -113,11 +113,13 @@ def build_engine(url: str, *, pre_ping: bool = True) -> Engine:
 
     ``pre_ping=False`` skips the pool's liveness round trip on checkout, for a caller
     that detects a dropped connection itself and retries (the DPoP replay write).
+    SQLite never pings: a connection to a local file cannot be dropped by a server,
+    and the ping was one of the three statements of every write.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         ensure_sqlite_directory(url)
-        engine = create_engine(url, pool_pre_ping=pre_ping)
+        engine = create_engine(url)
         _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
