@@ -20,7 +20,7 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth import ConfigError
@@ -48,6 +48,7 @@ class Database:
         self._write = sessionmaker(self._write_engine, expire_on_commit=False)
         self._disposers: list[Callable[[], None]] = []
         self.writer_lock = writer_lock(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -70,6 +71,42 @@ class Database:
         """Like ``writing``, for Core statements: a connection, no ORM session."""
         with self.writer_lock.hold(), self._write_engine.begin() as connection:
             yield connection
+
+    @contextmanager
+    def write_cursor(self) -> Iterator[Any]:
+        """Like ``write_connection``, on the driver's own cursor: for the one hot write
+        (a create), where SQLAlchemy's connection and result layers cost more than the
+        SQL. The transaction commits at the end unless it raises; a driver error is
+        raised as SQLAlchemy's (``OperationalError`` and so on, a 503 where it means an
+        outage), and a connection the server dropped is invalidated."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        with self.writer_lock.hold():
+            try:
+                connection = self.engine.raw_connection()
+            except dbapi.Error as exc:
+                raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+            cursor = None
+            try:
+                cursor = connection.cursor()
+                if self.is_sqlite:
+                    # the connection is in autocommit (see _configure_sqlite): open the
+                    # write transaction as the "begin" event does for SQLAlchemy's
+                    cursor.execute("BEGIN IMMEDIATE")
+                yield cursor
+                connection.commit()
+            except dbapi.Error as exc:
+                dbapi_connection = connection.dbapi_connection
+                lost = self.engine.dialect.is_disconnect(exc, dbapi_connection, cursor)
+                if lost:
+                    connection.invalidate(exc)
+                raise DBAPIError.instance(
+                    None, None, exc, dbapi.Error, connection_invalidated=lost
+                ) from exc
+            finally:
+                if cursor is not None:
+                    cursor.close()
+                # back to the pool, which rolls back whatever a failure left open
+                connection.close()
 
     def on_dispose(self, dispose: Callable[[], None]) -> None:
         """Call ``dispose`` first when the database is disposed (a pool of its own, e.g.)."""
