@@ -12,11 +12,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from cashman import storage
-from cashman.database import Database, writer_lock
+from cashman.database import EXTENSION, Database, writer_lock
 from cashman.migrate import upgrade
 from cashman.models import Kind, Transaction
 from cashman.write_lock import NoLock, WriterLock
@@ -66,7 +67,16 @@ def rows(db: Database) -> list[tuple[int, str]]:
         return list(session.execute(select(Transaction.id, Transaction.owner)))
 
 
-def test_a_writer_waits_for_another_process_and_readers_do_not(sqlite_url, sqlite_db):
+def create(db: Database, owner: str) -> int:
+    """A create as the API makes it (one statement on the driver's cursor)."""
+    app = Flask(__name__)
+    app.extensions[EXTENSION] = db
+    with app.app_context():
+        return storage.create(owner, Kind.INCOME, "x", Decimal("1.00")).id
+
+
+@pytest.mark.parametrize("write_with", [write, create], ids=["session", "create"])
+def test_a_writer_waits_for_another_process_and_readers_do_not(sqlite_url, sqlite_db, write_with):
     root = Path(__file__).resolve().parents[2]
     ids: list[int] = []
     with subprocess.Popen(
@@ -79,7 +89,7 @@ def test_a_writer_waits_for_another_process_and_readers_do_not(sqlite_url, sqlit
     ) as other:
         try:
             assert other.stdout.readline() == "holding\n"
-            writer = threading.Thread(target=lambda: ids.append(write(sqlite_db, "me")))
+            writer = threading.Thread(target=lambda: ids.append(write_with(sqlite_db, "me")))
             writer.start()
             writer.join(0.5)
             # blocked for as long as the other process holds its turn; reads go on
