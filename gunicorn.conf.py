@@ -44,7 +44,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 load_dotenv(ROOT / ".env", override=False)
 
-from cashman import lifecycle, request_log  # noqa: E402 - needs ROOT on sys.path
+from cashman import lifecycle, redaction  # noqa: E402 - needs ROOT on sys.path
 from cashman.body_buffer import set_connection_closer  # noqa: E402
 from cashman.server_config import ServerSettings, cores, int_setting  # noqa: E402
 from cashman.startup import exit_on_config_error, migrate_or_exit  # noqa: E402
@@ -74,6 +74,7 @@ with exit_on_config_error():
     graceful_timeout = int_setting(os.environ, ("GUNICORN_GRACEFUL_TIMEOUT",), 30, 1, 3600)
     # keep idle client connections a little longer than a typical load balancer's 60 s
     keepalive = int_setting(os.environ, ("GUNICORN_KEEPALIVE",), 75, 0, 3600)
+lifecycle.check_listeners(_settings, _size.bind)
 migrate_or_exit(_settings.database_url)
 
 bind = str(_size.bind)
@@ -125,7 +126,7 @@ def _install_log_filters() -> None:
     target = logging.getLogger(GUNICORN_ERROR_LOGGER)
     if not any(isinstance(f, OneLineStalls) for f in target.filters):
         target.addFilter(OneLineStalls())
-    request_log.install_redaction(GUNICORN_ERROR_LOGGER)
+    redaction.install_redaction(GUNICORN_ERROR_LOGGER)
 
 
 def on_starting(server: Any) -> None:

@@ -67,8 +67,8 @@ def parse_authorization(
     ``header_values``: every ``Authorization`` field of the request; ``schemes``: the
     accepted ones, a non-empty subset of ``("Bearer", "DPoP")`` in that order. Raises
     ``AuthorizationHeaderMissingError`` (401) for none or a scheme not accepted, and
-    ``InvalidHeaderError`` (400) for two headers, a grammar violation or a token over
-    8 KiB; the error's ``scheme`` is the accepted scheme the value started with, if any.
+    ``InvalidHeaderError`` (400) for two headers, an empty one, a grammar violation or a
+    token over 8 KiB; the error's ``scheme`` is the accepted scheme the value started with, if any.
     """
     if not header_values:
         raise AuthorizationHeaderMissingError("no Authorization header")
@@ -77,7 +77,11 @@ def parse_authorization(
     # RFC 9110 §5.5: a field value excludes leading and trailing whitespace.
     value = header_values[0].strip(_OWS)
     if not value:
-        raise AuthorizationHeaderMissingError("empty Authorization header")
+        # RFC 9110 §11.6.2: credentials start with an auth-scheme, so an empty field is a
+        # grammar violation, not an absent header. It is also all some servers hand over
+        # for a value they could not decode (granian gives "" for non-ASCII bytes), which
+        # SPEC §3 step 1 makes a 400 too.
+        raise InvalidHeaderError("empty Authorization header")
     scheme_re, joined_re = _PATTERNS[schemes]
     match = scheme_re.match(value)
     if match is None:

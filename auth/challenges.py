@@ -27,9 +27,8 @@ from werkzeug.http import quote_header_value
 from auth.bearer import BEARER, DPOP
 from auth.errors import (
     AuthError,
-    DPoPReplayUnavailableError,
     InsufficientScopeError,
-    JwksUnavailableError,
+    RetryLaterError,
     UseDPoPNonceError,
 )
 
@@ -51,7 +50,7 @@ class Challenges:
 
     def header(self, err: AuthError) -> str | None:
         """The ``WWW-Authenticate`` value for ``err``, or None (a 503)."""
-        if isinstance(err, JwksUnavailableError | DPoPReplayUnavailableError):
+        if isinstance(err, RetryLaterError):
             return None
         offered = self.schemes
         used = err.scheme if err.scheme in offered else None
@@ -94,7 +93,7 @@ class Challenges:
         challenge = self.header(err)
         if challenge is not None:
             response.headers["WWW-Authenticate"] = challenge
-        if isinstance(err, JwksUnavailableError | DPoPReplayUnavailableError):
+        if isinstance(err, RetryLaterError):
             response.headers["Retry-After"] = str(err.retry_after)
         if isinstance(err, UseDPoPNonceError):
             response.headers["DPoP-Nonce"] = err.nonce

@@ -58,6 +58,7 @@ def check_iss(claims: dict[str, Any], issuers: tuple[str, ...]) -> str:
 
     Before the signature is checked this only selects which issuer's JWKS to use: an
     issuer that is not configured is refused here and costs no fetch.
+    Raises ``InvalidClaimsError`` otherwise.
     """
     iss = claims.get("iss")
     if not isinstance(iss, str) or iss not in issuers:
@@ -66,7 +67,8 @@ def check_iss(claims: dict[str, Any], issuers: tuple[str, ...]) -> str:
 
 
 def check_aud(claims: dict[str, Any], audience: str) -> None:
-    """``aud``, a string or an array of strings (RFC 7519 §4.1.3), contains ``audience``."""
+    """``aud``, a string or an array of strings (RFC 7519 §4.1.3), contains ``audience``.
+    Raises ``InvalidClaimsError`` otherwise."""
     aud = claims.get("aud")
     if isinstance(aud, str):
         has_audience = aud == audience
@@ -97,7 +99,8 @@ def numeric_date(claims: dict[str, Any], name: str) -> float | None:
 
 
 def check_expiry(exp: float, now: float, leeway: float) -> float:
-    """``now`` is before ``exp`` + ``leeway`` (RFC 7519 §4.1.4); returns that instant."""
+    """``now`` is before ``exp`` + ``leeway`` (RFC 7519 §4.1.4); returns that instant.
+    Raises ``TokenExpiredError`` otherwise."""
     expires_at = exp + leeway
     if now >= expires_at:
         raise TokenExpiredError("expired")
@@ -105,19 +108,22 @@ def check_expiry(exp: float, now: float, leeway: float) -> float:
 
 
 def check_not_before(nbf: float, now: float, leeway: float) -> None:
-    """``nbf`` is not after ``now`` + ``leeway`` (RFC 7519 §4.1.5)."""
+    """``nbf`` is not after ``now`` + ``leeway`` (RFC 7519 §4.1.5).
+    Raises ``InvalidClaimsError`` otherwise."""
     if nbf > now + leeway:
         raise InvalidClaimsError("nbf in the future")
 
 
 def check_issued_at(iat: float, now: float, leeway: float) -> None:
-    """``iat`` is not after ``now`` + ``leeway`` (SPEC §3: not in the future)."""
+    """``iat`` is not after ``now`` + ``leeway`` (SPEC §3: not in the future).
+    Raises ``InvalidClaimsError`` otherwise."""
     if iat > now + leeway:
         raise InvalidClaimsError("iat in the future")
 
 
 def check_sub(claims: dict[str, Any]) -> None:
-    """``sub``: a string of 1 to 255 characters, no control character or lone surrogate."""
+    """``sub``: a string of 1 to 255 characters, no control character or lone surrogate.
+    Raises ``InvalidClaimsError`` otherwise."""
     sub = claims.get("sub")
     if not isinstance(sub, str) or not 0 < len(sub) <= MAX_SUB_LENGTH:
         raise InvalidClaimsError("bad sub")
@@ -137,7 +143,8 @@ def check_binding(claims: Mapping[str, Any], *, bound: bool) -> None:
 
 def check_no_cnf(claims: Mapping[str, Any]) -> None:
     """No ``cnf``: a token bound to a key (RFC 7800; DPoP, mTLS) is refused as a Bearer
-    token, since a Bearer request carries no proof of that key (SPEC §3a step 2)."""
+    token, since a Bearer request carries no proof of that key (SPEC §3a step 2).
+    Raises ``InvalidTokenError``."""
     if "cnf" in claims:
         raise InvalidTokenError("cnf present")
 
@@ -158,7 +165,8 @@ def check_cnf_jkt(claims: Mapping[str, Any]) -> str:
 
 
 def check_rfc9068(claims: dict[str, Any]) -> None:
-    """RFC 9068 §2.2: ``iat`` (its form checked as a NumericDate), ``jti`` and ``client_id``."""
+    """RFC 9068 §2.2: ``iat`` (its form checked as a NumericDate), ``jti`` and ``client_id``.
+    Raises ``InvalidClaimsError`` otherwise."""
     if "iat" not in claims:
         raise InvalidClaimsError("no iat")
     for name in ("jti", "client_id"):

@@ -77,11 +77,13 @@ def require_loopback(host: str) -> None:
 
 
 def production_refusal(env: dict[str, str] | os._Environ[str]) -> str | None:
-    """The one line the production entry prints when the dev-issuer switch is set, else None."""
+    """The one line both production entries print when the dev-issuer switch is set, else
+    None (SPEC §6 development). ``env``: the environment to read ``CASHMAN_DEV_ISSUER`` from."""
     if env.get(SWITCH, "").strip() not in ("", "0"):
         return (
             f"{SWITCH}: the development issuer is only available through `python server.py`; "
-            "the production entry (gunicorn server:app, the Docker image) never enables it. "
+            "the production entries (`python -m cashman.serve`, the Docker image's default, "
+            "and `gunicorn -c gunicorn.conf.py server:app`) never enable it. "
             "Unset it and configure AUTH0_DOMAIN or AUTH0_ISSUER."
         )
     return None

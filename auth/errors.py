@@ -79,16 +79,25 @@ class InsufficientScopeError(AuthError):
         self.scope = scope
 
 
-class JwksUnavailableError(AuthError):
-    """No usable signing key: the issuer's JWKS cannot be fetched (503, ``Retry-After``)."""
+class RetryLaterError(AuthError):
+    """A request that cannot be checked right now: a 503 with ``Retry-After`` and no
+    challenge (RFC 9110 §10.2.3), whatever the token. Its subclasses name what is down."""
 
-    status, code, bearer_error = 503, "jwks_unavailable", None
-    description = "The token signing keys are temporarily unavailable; retry later"
+    status, bearer_error = 503, None
+    #: the log reason when the raiser gives none
+    default_reason = "unavailable"
 
     def __init__(self, retry_after: float, reason: str = "") -> None:
-        """``retry_after``: seconds until a fetch may be tried; sent rounded up, at least 1."""
-        super().__init__(reason or "no usable JWKS")
+        """``retry_after``: seconds until a retry may succeed; sent rounded up, at least 1."""
+        super().__init__(reason or self.default_reason)
         self.retry_after = max(1, math.ceil(retry_after))
+
+
+class JwksUnavailableError(RetryLaterError):
+    """No usable signing key: the issuer's JWKS cannot be fetched (503, ``Retry-After``)."""
+
+    code, default_reason = "jwks_unavailable", "no usable JWKS"
+    description = "The token signing keys are temporarily unavailable; retry later"
 
 
 # -- DPoP (RFC 9449, SPEC §3a) ---------------------------------------------------------------
@@ -121,19 +130,16 @@ class UseDPoPNonceError(AuthError):
     description = "Resend the request with a DPoP proof carrying the nonce in DPoP-Nonce"
 
     def __init__(self, nonce: str, reason: str = "") -> None:
+        """``nonce``: the current server nonce (RFC 9449 §9); ``reason``: for the log only."""
         super().__init__(reason or "no current nonce")
         self.nonce = nonce
 
 
-class DPoPReplayUnavailableError(AuthError):
+class DPoPReplayUnavailableError(RetryLaterError):
     """The ``jti`` replay store cannot be reached (503, ``Retry-After``, no challenge).
 
     A proof is never accepted unchecked (SPEC §3a step 5).
     """
 
-    status, code, bearer_error = 503, "dpop_replay_unavailable", None
+    code, default_reason = "dpop_replay_unavailable", "replay store unreachable"
     description = "DPoP proofs cannot be checked for replay right now; retry later"
-
-    def __init__(self, retry_after: float, reason: str = "") -> None:
-        super().__init__(reason or "replay store unreachable")
-        self.retry_after = max(1, math.ceil(retry_after))

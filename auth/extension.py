@@ -1,4 +1,5 @@
-"""The Flask extension: one ``Authenticator`` per app, the ``AuthError`` handler, ``DPoP-Nonce``."""
+"""The Flask extension: one ``Authenticator`` per app, the ``AuthError`` handler, ``DPoP-Nonce``
+(SPEC §3, §3a; RFC 9449 §8-§9)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,20 @@ class Auth:
         app.register_error_handler(AuthError, self.handle_error)
         if self.authenticator.current_nonce() is not None:
             app.after_request(self.add_nonce)
+
+    def unready_issuers(self) -> list[int]:
+        """Positions (0-based, in configured order) of the issuers without a usable key set.
+
+        An issuer is ready when it holds keys fetched at most ``JWKS_MAX_STALE`` ago, or
+        gets them from one fetch made now, if ``JWKS_MIN_REFRESH_INTERVAL`` allows one
+        (under the cache's lock and throttle, so probes cannot flood an issuer; bounded
+        by the fetch deadline). SPEC §6 ``/readyz``. Never raises.
+        """
+        return [
+            position
+            for position, issuer in enumerate(self.settings.issuers)
+            if not self.verifier.jwks[issuer].ensure_keys()
+        ]
 
     def handle_error(self, err: AuthError) -> Response:
         """Answer an ``AuthError`` (RFC 6750 §3, RFC 9449 §7.1) and log why, never the token."""

@@ -77,7 +77,8 @@ def decode_segment(segment: str) -> bytes:
 
 
 def check_alg(header: Mapping[str, Any], algorithms: Collection[str]) -> str:
-    """``alg`` is one of ``algorithms`` (exact, case-sensitive: RFC 7515 §4.1.1); returns it."""
+    """``alg`` is one of ``algorithms`` (exact, case-sensitive: RFC 7515 §4.1.1); returns it.
+    Raises ``InvalidTokenError`` otherwise."""
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in algorithms:
         raise InvalidTokenError("alg not allowed")
@@ -85,7 +86,8 @@ def check_alg(header: Mapping[str, Any], algorithms: Collection[str]) -> str:
 
 
 def check_kid(header: Mapping[str, Any]) -> str:
-    """``kid`` is a non-empty string: the only way a key is chosen (SPEC §3 step 3); returns it."""
+    """``kid`` is a non-empty string: the only way a key is chosen (SPEC §3 step 3); returns it.
+    Raises ``InvalidTokenError`` otherwise."""
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise InvalidTokenError("no kid")
@@ -97,6 +99,7 @@ def check_typ(header: Mapping[str, Any], allowed: Collection[str], *, required: 
 
     Compared case-insensitively without an ``application/`` prefix (RFC 7515 §4.1.9);
     ``"typ": null`` is present, not absent. ``required``: absent is refused too.
+    Raises ``InvalidTokenError`` otherwise.
     """
     if "typ" not in header:
         if required:
@@ -108,14 +111,15 @@ def check_typ(header: Mapping[str, Any], allowed: Collection[str], *, required: 
 
 
 def check_no_crit(header: Mapping[str, Any]) -> None:
-    """No ``crit``: no extension is understood here, so any is refused (RFC 7515 §4.1.11)."""
+    """No ``crit``: no extension is understood here, so any is refused (RFC 7515 §4.1.11).
+    Raises ``InvalidTokenError``."""
     if "crit" in header:
         raise InvalidTokenError("crit present")
 
 
 def check_no_cty(header: Mapping[str, Any]) -> None:
     """No ``cty``: it marks a nested JWT or another payload type (RFC 7519 §5.2), and an
-    access token is never nested here (RFC 8725 §2.8, §3.11)."""
+    access token is never nested here (RFC 8725 §2.8, §3.11). Raises ``InvalidTokenError``."""
     if "cty" in header:
         raise InvalidTokenError("cty present")
 

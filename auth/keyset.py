@@ -97,7 +97,7 @@ def build_verifier(data: Mapping[str, Any], alg: str) -> Verifier:
 
     The key must fit ``alg``: ``kty`` ``RSA`` of at least 2048 bits for RS*/PS*, ``EC``
     on the curve of ``alg`` for ES*. Private members are ignored. Raises
-    ``UnusableKeyError`` otherwise. For keys that travel with a JWS (a DPoP proof's
+    Raises ``UnusableKeyError`` otherwise. For keys that travel with a JWS (a DPoP proof's
     ``jwk``); key-set keys are built by ``build_signing_key``.
     """
     if alg not in ASYMMETRIC_ALGORITHMS:
@@ -142,7 +142,8 @@ def build_signing_key(data: Mapping[str, Any], algorithms: Iterable[str]) -> Sig
 
 
 def public_fingerprint(data: Mapping[str, Any]) -> str:
-    """The JWK's public members as canonical JSON: equal strings mean an identical key."""
+    """The JWK's public members as canonical JSON: equal strings mean an identical key.
+    Raises ``UnusableKeyError`` for a JWK without them."""
     try:
         return json.dumps(
             {name: data[name] for name in PUBLIC_MEMBERS if name in data},

@@ -5,8 +5,11 @@ RFC 9449 §4.3 check 5-6 and SPEC §3a step 3: the ``jwk`` is a public key that 
 ``alg`` (RSA of at least 2048 bits, or EC on the curve of ``alg``) and holds no private
 member. Members are read as strictly as a key set's (RFC 7518 §6: base64url without
 padding, EC coordinates at their full length, RSA integers without leading zero
-octets), so one key has exactly one thumbprint. The verifier is built by the same code
-that builds JWKS keys (``auth.keyset``), through ``cryptography``.
+octets), so one key has exactly one thumbprint. An EC key (every ES* proof: the common
+case) becomes a ``cryptography`` key straight from its point, with the ECDSA signature
+check set up once per key: a proof's check is then the bare ES256 verification and the
+RFC 7518 §3.4 conversion of ``R || S``. RSA keys are built by the code that builds JWKS
+keys (``auth.keyset``).
 
 The key is chosen by the client, so its cost is bounded too: RSA moduli up to 8192 bits
 and public exponents below 2**31 (the bound Go's ``crypto/rsa`` applies); a huge
@@ -32,6 +35,22 @@ REQUIRED_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
 MAX_RSA_BITS = 8192
 MAX_RSA_EXPONENT = 2**31 - 1
 _COORDINATE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
+
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+except ImportError:
+    # As in auth.keyset: the package still imports, and start-up refuses in one line.
+    _ECDSA: dict[str, tuple[Any, Any]] = {}
+else:
+    # RFC 7518 §3.4: each ES* algorithm's curve and hash
+    _ECDSA = {
+        "ES256": (ec.SECP256R1, hashes.SHA256),
+        "ES384": (ec.SECP384R1, hashes.SHA384),
+        "ES512": (ec.SECP521R1, hashes.SHA512),
+    }
 
 
 class ProofKey(NamedTuple):
@@ -72,6 +91,8 @@ def proof_key(jwk: object, alg: str) -> ProofKey:
         _check_rsa(jwk)
     public = {name: jwk[name] for name in REQUIRED_MEMBERS[kty]}
     jkt = jwk_thumbprint(public)
+    if kty == "EC":
+        return ProofKey(jkt, ecdsa_verifier(_member(jwk, "x"), _member(jwk, "y"), alg))
     try:
         # kid = the thumbprint, as RFC 7638 §1 suggests; the key set code requires one
         verifier = build_signing_key({**public, "kid": jkt}, (alg,)).verifiers.get(alg)
@@ -80,6 +101,35 @@ def proof_key(jwk: object, alg: str) -> ProofKey:
     if verifier is None:
         raise InvalidDPoPProofError("jwk cannot verify alg")
     return ProofKey(jkt, verifier)
+
+
+def ecdsa_verifier(x: bytes, y: bytes, alg: str) -> Verifier:
+    """``verify(message, signature)`` for ``alg`` (ES256/384/512) with the public point
+    (``x``, ``y``), each coordinate at its curve's full length in octets.
+
+    The signature is the JWS form, ``R || S`` (RFC 7518 §3.4); anything else is False.
+    ``InvalidDPoPProofError`` when the point is not on the curve.
+    """
+    curve, digest = _ECDSA[alg]
+    try:
+        key = ec.EllipticCurvePublicKey.from_encoded_point(curve(), b"\x04" + x + y)
+    except ValueError:
+        raise InvalidDPoPProofError("jwk is not a usable public key") from None
+    algorithm = ec.ECDSA(digest())
+    size = len(x)
+
+    def verify(message: bytes, signature: bytes) -> bool:
+        if len(signature) != 2 * size:
+            return False
+        r = int.from_bytes(signature[:size], "big")
+        s = int.from_bytes(signature[size:], "big")
+        try:
+            key.verify(encode_dss_signature(r, s), message, algorithm)
+        except InvalidSignature:
+            return False
+        return True
+
+    return verify
 
 
 def _check_optional_members(jwk: Mapping[str, Any], alg: str) -> None:

@@ -30,6 +30,7 @@ class ReplayStoreUnavailableError(Exception):
     """
 
     def __init__(self, reason: str, retry_after: float = DEFAULT_RETRY_AFTER_S) -> None:
+        """``reason``: for the server log only; ``retry_after``: seconds (SPEC §3a step 5)."""
         super().__init__(reason)
         self.retry_after = retry_after
 
@@ -60,7 +61,8 @@ class MemoryReplayStore:
     def __init__(
         self, *, max_entries: int = 100_000, clock: Callable[[], float] = time.time
     ) -> None:
-        """``max_entries`` >= 1; ``clock`` gives Unix seconds (``time.time``)."""
+        """``max_entries`` >= 1; ``clock`` gives Unix seconds (``time.time``).
+        Raises ``ValueError`` otherwise."""
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
@@ -70,7 +72,8 @@ class MemoryReplayStore:
         self._heap: list[tuple[float, tuple[str, str]]] = []
 
     def record(self, jkt: str, jti: str, expires_at: float) -> bool:
-        """See ``ReplayStore.record``."""
+        """See ``ReplayStore.record``.
+        Raises ``ReplayStoreUnavailableError`` when full of live records."""
         key = (jkt, jti)
         with self._lock:
             now = self._clock()

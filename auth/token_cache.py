@@ -1,4 +1,5 @@
-"""Verified-token cache: a repeat of an already verified token skips the signature check.
+"""Verified-token cache (SPEC §3): a repeat of an already verified token skips the signature
+check.
 
 Keyed by the SHA-256 of the whole token (the token itself is never kept), a
 bounded LRU shared by all threads. An entry never outlives the token's ``exp``

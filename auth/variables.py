@@ -86,7 +86,8 @@ def number(
     high: float,
     integer: bool = False,
 ) -> float:
-    """A finite number from ``low`` to ``high`` (seconds unless ``integer``), else ``default``."""
+    """``name`` in ``env``: a finite number from ``low`` to ``high`` (seconds unless
+    ``integer``); ``default`` when unset. Raises ``ConfigError`` for any other value."""
     value = get_value(env, name)
     if value is None:
         return default
@@ -101,7 +102,8 @@ def number(
 
 
 def boolean(env: Mapping[str, str], name: str) -> bool:
-    """true/false, 1/0, yes/no, on/off (any case); unset is False."""
+    """true/false, 1/0, yes/no, on/off (any case); unset is False.
+    Raises ``ConfigError`` for anything else."""
     value = get_value(env, name)
     if value is None:
         return False

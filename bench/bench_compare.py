@@ -131,23 +131,17 @@ def loads_for(tmp: Path, tokens: dict[str, Path]) -> dict[str, Load]:
     }
 
 
-def first_token(load: Load) -> str:
-    if load.tokens is None:
-        return ""
-    return load.tokens.read_text(encoding="ascii").split("\n", 1)[0]
-
-
 def prepare(servers, loads: dict[str, Load], args) -> list[tuple[str, str]]:
     """Seed Cashman, check that every load answers 2xx, warm every pair up; the pairs."""
     pairs = [(a, e) for e in ENDPOINTS for a in servers if e in APPS_BY_KEY[a].endpoints]
     for app_key, server in servers.items():
         if APPS_BY_KEY[app_key].family == "cashman":
-            seed(server.base_url, first_token(loads["incomes_get"]), SEED_ROWS)
+            seed(server.base_url, loads["incomes_get"].first_token(), SEED_ROWS)
     body = {"description": "bench check", "amount": 1}
     for app_key, endpoint in pairs:
         ld = loads[endpoint]
         payload = body if ld.method == "POST" else None
-        check_answers(servers[app_key].base_url, ld.method, ld.path, first_token(ld), payload)
+        check_answers(servers[app_key].base_url, ld.method, ld.path, ld.first_token(), payload)
     for app_key, endpoint in pairs if args.warmup > 0 else ():
         # imports, caches, pools, V8's JIT: all warm before round 1 (with 2 s, express's
         # first round was still a third dearer than its others)

@@ -12,6 +12,7 @@ The JWKS comes from a loopback issuer thread, as in production, never from a moc
     python bench/bench_inprocess.py
     python bench/bench_inprocess.py --profile secured_distinct
     python bench/bench_inprocess.py --quick
+    python bench/bench_inprocess.py --metrics   # adds ping_metrics: /ping with METRICS_BIND
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
 import tempfile
 import time
@@ -39,22 +41,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--requests", type=int, default=2000, help="requests per variant per round")
     p.add_argument("--profile", default="", help="variant to profile with cProfile instead")
     p.add_argument("--top", type=int, default=25, help="rows of the profile to print")
+    p.add_argument(
+        "--metrics", action="store_true", help="also /ping of an app counting Prometheus metrics"
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.rounds, args.requests = 1, 50
     return args
 
 
-def build(tmp: Path, issuer: str):
-    """The app as ``server.py`` builds it, from an environment like production's."""
+def build(tmp: Path, issuer: str, metrics: bool = False):
+    """The app as ``server.py`` builds it, from an environment like production's; with
+    ``metrics``, as a production worker builds it with ``METRICS_BIND`` set (files in ``tmp``)."""
     from cashman import create_app
     from cashman.config import Settings
 
     env = {
         "AUTH0_ISSUER": issuer,
         "API_AUDIENCE": harness.AUDIENCE,
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
+        "DATABASE_URL": f"sqlite:///{tmp / ('metrics.db' if metrics else 'bench.db')}",
     }
+    if metrics:
+        # what the production entry sets before any worker imports prometheus_client
+        (tmp / "metrics").mkdir(exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "metrics")
+        env["METRICS_BIND"] = "127.0.0.1:9100"  # checked, never bound here
     return create_app(Settings.from_env(env))
 
 
@@ -164,9 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         with harness.JWKSServer(key_holder.jwks()) as jwks:
             kit = harness.make_kit(jwks.issuer, key=key_holder.key)
             app = build(Path(tmp_name), jwks.issuer)
+            counting = build(Path(tmp_name), jwks.issuer, metrics=True) if args.metrics else None
             # the request log is part of the cost: written to a file, as gunicorn's is
             with open(Path(tmp_name) / "requests.log", "w") as log, redirect_stderr(log):
                 calls = variants(app, kit, pool_size)
+                if counting is not None:
+                    calls["ping_metrics"] = wsgi_call(counting, "GET", "/ping")
                 for call in calls.values():  # warm-up: lazy imports, first JWKS fetch
                     for _ in range(min(args.requests, 200)):
                         call()

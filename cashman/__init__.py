@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask
 
-from auth import Auth
+from auth import Auth, AuthObserver
 from cashman import (
     cors,
     database,
@@ -44,7 +46,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     db = database.init_app(app, settings.database_url)
     # DPoP jtis live in the app's database: every worker and instance shares them (SPEC §3a)
     replay_store = dpop_replay.init_app(db) if settings.auth.dpop.is_enabled else None
-    Auth(settings.auth, replay_store=replay_store).init_app(app)
+    observer = _metrics_observer(app, settings)
+    Auth(settings.auth, replay_store=replay_store, observer=observer).init_app(app)
     register_error_handlers(app)
     cors.init_app(app, settings.cors_origins)
     response_hooks.init_app(app)
@@ -56,3 +59,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         api.register_blueprint(blueprint)
     docs.init_app(app)
     return app
+
+
+def _metrics_observer(app: Flask, settings: Settings) -> AuthObserver:
+    """Count into the multiprocess files when a production entry serves metrics (SPEC §6)."""
+    if settings.metrics_bind is None or not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # no listener (the development server skips metrics): nothing to count
+        return AuthObserver()
+    # imported here: prometheus_client must first see the directory the entry set
+    from cashman import metrics
+
+    return metrics.init_app(app)

@@ -78,6 +78,8 @@ class SocketDeadlineReader:
     """gunicorn: blocking reads, ended at the deadline by shutting the socket's read side."""
 
     def __init__(self, stream: Any, sock: socket.socket, deadline: float) -> None:
+        """``stream``: the WSGI input; ``sock``: the client socket it reads from;
+        ``deadline``: ``time.monotonic()`` seconds when its read side is shut."""
         self._stream = stream
         self._sock = sock
         self._expired = False
@@ -130,6 +132,8 @@ class ThreadDeadlineReader:
     """Any server: each read on a reader thread, awaited at most until the deadline."""
 
     def __init__(self, stream: Any, deadline: float) -> None:
+        """``stream``: the WSGI input; ``deadline``: ``time.monotonic()`` seconds after which
+        a read raises ``BodyTimeout``."""
         self._stream = stream
         self._deadline = deadline
         self._in_flight: Future[bytes] | None = None

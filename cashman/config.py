@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from auth import AuthSettings, ConfigError
+from cashman.server_config import Bind, parse_bind
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'cashman.db'}"
@@ -25,7 +26,8 @@ _PG_DRIVER = "postgresql+psycopg://"
 
 
 def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
-    """``DATABASE_URL`` checked and normalized (SQLite file under ``instance/`` by default)."""
+    """``DATABASE_URL`` checked and normalized (SQLite file under ``instance/`` by default).
+    Raises ``ConfigError`` when invalid (SPEC §2, §5)."""
     env = os.environ if env is None else env
     url = (env.get("DATABASE_URL") or "").strip() or DEFAULT_DATABASE_URL
     for alias in _PG_ALIASES:
@@ -45,7 +47,8 @@ _ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?\Z")
 
 
 def cors_origins_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
-    """``CORS_ORIGINS``: exact origins, lower-cased, a trailing slash forgiven."""
+    """``CORS_ORIGINS``: exact origins, lower-cased, a trailing slash forgiven.
+    Raises ``ConfigError`` for a value that is not an origin (SPEC §2, §4 CORS)."""
     origins = []
     for item in env.get("CORS_ORIGINS", "").split(","):
         origin = item.strip().rstrip("/").lower()
@@ -68,7 +71,8 @@ class Settings:
     ``auth``: the token settings (``auth.AuthSettings``); ``database_url``: a SQLAlchemy
     URL (``DATABASE_URL``); ``cors_origins``: exact browser origins, lower case
     (``CORS_ORIGINS``); ``port``: the development server's TCP port (``PORT``);
-    ``extra``: free-form values by variable name, which the app itself does not read.
+    ``metrics_bind``: the Prometheus listener's address (``METRICS_BIND``), None for no
+    metrics; ``extra``: free-form values by variable name, which the app itself does not read.
     ``from_env`` builds it checked.
     """
 
@@ -76,6 +80,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     cors_origins: tuple[str, ...] = ()
     port: int = 5000
+    metrics_bind: Bind | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -91,9 +96,11 @@ class Settings:
         port_text = (env.get("PORT") or "").strip() or "5000"
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ConfigError("PORT", "must be a TCP port number (1-65535)")
+        metrics_text = (env.get("METRICS_BIND") or "").strip()
         return cls(
             auth=AuthSettings.from_env(env, is_development=is_development),
             database_url=database_url_from_env(env),
             cors_origins=origins,
             port=int(port_text),
+            metrics_bind=parse_bind("METRICS_BIND", metrics_text) if metrics_text else None,
         )

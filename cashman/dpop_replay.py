@@ -7,28 +7,30 @@ accepted proof, unique on (``jkt``, SHA-256 of ``jti``), with its expiry.
 The write is one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` whose row count says
 whether this call won: 1 when the pair was new (or its old row had expired), 0 when an
 unexpired row holds it. The database's unique index decides, so two workers racing with
-the same proof cannot both win. It runs on the driver's cursor in its own short
-transaction, apart from the request's: this is most of what DPoP adds to a request.
+the same proof cannot both win. It runs in its own short transaction, apart from the
+request's: this is most of what DPoP adds to a request, so it is one call into the
+driver on a connection kept open for it.
 
-The writes use a small pool of their own on the same database, set up once per
-connection for this one statement, and without the pool's pre-ping (a ``SELECT 1`` on
-every checkout: a second round trip on PostgreSQL); a connection found dropped is
-invalidated and the write tried once more on a fresh one.
+Connections: the store keeps idle driver connections of its own on the same database
+(made by an engine of its own: the app's connect settings, and the set-up below once
+each) and takes one per write, without SQLAlchemy's pool: its checkout and rollback on
+return, and psycopg's cursor layer, cost more CPU than the statement (measured:
+``bench/bench_dpop.py`` part 2). A connection found dropped is closed with every idle
+one and the write tried once more on a new connection.
 
-- PostgreSQL: one round trip. One statement on an autocommit connection, sent without
-  a server-side prepared statement (PgBouncer in transaction pooling mode cannot keep
-  those), with ``synchronous_commit`` off for that transaction only: a replay record
-  lost in a database crash can only re-open a proof that is still within its few
-  minutes, while waiting for a WAL flush would add that flush to every DPoP request.
+- PostgreSQL: one round trip through libpq (``PQexecParams``, psycopg's documented
+  ``pgconn``): text parameters, an unnamed statement (nothing prepared server-side, as
+  PgBouncer in transaction pooling mode needs) on an autocommit connection, so no
+  session state outlives the statement. ``synchronous_commit`` is off for that
+  transaction only: a replay record lost in a database crash can only re-open a proof
+  that is still within its few minutes, while waiting for a WAL flush would add that
+  flush to every DPoP request.
 - SQLite: the statement alone, in autocommit: its own transaction, whose first step
-  takes the write lock (a transaction that begins by writing is retried whole under the
-  busy timeout, so two workers never read a snapshot and then fail to upgrade it, as
-  ``BEGIN IMMEDIATE`` ensures for longer transactions). One call into SQLite instead of
-  three: each releases and retakes the GIL, which under a threaded server costs more
-  than the SQL (measured: ``bench/bench_dpop.py``). The connections are opened with
-  ``synchronous = NORMAL`` (the app's own stay ``FULL``): in WAL mode a commit then
-  survives the process being killed; only an operating-system crash can drop the last
-  ones, with the same bounded consequence as above.
+  takes the write lock (so it is retried whole under the busy timeout, as ``BEGIN
+  IMMEDIATE`` ensures for longer transactions), in one call into SQLite (each call
+  releases and retakes the GIL). The connections run ``synchronous = NORMAL`` (the
+  app's own stay ``FULL``): in WAL mode a commit survives the process being killed;
+  only an operating-system crash can drop the last ones, with the consequence above.
 
 Rows past their expiry are deleted at most once per ``cleanup_interval_s`` per process,
 in bounded batches, after a write (never before it): the table holds about one window
@@ -42,15 +44,31 @@ import base64
 import hashlib
 import logging
 import math
+import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections import deque
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import Any
 
-from sqlalchemy import BigInteger, Engine, bindparam, delete, event, func, select, tuple_
+import psycopg
+from psycopg import pq
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    bindparam,
+    delete,
+    event,
+    func,
+    literal_column,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import SQLAlchemyError
 
 from auth.replay import ReplayStoreUnavailableError
 from cashman.database import Database, build_engine
@@ -60,7 +78,18 @@ from cashman.prepared import PreparedQuery
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 5.0
+MAX_IDLE_CONNECTIONS = 5  # as SQLAlchemy's default pool size; more are closed on return
 _TABLE = DPoPReplayRecord.__table__
+# what a failed statement or connection attempt raises, per driver
+_DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, SQLAlchemyError, OSError)
+
+
+class _StatementError(Exception):
+    """A statement the database refused; ``lost`` when the connection is gone with it."""
+
+    def __init__(self, lost: bool) -> None:
+        super().__init__("statement failed")
+        self.lost = lost
 
 
 def _insert_statement(dialect_name: str) -> Any:
@@ -69,7 +98,9 @@ def _insert_statement(dialect_name: str) -> Any:
     if dialect_name == "postgresql":
         # One statement, one round trip: `set_config(..., true)` lasts only for the
         # statement's own transaction, whose commit then does not wait for the WAL flush.
-        async_commit = func.set_config("synchronous_commit", "off", True).is_not(None)
+        async_commit = func.set_config(
+            literal_column("'synchronous_commit'"), literal_column("'off'"), true()
+        ).is_not(None)
         statement = postgresql.insert(_TABLE).from_select(
             list(_TABLE.c.keys()), select(*values).where(async_commit)
         )
@@ -96,6 +127,15 @@ def _cleanup_statement() -> Any:
     return delete(_TABLE).where(
         tuple_(_TABLE.c.jkt, _TABLE.c.jti_sha256).in_(expired), _TABLE.c.expires_at < now
     )
+
+
+def _statement_dialect(engine: Engine) -> Dialect:
+    """The dialect the statements are compiled for: libpq's ``$n`` placeholders on
+    PostgreSQL (they go to ``PQexecParams``, not through psycopg), the engine's own on
+    SQLite."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.psycopg.dialect(paramstyle="numeric_dollar")
+    return engine.dialect
 
 
 def init_app(database: Database) -> DatabaseReplayStore:
@@ -125,25 +165,28 @@ class DatabaseReplayStore:
     ) -> None:
         """``engine`` (the app's, schema migrated); ``clock`` in Unix seconds; clean-ups at
         most every ``cleanup_interval_s``, each deleting up to ``cleanup_batch`` x
-        ``cleanup_max_batches`` expired rows. The writes use a pool of their own on the same
-        database (see the module docstring): ``write_engine`` is that pool's engine and
-        ``dispose()`` closes it."""
+        ``cleanup_max_batches`` expired rows. The writes use connections of their own on
+        the same database (see the module docstring), made by ``write_engine``;
+        ``dispose()`` closes them. No connection is opened before the first write."""
         self.engine = engine
         self.clock = clock
         self.cleanup_interval_s = cleanup_interval_s
         self.cleanup_batch = cleanup_batch
         self.cleanup_max_batches = cleanup_max_batches
-        dialect = engine.dialect
-        self._is_postgres = dialect.name == "postgresql"
+        self._is_postgres = engine.dialect.name == "postgresql"
         self.write_engine = build_engine(
             engine.url.render_as_string(hide_password=False), pre_ping=False
         )
         event.listen(self.write_engine, "connect", self._on_connect)
-        # compiled once for this dialect (PreparedQuery: SQL text, parameter order)
-        self._insert = PreparedQuery(_insert_statement(dialect.name), dialect)
+        # compiled once (PreparedQuery: SQL text, parameter order)
+        dialect = _statement_dialect(engine)
+        self._insert = PreparedQuery(_insert_statement(engine.dialect.name), dialect)
         self._cleanup = PreparedQuery(_cleanup_statement(), dialect)
         self._cleanup_lock = threading.Lock()
         self._next_cleanup = 0.0
+        # idle driver connections, the last returned on top (a deque: thread-safe ends)
+        self._idle: deque[Any] = deque()
+        self._disposed = False
 
     def record(self, jkt: str, jti: str, expires_at: float) -> bool:
         """See ``auth.replay.ReplayStore.record``; raises ``ReplayStoreUnavailableError``."""
@@ -157,36 +200,13 @@ class DatabaseReplayStore:
             }
         )
         try:
-            recorded = self._insert_once(params)
-        except DBAPIError as exc:
-            # The pool skips the pre-ping (a round trip on every request), so a connection
-            # the server dropped while idle shows up here: it was invalidated, and the
-            # write is tried once more on a fresh connection.
-            if not exc.connection_invalidated:
-                raise self._unavailable(exc) from None
-            try:
-                recorded = self._insert_once(params)
-            except (SQLAlchemyError, OSError) as retry_exc:
-                raise self._unavailable(retry_exc) from None
-        except (SQLAlchemyError, OSError) as exc:
-            raise self._unavailable(exc) from None
+            recorded = self._execute(self._insert.sql, params) == 1
+        except (_StatementError, *_DRIVER_ERRORS) as exc:
+            logger.warning("DPoP replay store unreachable (%s)", type(exc).__name__)
+            raise ReplayStoreUnavailableError("database error", RETRY_AFTER_S) from None
         if now >= self._next_cleanup:
             self.cleanup(now)
         return recorded
-
-    def dispose(self) -> None:
-        """Close the write pool of its own; the app's engine is the app's."""
-        self.write_engine.dispose()
-
-    def _insert_once(self, params: Any) -> bool:
-        with self._cursor() as cursor:
-            cursor.execute(self._insert.sql, params, **self._no_prepare)
-            return bool(cursor.rowcount == 1)
-
-    @staticmethod
-    def _unavailable(exc: BaseException) -> ReplayStoreUnavailableError:
-        logger.warning("DPoP replay store unreachable (%s)", type(exc).__name__)
-        return ReplayStoreUnavailableError("database error", RETRY_AFTER_S)
 
     def cleanup(self, now: float | None = None) -> int:
         """Delete expired rows in batches (one run per process at a time); return how many.
@@ -201,25 +221,93 @@ class DatabaseReplayStore:
             self._next_cleanup = now + self.cleanup_interval_s
             params = self._cleanup.parameters({"now": math.floor(now), "batch": self.cleanup_batch})
             for _ in range(self.cleanup_max_batches):
-                with self._cursor() as cursor:
-                    cursor.execute(self._cleanup.sql, params, **self._no_prepare)
-                    count = cursor.rowcount
+                count = self._execute(self._cleanup.sql, params)
                 deleted += count
                 if count < self.cleanup_batch:
                     break
-        except (SQLAlchemyError, OSError) as exc:
+        except (_StatementError, *_DRIVER_ERRORS) as exc:
             logger.warning("DPoP replay clean-up failed (%s)", type(exc).__name__)
         finally:
             self._cleanup_lock.release()
         return deleted
 
-    @property
-    def _no_prepare(self) -> dict[str, Any]:
-        # psycopg prepares a statement server-side after its 5th use unless told not to
-        return {"prepare": False} if self._is_postgres else {}
+    def dispose(self) -> None:
+        """Close the connections of its own; the app's engine is the app's."""
+        self._disposed = True
+        self._close_idle()
+        self.write_engine.dispose()
+
+    def _execute(self, sql: str, params: Sequence[Any]) -> int:
+        """Run ``sql`` in its own transaction on an idle connection; its row count.
+
+        A connection found lost is closed with every idle one (they are as old), and the
+        statement runs once more on a new connection. Raises ``_StatementError`` or a
+        driver error.
+        """
+        try:
+            connection, fresh = self._idle.pop(), False
+        except IndexError:
+            connection, fresh = self._connect(), True
+        try:
+            count = self._run(connection, sql, params)
+        except _StatementError as exc:
+            if not exc.lost:  # refused, rolled back: the connection is fine
+                self._check_in(connection)
+                raise
+            self._close(connection)
+            if fresh:
+                raise
+            self._close_idle()
+            connection = self._connect()
+            try:
+                count = self._run(connection, sql, params)
+            except BaseException:
+                self._close(connection)
+                raise
+        except BaseException:
+            self._close(connection)
+            raise
+        self._check_in(connection)
+        return count
+
+    def _run(self, connection: Any, sql: str, params: Sequence[Any]) -> int:
+        """One statement on ``connection`` (autocommit): the number of rows it changed."""
+        if not self._is_postgres:
+            try:
+                return int(connection.execute(sql, params).rowcount)
+            except sqlite3.Error:
+                raise _StatementError(lost=False) from None
+        pgconn = connection.pgconn
+        # text parameters: the statement's casts give PostgreSQL their types
+        result = pgconn.exec_params(sql.encode(), [str(value).encode() for value in params])
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            raise _StatementError(lost=pgconn.status != pq.ConnStatus.OK)
+        return int(result.command_tuples or 0)
+
+    def _connect(self) -> Any:
+        """A new driver connection from ``write_engine``, taken out of its pool for good."""
+        proxied = self.write_engine.raw_connection()
+        proxied.detach()
+        return proxied.dbapi_connection
+
+    def _check_in(self, connection: Any) -> None:
+        if self._disposed or len(self._idle) >= MAX_IDLE_CONNECTIONS:
+            self._close(connection)
+        else:
+            self._idle.append(connection)
+
+    def _close_idle(self) -> None:
+        with suppress(IndexError):
+            while True:
+                self._close(self._idle.pop())
+
+    @staticmethod
+    def _close(connection: Any) -> None:
+        with suppress(*_DRIVER_ERRORS):
+            connection.close()
 
     def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:
-        """Each connection of the write pool, once: autocommit (PostgreSQL), or commits
+        """Each connection of the write path, once: autocommit (PostgreSQL), or commits
         that wait for no fsync in WAL mode (SQLite, after ``build_engine``'s pragmas)."""
         if self._is_postgres:
             dbapi_connection.autocommit = True
@@ -227,32 +315,3 @@ class DatabaseReplayStore:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.close()
-
-    @contextmanager
-    def _cursor(self) -> Iterator[Any]:
-        """A cursor of the write pool (each statement its own transaction: autocommit);
-        driver errors as SQLAlchemy's."""
-        dbapi = self.write_engine.dialect.loaded_dbapi
-        try:
-            # the pool hands over the driver's own errors: raised as SQLAlchemy's too
-            connection = self.write_engine.raw_connection()
-        except dbapi.Error as exc:
-            raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
-        cursor = None
-        try:
-            cursor = connection.cursor()
-            yield cursor
-        except dbapi.Error as exc:
-            dbapi_connection = connection.dbapi_connection
-            lost = self.write_engine.dialect.is_disconnect(exc, dbapi_connection, cursor)
-            if lost:
-                connection.invalidate(exc)
-            raise DBAPIError.instance(
-                None, None, exc, dbapi.Error, connection_invalidated=lost
-            ) from exc
-        finally:
-            if cursor is not None:
-                with suppress(dbapi.Error):
-                    cursor.close()
-            # back to the pool, which rolls back what a failure left open
-            connection.close()

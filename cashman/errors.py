@@ -23,6 +23,8 @@ from werkzeug.exceptions import (
     UnsupportedMediaType,
 )
 
+from cashman import app_events
+
 # seconds a client is told to wait when the database is out of reach
 RETRY_AFTER_S = 5
 
@@ -47,35 +49,35 @@ _GENERIC: dict[int, tuple[str, str]] = {
 
 
 class InvalidJSONError(BadRequest):
-    """400: the body is not JSON (bad syntax, not UTF-8, nested too deep)."""
+    """400: the body is not JSON (bad syntax, not UTF-8, nested too deep; SPEC §4)."""
 
     error_code = "invalid_json"
     description = "The request body is not valid JSON."
 
 
 class DuplicateMemberNamesError(BadRequest):
-    """400: a JSON object in the body names a member twice (RFC 8259 §4)."""
+    """400: a JSON object in the body names a member twice (RFC 8259 §4, SPEC §4)."""
 
     error_code = "invalid_json"
     description = "The request body has duplicate member names."
 
 
 class JSONNotObjectError(BadRequest):
-    """400: the body is JSON, but not an object."""
+    """400: the body is JSON, but not an object (SPEC §4)."""
 
     error_code = "invalid_json"
     description = "The request body must be a JSON object."
 
 
 class UnreadableBodyError(BadRequest):
-    """400: the server could not deliver the body (broken chunking, client gone)."""
+    """400: the server could not deliver the body (broken chunking, client gone; SPEC §4)."""
 
     error_code = "invalid_body"
     description = "The request body could not be read."
 
 
 class NotJSONError(UnsupportedMediaType):
-    """415: the body's ``Content-Type`` is not JSON in UTF-8."""
+    """415: the body's ``Content-Type`` is not JSON in UTF-8 (SPEC §4)."""
 
     error_code = "unsupported_media_type"
     description = "The request body must be application/json (UTF-8)."
@@ -83,7 +85,7 @@ class NotJSONError(UnsupportedMediaType):
 
 class RequestValidationError(UnprocessableEntity):
     """422: the schema refused the body, query or headers; ``errors`` maps each field
-    (``_schema`` for the whole body) to its messages."""
+    (``_schema`` for the whole body) to its messages (SPEC §4)."""
 
     error_code = "validation_error"
     description = "The request is invalid; see errors."
@@ -102,14 +104,14 @@ class IdempotencyKeyReusedError(UnprocessableEntity):
 
 
 class TransactionNotFoundError(NotFound):
-    """404: no transaction of this kind with this id belongs to the caller."""
+    """404: no transaction of this kind with this id belongs to the caller (SPEC §4)."""
 
     error_code = "not_found"
     description = "There is no such transaction."
 
 
 class DatabaseUnavailableError(ServiceUnavailable):
-    """503 with ``Retry-After``: the database is down, unreachable or locked."""
+    """503 with ``Retry-After``: the database is down, unreachable or locked (SPEC §5, §6)."""
 
     error_code = "database_unavailable"
     description = "The database is unavailable; retry later."
@@ -119,7 +121,12 @@ class NotReadyError(ServiceUnavailable):
     """503 with ``Retry-After`` from ``/readyz``: this instance cannot serve (SPEC §6)."""
 
     error_code = "not_ready"
-    description = "The service cannot reach its database; retry later"
+    description = "The service is not ready to serve; retry later"
+
+    def __init__(self, retry_after: int, errors: dict[str, list[str]]) -> None:
+        """``errors``: what is not ready (``database``, ``issuer[<position>]``) and why."""
+        super().__init__(retry_after=retry_after)
+        self.errors = errors
 
 
 # an outage, not a bug: connection refused or lost, pool exhausted, locked database
@@ -165,12 +172,16 @@ def handle_http_exception(error: HTTPException) -> Response:
 def handle_database_outage(error: Exception) -> Response:
     """The database is down or locked: 503 with Retry-After, never a hang or a 500."""
     current_app.logger.warning("database unavailable: %s", type(error).__name__)
+    app_events.database_error.send(current_app._get_current_object(), error=type(error).__name__)
     return handle_http_exception(DatabaseUnavailableError(retry_after=RETRY_AFTER_S))
 
 
 def handle_unexpected(error: Exception) -> Response:
     """A bug: logged with its traceback on the server, a bare 500 for the client."""
     current_app.logger.exception("unhandled error", exc_info=error)
+    if isinstance(error, sa_exc.SQLAlchemyError):
+        app = current_app._get_current_object()
+        app_events.database_error.send(app, error=type(error).__name__)
     return handle_http_exception(InternalServerError())
 
 

@@ -26,11 +26,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from flask import Response
+from flask import Response, current_app
 from sqlalchemy import Connection, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from cashman import storage
+from cashman import app_events, storage
 from cashman.database import Database, current_database
 from cashman.errors import IdempotencyKeyReusedError
 from cashman.jsonio import dumps_exact
@@ -89,6 +89,8 @@ class FirstRequest:
 
     fingerprint: str
     response: StoredResponse
+    # made by an earlier request with the key (this one replays it), not by this one
+    is_earlier: bool = False
 
 
 def fingerprint(path: str, data: Mapping[str, Any]) -> str:
@@ -102,6 +104,8 @@ def replay(first: FirstRequest, expected_fingerprint: str) -> Response:
     first request was a different one."""
     if first.fingerprint != expected_fingerprint:
         raise IdempotencyKeyReusedError()
+    if first.is_earlier:
+        app_events.idempotent_replay.send(current_app._get_current_object())
     return first.response.to_response()
 
 
@@ -151,7 +155,8 @@ def _find(connection: Connection, owner: str, key: str) -> FirstRequest | None:
     if row.created_at < storage.now() - TTL:
         connection.execute(_DELETE_ONE, {"record_id": row.id})
         return None
-    return FirstRequest(row.fingerprint, StoredResponse(row.status, row.body, row.location))
+    stored = StoredResponse(row.status, row.body, row.location)
+    return FirstRequest(row.fingerprint, stored, is_earlier=True)
 
 
 def _remember(

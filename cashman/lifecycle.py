@@ -8,32 +8,42 @@ the same moments (SPEC §6):
   configuration is checked (one line and exit 2 if it is bad) and kept, so
   that forked workers build the app from it instead of checking it again;
 - ``before_workers_start()``: in the parent, just before the first worker
-  is started: the start-up line naming the issuers and audience. A parent-
-  side listener (the Prometheus ``METRICS_BIND`` one) starts here too;
+  is started: the start-up line naming the issuers and audience, and the
+  server's own directory where every worker registers its pid
+  (``cashman.worker_registry``). A parent-side listener (the Prometheus
+  ``METRICS_BIND`` one) starts here too;
 - ``worker_exited()``: in the parent, whenever a worker process ends
-  (stopped, crashed, replaced): one JSON line. Per-worker state kept by the
-  parent (multiprocess metrics files) is released here too;
+  (stopped, crashed, replaced): one JSON line, and the worker's registration
+  is dropped. Per-worker state kept by the parent (multiprocess metrics
+  files) is released here too;
 - ``worker_app()``: in each worker: the app, wrapped so that every answer
   leaves its connection usable or closed (``cashman.body_buffer``).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from flask import Flask
 
-from cashman import create_app, request_log
+from cashman import create_app, metrics_listener, request_log
 from cashman.body_buffer import BodyBuffer
 from cashman.config import Settings
+from cashman.server_config import Bind
 from cashman.startup import check_production_settings, exit_on_config_error
+from cashman.worker_registry import DIRECTORY_VARIABLE, WorkerRegistry
 
 logger = logging.getLogger("cashman")
 
 # the settings the parent checked; a forked worker finds them here
 _checked: Settings | None = None
+# the parent's registry of its workers; a forked worker finds it here too
+_registry: WorkerRegistry | None = None
 
 
 def prepare(env: Mapping[str, str] | None = None) -> Settings:
@@ -43,19 +53,52 @@ def prepare(env: Mapping[str, str] | None = None) -> Settings:
     return _checked
 
 
+def check_listeners(settings: Settings, api: Bind) -> None:
+    """In the parent, with the API's address known: ``METRICS_BIND``, when set, is another
+    address this host can listen on (else one line and exit 2; SPEC §2, §6)."""
+    if settings.metrics_bind is not None:
+        with exit_on_config_error():
+            metrics_listener.check_metrics_bind(settings.metrics_bind, api)
+
+
 def before_workers_start(settings: Settings) -> None:
     """In the parent, before the first worker starts: say which issuers and audience are
-    trusted, and warn once when DPoP runs off for lack of ``API_BASE_URL`` (SPEC §3a)."""
+    trusted, warn once when DPoP runs off for lack of ``API_BASE_URL`` (SPEC §3a), and
+    start the metrics listener when ``METRICS_BIND`` is set (SPEC §6)."""
     request_log.log_startup(settings.auth.issuers, settings.auth.api_audience)
     warning = settings.auth.dpop.startup_warning
     if warning is not None:
         logger.warning(json.dumps({"event": "startup_warning", "message": warning}))
+    registry = worker_registry()
+    if settings.metrics_bind is not None:
+        metrics_listener.start(settings.metrics_bind, registry.directory)
+
+
+def worker_registry() -> WorkerRegistry:
+    """In the parent: this server's registry of workers, made (once) before any is forked."""
+    global _registry
+    if _registry is None:
+        _registry = WorkerRegistry.create()
+        _registry.install_fork_hook()
+        atexit.register(_registry.remove)
+    return _registry
 
 
 def worker_exited(pid: int) -> None:
     """In the parent, when the worker process ``pid`` has ended, for whatever reason."""
     request_log.configure_logging()
     logger.info(json.dumps({"event": "worker_exit", "pid": pid}))
+    if _registry is not None:
+        _registry.forget(pid)
+    metrics_listener.worker_ended(pid)
+
+
+def _register_worker() -> None:
+    """In a worker: register, if the fork hook has not (a worker started by ``spawn``)."""
+    if _registry is not None:
+        _registry.register()
+    elif os.environ.get(DIRECTORY_VARIABLE):
+        WorkerRegistry(Path(os.environ[DIRECTORY_VARIABLE]), os.getppid()).register()
 
 
 def worker_app(app_slots: int | None = None) -> Flask:
@@ -66,6 +109,8 @@ def worker_app(app_slots: int | None = None) -> Flask:
     server:app`` from elsewhere) checks them in each worker instead, with
     the same one-line refusal. ``app_slots``: see ``BodyBuffer``.
     """
+    _register_worker()
+    metrics_listener.close_inherited()
     settings = _checked or check_production_settings()
     with exit_on_config_error():
         app = create_app(settings)

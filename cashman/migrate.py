@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from auth import ConfigError
 from cashman.config import database_url_from_env
-from cashman.models import build_engine
+from cashman.database import build_engine
 from cashman.startup import exit_on_config_error
 
 # any constant both workers agree on; "cashman" in ASCII

@@ -30,8 +30,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# the server configuration imports it from here: the engine set-up lives in database.py
-from cashman.database import build_engine  # noqa: F401
 from cashman.money import from_cents, to_cent, to_cents
 
 

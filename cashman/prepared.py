@@ -1,16 +1,16 @@
-"""A Core statement compiled once, for code that runs it on the driver's cursor itself.
+"""A Core statement compiled once, for code that runs it on the driver itself.
 
 The DPoP replay write (``cashman.dpop_replay``, SPEC §3a step 5) is most of what DPoP
 adds to a request, and it needs what SQLAlchemy's execution layer does not let a
-caller choose per statement: its own short transaction with a pragma around it on
-SQLite, autocommit without a server-side prepared statement on PostgreSQL. So it
-executes on the driver's cursor, and this class gives it what SQLAlchemy would have:
-the statement compiled by the engine's dialect (SQL text, parameter order, values
-fixed at compile time) and the bind processors of its column types. The create of a
-transaction (``cashman.storage.create``) runs its one ``INSERT ... RETURNING`` the same
-way: SQLAlchemy's connection and result layers cost more than the SQL there. Everything
-else of the API runs its statements through SQLAlchemy (the list path did too, once it
-was measured: this saved it under 15 % of a request on PostgreSQL).
+caller choose per statement: its own short transaction on a connection kept open for
+it, in one driver call (libpq's on PostgreSQL, with nothing prepared server-side). So
+it executes on the driver itself, and this class gives it what SQLAlchemy would have:
+the statement compiled by a dialect (SQL text, parameter order, values fixed at
+compile time) and the bind processors of its column types. The create of a
+transaction (``cashman.storage.create``) runs its one ``INSERT ... RETURNING`` on the
+driver's cursor too: SQLAlchemy's connection and result layers cost more than the SQL
+there. Everything else of the API runs its statements through SQLAlchemy (the list
+path did too, once it was measured: this saved it under 15 % of a request on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ class PreparedQuery:
     """
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
-        """Compile ``statement`` (a Core select, insert or delete) for ``dialect``."""
+        """Compile ``statement`` (a Core select, insert or delete) for ``dialect``.
+        Raises ``ValueError`` for one that needs compiling per execution."""
         compiled = statement.compile(dialect=dialect)
         if compiled.literal_execute_params or compiled.post_compile_params:
             raise ValueError("statement needs per-execution compilation")

@@ -19,15 +19,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-# RedactTokens, install_redaction, REDACTED and MAX_LOGGED_PATH are also imported from
-# here by the server configuration and its tests: this module is the logging surface
-from cashman.redaction import (  # noqa: F401
-    MAX_LOGGED_PATH,
-    REDACTED,
-    RedactTokens,
-    install_redaction,
-    loggable_path,
-)
+from cashman.redaction import loggable_path
 
 logger = logging.getLogger("cashman.request")
 startup_logger = logging.getLogger("cashman")

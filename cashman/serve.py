@@ -111,7 +111,7 @@ def log_config() -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": "cashman.request_log.RedactTokens"}},
+        "filters": {"redact": {"()": "cashman.redaction.RedactTokens"}},
         "formatters": {"plain": {"format": "[granian] [%(levelname)s] %(message)s"}},
         "handlers": {
             "stderr": {
@@ -176,11 +176,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = lifecycle.prepare(os.environ)
     size = server_settings(args, os.environ)
     check_can_listen(size.bind, bind_source(args, os.environ))
+    lifecycle.check_listeners(settings, size.bind)
     migrate_or_exit(settings.database_url)
 
     server = build_server(size)
-    watch = WorkerWatch(lifecycle.worker_exited)
     server.on_startup(partial(lifecycle.before_workers_start, settings))
+    watch = WorkerWatch(lifecycle.worker_exited, registry=lifecycle.worker_registry())
     server.on_startup(watch.start)
     server.on_shutdown(watch.stop)
     server.serve(target_loader=partial(load_app, app_slots=size.threads))

@@ -135,7 +135,8 @@ def first_set(env: Mapping[str, str], names: Sequence[str]) -> tuple[str, str | 
 def int_setting(
     env: Mapping[str, str], names: Sequence[str], default: int, low: int, high: int
 ) -> int:
-    """The first of ``names`` that is set, as an integer in [low, high]; else ``default``."""
+    """The first of ``names`` that is set, as an integer in [low, high]; else ``default``.
+    Raises ``ConfigError`` naming that variable for any other value (SPEC §2, §6)."""
     name, value = first_set(env, names)
     if value is None:
         return default

@@ -32,6 +32,7 @@ class Armed:
     """A deadline in the watchdog; :meth:`cancel` is final once it returns."""
 
     def __init__(self, watchdog: Watchdog, entry: _Entry) -> None:
+        """Made by ``Watchdog.call_at``, never by hand: the entry it may cancel."""
         self._watchdog = watchdog
         self._entry = entry
 

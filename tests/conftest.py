@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from auth.testing import AuthKit
+from auth.testing import AuthKit, DPoPKey
 from cashman import create_app
 from cashman.config import Settings
 
@@ -53,12 +53,26 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run database-backed API and storage tests against every available backend."""
+    """Run database-backed API and storage tests against every available backend, and
+    ``postgres_only`` tests against PostgreSQL alone."""
     if "database_backend" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("postgres_only"):
+        metafunc.parametrize("database_backend", [_postgres_only_param()], indirect=True)
         return
     relative = metafunc.definition.path.resolve().relative_to(_TESTS_ROOT)
     if relative.parts[0] in _PER_BACKEND_DIRS or metafunc.definition.get_closest_marker("postgres"):
         metafunc.parametrize("database_backend", BACKENDS, indirect=True)
+
+
+def _postgres_only_param() -> object:
+    """The one backend of a ``postgres_only`` test. Without ``TEST_POSTGRES_URL`` it is skipped
+    with that reason, unless PostgreSQL is required: then it runs, and fails."""
+    if POSTGRES_URL or os.environ.get("CASHMAN_REQUIRE_POSTGRES") == "1":
+        return "postgresql"
+    return pytest.param(
+        "postgresql", marks=pytest.mark.skip(reason="PostgreSQL only: TEST_POSTGRES_URL is not set")
+    )
 
 
 _admin_engine: Engine | None = None
@@ -141,6 +155,12 @@ def token(kit):
         return kit.mint(scopes=scopes, claims=claims)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def client_key() -> DPoPKey:
+    """A DPoP client's key pair (ES256; one per test module: keys are not state)."""
+    return DPoPKey()
 
 
 @pytest.fixture

@@ -45,6 +45,12 @@ class Load:
     tokens: Path | None = None
     body: Path | None = None
 
+    def first_token(self) -> str:
+        """The first token of the token file ("" for a load without tokens)."""
+        if self.tokens is None:
+            return ""
+        return self.tokens.read_text(encoding="ascii").split("\n", 1)[0]
+
 
 @dataclass(frozen=True)
 class Sample:

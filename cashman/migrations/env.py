@@ -1,4 +1,4 @@
-"""Alembic environment: migrates the connection ``cashman.migrate`` hands over,
+"""Alembic environment (SPEC §5): migrates the connection ``cashman.migrate`` hands over,
 or the database named by ``DATABASE_URL`` when run by the ``alembic`` command."""
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ target_metadata = Base.metadata
 
 
 def run_migrations(connection: Connection) -> None:
+    """Upgrade the database behind ``connection`` to the newest revision, in one transaction."""
     context.configure(connection=connection, target_metadata=target_metadata)
     with context.begin_transaction():
         context.run_migrations()
 
 
 def run_online() -> None:
+    """Migrate the handed-over connection, else a fresh engine on ``sqlalchemy.url`` or
+    ``DATABASE_URL`` (its default when unset; ``ConfigError`` when it is not a valid URL)."""
     connection = config.attributes.get("connection")
     if connection is not None:
         run_migrations(connection)

@@ -30,11 +30,6 @@ def env(env):
 
 
 @pytest.fixture
-def client_key() -> DPoPKey:
-    return DPoPKey()
-
-
-@pytest.fixture
 def bound_token(kit, client_key):
     return client_key.mint_bound(kit, scopes=[READ, WRITE])
 

@@ -345,9 +345,10 @@ def test_503_database_unavailable(app, send):
     )
     assert wire(send("GET", "/readyz", headers={})) == (
         503,
-        json_headers(88, ("Retry-After", "5")),
+        json_headers(126, ("Retry-After", "5")),
         b'{"code":"not_ready",'
-        b'"description":"The service cannot reach its database; retry later"}\n',
+        b'"description":"The service is not ready to serve; retry later",'
+        b'"errors":{"database":["does not answer"]}}\n',
     )
 
 

@@ -8,9 +8,10 @@ from collections.abc import Callable
 import pytest
 
 from auth.jwks import JWKSCache
-from auth.testing import AuthKit
+from auth.testing import AuthKit, DPoPKey
 from auth.verify import TokenVerifier
 from tests.auth.clocks import NOW, Clock
+from tests.auth.dpop_case import DPoPCase
 from tests.auth.minimal_app import build_app
 
 
@@ -75,3 +76,9 @@ def cache(kit: AuthKit, clock: Clock) -> Callable[..., JWKSCache]:
         return JWKSCache(kit.jwks_url, **{"clock": clock, **options})
 
     return make
+
+
+@pytest.fixture
+def case(kit: AuthKit, client_key: DPoPKey) -> DPoPCase:
+    """A DPoP request under test: ``client_key``, a token bound to it, a verifier at ``NOW``."""
+    return DPoPCase(kit, client_key)

@@ -27,16 +27,6 @@ from tests.auth.dpop_case import LEEWAY, NOW, Clock, DPoPCase, payload_of
 SECRET = b"n" * 32
 
 
-@pytest.fixture(scope="module")
-def client() -> DPoPKey:
-    return DPoPKey()
-
-
-@pytest.fixture
-def case(kit, client) -> DPoPCase:
-    return DPoPCase(kit, client)
-
-
 class RecordingStore:
     """A ``ReplayStore`` that remembers every call (and can be made unreachable)."""
 
@@ -92,11 +82,11 @@ def test_new_proof_with_a_fresh_jti_is_accepted(case):
     assert case.verify(case.proof())
 
 
-def test_record_is_kept_for_iat_plus_max_age_plus_leeway(kit, client):
+def test_record_is_kept_for_iat_plus_max_age_plus_leeway(kit, client_key):
     store = RecordingStore()
-    case = DPoPCase(kit, client, store=store)
+    case = DPoPCase(kit, client_key, store=store)
     case.verify(case.proof(jti="kept", claims={"iat": NOW - 5}))
-    assert store.calls == [(client.jkt, "kept", NOW - 5 + 300 + LEEWAY)]
+    assert store.calls == [(client_key.jkt, "kept", NOW - 5 + 300 + LEEWAY)]
 
 
 @pytest.mark.parametrize(
@@ -108,9 +98,9 @@ def test_record_is_kept_for_iat_plus_max_age_plus_leeway(kit, client):
         {"corrupt_signature": True},
     ],
 )
-def test_refused_proof_burns_nothing(kit, client, broken):
+def test_refused_proof_burns_nothing(kit, client_key, broken):
     store = RecordingStore()
-    case = DPoPCase(kit, client, store=store)
+    case = DPoPCase(kit, client_key, store=store)
     with pytest.raises(InvalidDPoPProofError):
         case.verify(case.proof(jti="same", **broken))
     assert store.calls == []
@@ -124,25 +114,25 @@ def test_proof_refused_for_its_request_can_still_be_used_for_its_own(case):
     assert case.verify(proof, method="POST")
 
 
-def test_proof_refused_by_the_binding_burns_nothing(kit, client):
+def test_proof_refused_by_the_binding_burns_nothing(kit, client_key):
     store = RecordingStore()
-    case = DPoPCase(kit, client, store=store)
+    case = DPoPCase(kit, client_key, store=store)
     thief = DPoPKey()
     with pytest.raises(InvalidTokenError):
         case.verify(thief.proof("GET", "https://api.example.com/incomes", case.token, now=NOW))
     assert store.calls == []
 
 
-def test_unreachable_store_is_a_503_with_retry_after(kit, client):
-    case = DPoPCase(kit, client, store=RecordingStore(reachable=False))
+def test_unreachable_store_is_a_503_with_retry_after(kit, client_key):
+    case = DPoPCase(kit, client_key, store=RecordingStore(reachable=False))
     with pytest.raises(DPoPReplayUnavailableError) as caught:
         case.verify(case.proof())
     assert (caught.value.status, caught.value.code) == (503, "dpop_replay_unavailable")
     assert caught.value.retry_after == 8  # whole seconds, rounded up
 
 
-def test_refused_proof_does_not_reach_an_unreachable_store(kit, client):
-    case = DPoPCase(kit, client, store=RecordingStore(reachable=False))
+def test_refused_proof_does_not_reach_an_unreachable_store(kit, client_key):
+    case = DPoPCase(kit, client_key, store=RecordingStore(reachable=False))
     with pytest.raises(InvalidDPoPProofError):
         case.verify(case.proof(claims={"htm": "PUT"}))
 
@@ -173,8 +163,8 @@ def test_concurrent_replays_accept_exactly_one(case):
 
 
 @pytest.fixture
-def nonce_case(kit, client) -> DPoPCase:
-    return DPoPCase(kit, client, auth_dpop_nonce_secret=SECRET)
+def nonce_case(kit, client_key) -> DPoPCase:
+    return DPoPCase(kit, client_key, auth_dpop_nonce_secret=SECRET)
 
 
 def test_proof_without_nonce_gets_use_dpop_nonce_with_a_fresh_one(nonce_case):
@@ -215,9 +205,9 @@ def test_nonce_of_another_secret_gets_use_dpop_nonce(nonce_case):
         nonce_case.verify(nonce_case.proof(nonce=foreign))
 
 
-def test_missing_nonce_burns_nothing(kit, client):
+def test_missing_nonce_burns_nothing(kit, client_key):
     store = RecordingStore()
-    case = DPoPCase(kit, client, store=store, auth_dpop_nonce_secret=SECRET)
+    case = DPoPCase(kit, client_key, store=store, auth_dpop_nonce_secret=SECRET)
     with pytest.raises(UseDPoPNonceError):
         case.verify(case.proof(jti="retry"))
     assert store.calls == []

@@ -8,20 +8,10 @@ from __future__ import annotations
 import pytest
 
 from auth.errors import InvalidDPoPProofError
-from auth.testing import OMIT, DPoPKey
+from auth.testing import OMIT
 from tests.auth.dpop_case import BASE_URL, LEEWAY, NOW, URL, DPoPCase, payload_of
 
 MAX_AGE = 300
-
-
-@pytest.fixture(scope="module")
-def client() -> DPoPKey:
-    return DPoPKey()
-
-
-@pytest.fixture
-def case(kit, client) -> DPoPCase:
-    return DPoPCase(kit, client)
 
 
 def refused(case: DPoPCase, proof: str, **kwargs) -> None:
@@ -109,9 +99,9 @@ def test_request_uri_query_is_ignored(case):
     assert case.verify(case.proof(), htu=f"{URL}?limit=2")
 
 
-def test_proof_for_another_base_url_is_refused(kit, client):
+def test_proof_for_another_base_url_is_refused(kit, client_key):
     # a proof made for the host an attacker forged is worth nothing against API_BASE_URL
-    case = DPoPCase(kit, client)
+    case = DPoPCase(kit, client_key)
     refused(case, case.proof(url="https://attacker.example/incomes"))
 
 
@@ -146,8 +136,8 @@ def test_iat_in_the_future_within_the_leeway_is_accepted(case):
     assert case.verify(case.proof(claims={"iat": NOW + LEEWAY}))
 
 
-def test_max_age_is_configurable(kit, client):
-    case = DPoPCase(kit, client, auth_dpop_max_age=10)
+def test_max_age_is_configurable(kit, client_key):
+    case = DPoPCase(kit, client_key, auth_dpop_max_age=10)
     refused(case, case.proof(claims={"iat": NOW - 10 - LEEWAY - 1}))
     assert case.verify(case.proof(claims={"iat": NOW - 10 - LEEWAY}))
 
@@ -160,8 +150,8 @@ def test_ath_other_than_the_token_hash_is_refused(case, ath):
     refused(case, case.proof(claims={"ath": ath}))
 
 
-def test_proof_for_another_token_of_the_same_key_is_refused(case, client):
-    other_token = client.mint_bound(case.kit, scopes=["write:transactions"])
+def test_proof_for_another_token_of_the_same_key_is_refused(case, client_key):
+    other_token = client_key.mint_bound(case.kit, scopes=["write:transactions"])
     refused(case, case.proof(access_token=other_token))
 
 

@@ -17,26 +17,16 @@ from auth.testing import OMIT, DPoPKey, b64url, sign
 from tests.auth.dpop_case import BASE_URL, DPoPCase
 
 
-@pytest.fixture(scope="module")
-def client() -> DPoPKey:
-    return DPoPKey()
-
-
-@pytest.fixture
-def case(kit, client) -> DPoPCase:
-    return DPoPCase(kit, client)
-
-
 def refused(case: DPoPCase, proof: str | list[str], **kwargs) -> InvalidDPoPProofError:
     with pytest.raises(InvalidDPoPProofError) as caught:
         case.verify(proof, **kwargs)
     return caught.value
 
 
-def test_valid_proof_is_accepted_and_returns_its_jkt(case, client):
+def test_valid_proof_is_accepted_and_returns_its_jkt(case, client_key):
     proof = case.proof(jti="proof-1")
     accepted = case.verify(proof)
-    assert (accepted.jkt, accepted.jti, accepted.iat) == (client.jkt, "proof-1", case.clock.now)
+    assert (accepted.jkt, accepted.jti, accepted.iat) == (client_key.jkt, "proof-1", case.clock.now)
 
 
 # -- step 1: exactly one DPoP header holding one compact JWS of at most 8 KiB --------------
@@ -105,8 +95,8 @@ def test_token_without_a_string_cnf_jkt_is_invalid_token(case, cnf):
     assert type(caught.value) is InvalidTokenError
 
 
-def test_token_bound_to_jkt_and_another_method_is_invalid_token(case, client):
-    claims = {**case.claims, "cnf": {"jkt": client.jkt, "x5t#S256": "abc"}}
+def test_token_bound_to_jkt_and_another_method_is_invalid_token(case, client_key):
+    claims = {**case.claims, "cnf": {"jkt": client_key.jkt, "x5t#S256": "abc"}}
     with pytest.raises(InvalidTokenError) as caught:
         case.verify(case.proof(), token_claims=claims)
     assert type(caught.value) is InvalidTokenError
@@ -128,10 +118,10 @@ def test_missing_proof_is_checked_before_the_token(case):
 # -- step 3: JOSE header -------------------------------------------------------------------
 
 
-def _raw_proof(client: DPoPKey, header, payload, alg: str = "ES256") -> str:
-    """A proof from exactly these header/payload bytes, signed by ``client``."""
+def _raw_proof(client_key: DPoPKey, header, payload, alg: str = "ES256") -> str:
+    """A proof from exactly these header/payload bytes, signed by ``client_key``."""
     signing_input = f"{b64url(header)}.{b64url(payload)}"
-    return f"{signing_input}.{b64url(sign(signing_input.encode(), alg, client.private_key))}"
+    return f"{signing_input}.{b64url(sign(signing_input.encode(), alg, client_key.private_key))}"
 
 
 def _payload(case: DPoPCase) -> bytes:
@@ -146,32 +136,32 @@ def _payload(case: DPoPCase) -> bytes:
     ).encode()
 
 
-def _header(client: DPoPKey) -> bytes:
-    return json.dumps({"typ": "dpop+jwt", "alg": "ES256", "jwk": client.jwk()}).encode()
+def _header(client_key: DPoPKey) -> bytes:
+    return json.dumps({"typ": "dpop+jwt", "alg": "ES256", "jwk": client_key.jwk()}).encode()
 
 
-def test_raw_proof_helper_makes_a_valid_proof(case, client):
-    assert case.verify(_raw_proof(client, _header(client), _payload(case)))
+def test_raw_proof_helper_makes_a_valid_proof(case, client_key):
+    assert case.verify(_raw_proof(client_key, _header(client_key), _payload(case)))
 
 
 @pytest.mark.parametrize(
     "header",
     [b"not json", b"[1]", b'{"typ":"dpop+jwt","typ":"dpop+jwt"}', b"\xff"],
 )
-def test_header_that_is_not_a_json_object_is_refused(case, client, header):
-    refused(case, _raw_proof(client, header, _payload(case)))
+def test_header_that_is_not_a_json_object_is_refused(case, client_key, header):
+    refused(case, _raw_proof(client_key, header, _payload(case)))
 
 
 @pytest.mark.parametrize(
     "payload", [b"not json", b'"claims"', b'{"jti":"a","jti":"b"}', b'{"iat":NaN}']
 )
-def test_payload_that_is_not_a_json_object_is_refused(case, client, payload):
-    refused(case, _raw_proof(client, _header(client), payload))
+def test_payload_that_is_not_a_json_object_is_refused(case, client_key, payload):
+    refused(case, _raw_proof(client_key, _header(client_key), payload))
 
 
-def test_duplicate_claim_is_refused_even_when_both_are_valid(case, client):
+def test_duplicate_claim_is_refused_even_when_both_are_valid(case, client_key):
     payload = _payload(case).replace(b'"jti": "raw"', b'"jti": "raw", "jti": "raw"')
-    refused(case, _raw_proof(client, _header(client), payload))
+    refused(case, _raw_proof(client_key, _header(client_key), payload))
 
 
 @pytest.mark.parametrize("typ", [OMIT, None, "JWT", "at+jwt", "dpop", "dpop+jwt2", 1])
@@ -185,10 +175,10 @@ def test_typ_is_compared_case_insensitively(case, typ):
 
 
 def test_alg_outside_the_dpop_algorithms_is_refused(kit):
-    client = DPoPKey("ES384")
-    case = DPoPCase(kit, client)  # AUTH_DPOP_ALGORITHMS = ES256
+    client_key = DPoPKey("ES384")
+    case = DPoPCase(kit, client_key)  # AUTH_DPOP_ALGORITHMS = ES256
     refused(case, case.proof())
-    allowed = DPoPCase(kit, client, auth_dpop_algorithms=("ES256", "ES384"))
+    allowed = DPoPCase(kit, client_key, auth_dpop_algorithms=("ES256", "ES384"))
     assert allowed.verify(allowed.proof())
 
 
@@ -197,8 +187,8 @@ def test_alg_not_allowed_is_refused(case, alg):
     refused(case, case.proof(headers={"alg": alg}))
 
 
-def test_hs256_keyed_with_the_public_jwk_is_refused(case, client):
-    secret = json.dumps(client.jwk()).encode()
+def test_hs256_keyed_with_the_public_jwk_is_refused(case, client_key):
+    secret = json.dumps(client_key.jwk()).encode()
     refused(case, case.proof(headers={"alg": "HS256"}, alg="HS256", key=secret))
 
 
@@ -272,7 +262,7 @@ def test_signature_over_another_payload_is_refused(case):
         b'{"iat":' + b"9" * 5000 + b"}",
     ],
 )
-def test_hostile_payload_is_refused_not_a_crash(case, client, payload):
-    proof = _raw_proof(client, _header(client), payload)
+def test_hostile_payload_is_refused_not_a_crash(case, client_key, payload):
+    proof = _raw_proof(client_key, _header(client_key), payload)
     assert len(proof) <= MAX_PROOF_LENGTH  # it reaches the parser
     refused(case, proof)

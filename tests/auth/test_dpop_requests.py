@@ -48,11 +48,6 @@ class FailingStore:
 
 
 @pytest.fixture
-def client_key() -> DPoPKey:
-    return DPoPKey()
-
-
-@pytest.fixture
 def make_api(kit, jwks):
     """``make_api(mode, base_url=..., store=..., observer=..., **dpop_settings)``.
 

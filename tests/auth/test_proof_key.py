@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from auth.errors import InvalidDPoPProofError
 from auth.proof_key import jwk_thumbprint, proof_key
@@ -67,6 +69,20 @@ def test_proof_key_verifies_signatures_of_its_alg(alg):
     signature = sign(b"message", alg, client.private_key)
     assert key.verify(b"message", signature)
     assert not key.verify(b"other message", signature)
+
+
+@pytest.mark.parametrize(("alg", "digest"), [("ES256", hashes.SHA256), ("ES512", hashes.SHA512)])
+def test_ec_signature_not_in_jws_form_is_refused(alg, digest):
+    """RFC 7518 §3.4: R || S at the curve's length; DER (what cryptography signs) is not it."""
+    client = DPoPKey(alg)
+    key = proof_key(client.jwk(), alg)
+    raw = sign(b"message", alg, client.private_key)
+    der = client.private_key.sign(b"message", ec.ECDSA(digest()))
+    assert key.verify(b"message", raw)
+    assert not key.verify(b"message", der)
+    assert not key.verify(b"message", raw[:-1])
+    assert not key.verify(b"message", raw + b"\x00")
+    assert not key.verify(b"message", b"\x00" * len(raw))
 
 
 def test_optional_members_that_agree_are_accepted():

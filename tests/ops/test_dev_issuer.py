@@ -160,6 +160,15 @@ def test_production_refuses_the_switch(value, refused):
     assert (refusal is not None) is refused
 
 
+def test_production_refusal_names_both_production_entries():
+    refusal = dev_issuer.production_refusal({dev_issuer.SWITCH: "1"})
+    assert refusal is not None
+    assert "\n" not in refusal
+    assert "`python -m cashman.serve`" in refusal
+    assert "`gunicorn -c gunicorn.conf.py server:app`" in refusal
+    assert "`python server.py`" in refusal
+
+
 def test_dev_issuer_does_not_import_cashman():
     code = "import sys, auth.dev_issuer; print(sorted(m for m in sys.modules if 'cashman' in m))"
     out = subprocess.run(

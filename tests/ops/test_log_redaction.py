@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from cashman.request_log import REDACTED, RedactTokens, install_redaction
+from cashman.redaction import REDACTED, RedactTokens, install_redaction
 
 
 def record(msg, *args, exc_info=None):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 import time
 
 from cashman.watchdog import Watchdog
+from cashman.worker_registry import WorkerRegistry
 from cashman.worker_watch import WorkerWatch, child_pids
 
 
@@ -66,3 +68,17 @@ def test_worker_watch_reports_each_child_that_ends_once():
     finally:
         watch.stop()
     assert ended.count(child.pid) == 1
+
+
+def test_worker_watch_reports_a_registered_child_that_ended_between_two_looks(tmp_path):
+    # granian forks, reaps and replaces a killed worker faster than any polling interval
+    ended: list[int] = []
+    registry = WorkerRegistry(tmp_path, os.getpid())
+    watch = WorkerWatch(ended.append, interval_s=3600, registry=registry)
+    watch.start()
+    register = "import os, pathlib, sys; pathlib.Path(sys.argv[1], str(os.getpid())).touch()"
+    child = subprocess.Popen([sys.executable, "-c", register, str(registry.workers_dir)])
+    child.wait(10)
+    watch.stop()
+    assert ended == [child.pid]
+    assert registry.registered() == set()

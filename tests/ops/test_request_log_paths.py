@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cashman.request_log import MAX_LOGGED_PATH, REDACTED
+from cashman.redaction import MAX_LOGGED_PATH, REDACTED
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,8 @@ TOKEN_ENDPOINT = re.compile(r"Token endpoint for browser apps .*: (http://\S+)$"
 
 def test_dev_server_prints_a_dpop_curl_line_that_answers_200_each_time(running, tmp_path):
     (line,) = DPOP_CURL.findall(running.stdout)
-    assert "python -m auth.dpop_proof" in line
+    # the line names the interpreter that runs the server (python or python3 in the venv)
+    assert re.search(r"python3? -m auth\.dpop_proof ", line), line
     for _ in range(2):  # the line makes a fresh proof each time it runs
         done = run_command(
             ["bash", "-c", f"{line} -s -o /dev/null -w '%{{http_code}}'"],

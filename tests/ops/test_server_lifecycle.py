@@ -181,6 +181,9 @@ def test_a_killed_worker_is_replaced_and_its_end_logged(tmp_path, issuer, kind):
         victim = before[0]
         os.kill(victim, signal.SIGKILL)
         replaced = two_workers(server, without=victim)
+        # on Linux each granian worker listens on a socket of its own (SO_REUSEPORT): killed
+        # before the other worker had its socket, nothing listened until one was ready
+        server.wait_http(f"{server.url}/ping")
         answers = [requests.get(f"{server.url}/ping", timeout=TIMEOUT_S) for _ in range(10)]
     finally:
         server.stop()

@@ -41,6 +41,22 @@ def test_a_real_token_is_verified_over_http(shared_server, write_token):
     assert resp.status_code == 200
 
 
+@pytest.mark.parametrize(
+    "value",
+    [b"Bearer abc\xc3\xa9", b"Bearer \xff", b"", b"   "],
+    ids=["utf-8", "latin-1", "empty", "blank"],
+)
+def test_non_ascii_or_empty_authorization_is_the_apps_400(shared_server, value):
+    # SPEC §3 step 1: non-ASCII is a grammar violation, whatever the server makes of the
+    # bytes (granian hands the app an empty value for them)
+    raw = b"GET /secured/ping HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: " + value
+    raw += b"\r\nConnection: close\r\n\r\n"
+    with raw_http.connect(shared_server.port) as sock:
+        raw_http.send_all(sock, raw)
+        answer = raw_http.read_response(sock)
+    assert (answer.status, json.loads(answer.body)["code"]) == (400, "invalid_header")
+
+
 # what each server answers itself, before the app can (the README's table)
 REFUSED = {
     "huge head": (b"GET /ping HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 300_000 + b"\r\n\r\n", 431),

@@ -82,6 +82,8 @@ def test_bad_setting_is_one_line_and_exit_2(request, tmp_path, kind, env, variab
     server = production(kind, tmp_path, free_port(), **env)
     line = one_line_refusal(server)
     assert line.startswith(f"cashman: configuration error: {variable}: "), line
+    if variable == "CASHMAN_DEV_ISSUER":  # the line names the entry that refused, and the other
+        assert "python -m cashman.serve" in line and "gunicorn" in line, line
 
 
 @pytest.mark.parametrize("kind", SERVERS)

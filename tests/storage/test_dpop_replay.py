@@ -1,13 +1,16 @@
 """The DPoP replay store in the database: shared by instances, expiring, cleaned, failing closed.
 
-Runs on SQLite and, with ``TEST_POSTGRES_URL``, on PostgreSQL. Two ``Database`` objects on
+Runs on SQLite and, with ``TEST_POSTGRES_URL``, on PostgreSQL (the ``postgres_only`` tests
+on PostgreSQL alone). Two ``Database`` objects on
 one database stand for two instances (each with its own engine and pool).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
+import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -229,36 +232,50 @@ def test_app_connections_are_handed_back_unchanged(store, instances, database_ba
             assert connection.execute(text("SHOW synchronous_commit")).scalar() == "on"
 
 
-def test_write_pool_connections_are_set_up_for_the_one_statement(store, database_backend):
+def store_connection(store: DatabaseReplayStore):
+    """The driver connection the store's last write used (kept open for the next one)."""
+    return store._idle[-1]
+
+
+def test_write_connection_is_reused_and_set_up_for_the_one_statement(store, database_backend):
     store.record(JKT, "jti-1", NOW + 60)
-    with store.write_engine.connect() as connection:
-        if database_backend == "sqlite":
-            # commits that survive a killed process without an fsync each (WAL)
-            assert connection.execute(text("PRAGMA synchronous")).scalar() == 1
-        else:
-            assert connection.connection.dbapi_connection.autocommit is True
+    connection = store_connection(store)
+    store.record(JKT, "jti-2", NOW + 60)
+    assert list(store._idle) == [connection]  # no new connection per write
+    if database_backend == "sqlite":
+        # commits that survive a killed process without an fsync each (WAL)
+        assert connection.execute("PRAGMA synchronous").fetchone()[0] == 1
+    else:
+        assert connection.autocommit is True
 
 
-def test_no_server_side_prepared_statements(store, database_backend):
-    if database_backend != "postgresql":
-        pytest.skip("PostgreSQL only: PgBouncer transaction pooling")
+@pytest.mark.postgres_only  # PgBouncer's transaction pooling is a PostgreSQL deployment
+def test_no_server_side_prepared_statements(store):
     for i in range(12):  # psycopg would prepare after 5 executions
         store.record(JKT, f"jti-{i}", NOW + 60)
-    with store.write_engine.connect() as connection:
-        count = connection.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar()
+    connection = store_connection(store)
+    count = connection.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
     assert count == 0
+    # nothing of the write outlives its transaction (PgBouncer transaction pooling)
+    assert connection.execute("SHOW synchronous_commit").fetchone()[0] == "on"
 
 
-def test_connection_dropped_by_the_server_is_replaced_without_a_503(
-    store, instances, database_backend
-):
-    if database_backend != "postgresql":
-        pytest.skip("PostgreSQL only: a server that drops an idle connection")
+@pytest.mark.postgres_only  # a server that drops an idle connection
+def test_connection_dropped_by_the_server_is_replaced_without_a_503(store, instances):
     store.record(JKT, "before", NOW + 60)
-    with store.write_engine.connect() as connection:
-        pid = connection.execute(text("SELECT pg_backend_pid()")).scalar()
+    pid = store_connection(store).info.backend_pid
     with instances[0].engine.connect() as admin:
         admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         admin.commit()
     assert store.record(JKT, "after", NOW + 60) is True
     assert store.record(JKT, "after", NOW + 60) is False
+    assert store_connection(store).info.backend_pid != pid
+
+
+def test_dispose_closes_the_write_connections(store):
+    store.record(JKT, "jti-1", NOW + 60)
+    connection = store_connection(store)
+    store.dispose()
+    assert not store._idle
+    with pytest.raises((sqlite3.ProgrammingError, psycopg.OperationalError), match="closed"):
+        connection.execute("SELECT 1")

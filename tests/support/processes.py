@@ -56,6 +56,7 @@ SPEC_SETTINGS = (
     "AUTH_DPOP_ALGORITHMS",
     "AUTH_DPOP_MAX_AGE",
     "AUTH_DPOP_NONCE_SECRET",
+    "METRICS_BIND",
 )
 # the project's own further settings
 PROJECT_SETTINGS = ("AUTH_TOKEN_CACHE_SIZE", "DEV_ISSUER_KEY_FILE", "CASHMAN_DEV_ISSUER")
@@ -72,7 +73,7 @@ GUNICORN_SETTINGS = (
     "GUNICORN_LOGLEVEL",
 )
 # read by the servers themselves, never by the project: removed like the rest, not documented
-_SERVERS_OWN = ("GUNICORN_CMD_ARGS",)
+_SERVERS_OWN = ("GUNICORN_CMD_ARGS", "PROMETHEUS_MULTIPROC_DIR")
 # blanking (not removing) these stops ``.env`` from filling them; the servers' are removed
 _BLANKED = SPEC_SETTINGS + PROJECT_SETTINGS
 # the production servers, as tests parametrize them

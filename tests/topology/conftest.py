@@ -13,13 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.topology.daemon import ComponentMissing, require_program
 from tests.topology.database import (
     Postgres,
     PostgresUnavailable,
     check_reachable,
     scratch_database,
 )
-from tests.topology.pgbouncer import ComponentMissing, require_program
 
 pytestmark = pytest.mark.slow
 

@@ -18,26 +18,26 @@ from pathlib import Path
 
 import requests
 
-from tests.support.processes import ROOT, clean_env, free_port, kill_group, stop_process
-from tests.topology.pgbouncer import require_program
+from tests.support.processes import ROOT, clean_env, free_port
+from tests.topology.daemon import POLL_S, Daemon, require_program
 
 HAPROXY_CFG = ROOT / "deploy" / "haproxy.cfg"
 BACKEND = "instances"
-START_DEADLINE_S = 20.0
-POLL_S = 0.1
 
 
-class HAProxy:
+class HAProxy(Daemon):
     """``haproxy`` in front of ``servers`` (``host:port`` of api1, api2, api3)."""
 
+    name = "haproxy"
+
     def __init__(self, workdir: Path, servers: Sequence[str]) -> None:
+        """``workdir``: where its log goes; ``servers``: the instances, in order."""
+        super().__init__(workdir / "haproxy.log")
         self.program = require_program("haproxy", "haproxy")
         self.port = free_port()
         self.stats_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = workdir / "haproxy.log"
         self.servers = list(servers)
-        self.proc: subprocess.Popen[bytes] | None = None
         self.env = {
             "CASHMAN_LISTEN": f"127.0.0.1:{self.port}",
             "HAPROXY_STATS": f"127.0.0.1:{self.stats_port}",
@@ -46,7 +46,6 @@ class HAProxy:
 
     def start(self) -> HAProxy:
         """Check the configuration, start HAProxy, wait until its stats answer."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         check = subprocess.run(
             [self.program, "-c", "-q", "-f", str(HAPROXY_CFG)],
             env=clean_env(**self.env),
@@ -57,25 +56,9 @@ class HAProxy:
         )
         if check.returncode != 0:
             raise RuntimeError(f"haproxy -c refused deploy/haproxy.cfg:\n{check.stderr}")
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [self.program, "-db", "-f", str(HAPROXY_CFG)],
-                env=clean_env(**self.env),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_DEADLINE_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"haproxy exited {self.proc.returncode}:\n{self.output()}")
-            try:
-                self.server_states()
-                return self
-            except requests.RequestException:
-                time.sleep(POLL_S)
-        raise RuntimeError(f"haproxy not up after {START_DEADLINE_S}s:\n{self.output()}")
+        self.spawn([self.program, "-db", "-f", str(HAPROXY_CFG)], env=clean_env(**self.env))
+        self.wait_ready(self.server_states, (requests.RequestException,))
+        return self
 
     def server_states(self) -> dict[str, str]:
         """HAProxy's status of each instance: ``UP``, ``DOWN``, ``MAINT``, ``UP 1/2``..."""
@@ -96,33 +79,3 @@ class HAProxy:
                 return time.monotonic() - start
             time.sleep(POLL_S)
         raise TimeoutError(f"{server} not {state} after {deadline_s}s: {self.server_states()}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.proc = None
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            kill_group(self.proc)
-            self.proc = None
-
-    def output(self) -> str:
-        """The last few KiB of HAProxy's log (one line per request: path only, no query)."""
-        try:
-            return self.log_path.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def log(self) -> str:
-        """HAProxy's whole log."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def __enter__(self) -> HAProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

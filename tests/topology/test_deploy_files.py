@@ -18,6 +18,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+from cashman.server_config import parse_bind
 from tests.support.processes import ROOT, clean_env
 
 DEPLOY = ROOT / "deploy"
@@ -105,6 +106,14 @@ def test_haproxy_sends_to_the_instances_where_they_listen(compose):
     assert _mounts(compose["services"]["haproxy"]) == {
         "/usr/local/etc/haproxy/haproxy.cfg": "./haproxy.cfg"
     }
+
+
+def test_instances_serve_metrics_on_the_compose_network_only(compose):
+    for name in INSTANCES:
+        environment = compose["services"][name]["environment"]
+        metrics = parse_bind("METRICS_BIND", environment["METRICS_BIND"])
+        assert metrics.port != int(environment["PORT"])  # never the API's port
+        assert "ports" not in compose["services"][name]  # not published
 
 
 def test_instances_reach_postgres_through_pgbouncer(compose):

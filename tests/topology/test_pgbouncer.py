@@ -22,8 +22,8 @@ from sqlalchemy import inspect
 from auth.testing import AuthKit
 from cashman import create_app
 from cashman.config import Settings
+from cashman.database import build_engine
 from cashman.migrate import upgrade
-from cashman.models import build_engine
 from tests.topology.database import Postgres
 from tests.topology.pgbouncer import PgBouncer
 

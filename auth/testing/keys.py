@@ -1,0 +1,142 @@
+"""Key material and JWS signing for the test kit (RFC 7515, RFC 7517, RFC 7518, RFC 7638).
+
+Everything here is computed from the RFCs' definitions rather than imported from the
+verifier, so a token or proof the kit makes is an independent check of what the verifier
+expects.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+if TYPE_CHECKING:
+    PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+class _Omit:
+    def __repr__(self) -> str:
+        return "OMIT"
+
+
+OMIT: Any = _Omit()
+"""A claim or header value that removes the default instead of setting it."""
+
+HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+_CURVES = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
+_CRV_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+DPOP_PRIVATE_MEMBERS = {"RSA": ("d", "p", "q", "dp", "dq", "qi"), "EC": ("d",)}
+
+
+def generate_rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
+    """A fresh RSA private key of ``bits`` bits (about 50 ms for 2048 bits)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+@functools.cache
+def shared_rsa_key(slot: int = 0) -> rsa.RSAPrivateKey:
+    """One RSA-2048 key per ``slot`` per process: tests stay fast and keys stay distinct."""
+    return generate_rsa_key()
+
+
+def generate_ec_key(alg: str = "ES256") -> ec.EllipticCurvePrivateKey:
+    """A fresh EC private key on the curve ``alg`` needs (ES256/384/512; else ``KeyError``)."""
+    return ec.generate_private_key(_CURVES[alg]())
+
+
+def b64url(data: bytes) -> str:
+    """base64url without padding (RFC 7515 §2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _int_b64(value: int, length: int | None = None) -> str:
+    length = length or max(1, (value.bit_length() + 7) // 8)
+    return b64url(value.to_bytes(length, "big"))
+
+
+def public_jwk(key: PrivateKey, kid: str, **extra: Any) -> dict[str, Any]:
+    """The public JWK (RFC 7517/7518 §6) of ``key``; ``extra`` adds members like ``use``/``alg``.
+
+    ``OMIT`` as ``kid`` or as an ``extra`` value leaves that member out.
+    """
+    if isinstance(key, rsa.RSAPrivateKey):
+        numbers = key.public_key().public_numbers()
+        data = {"kty": "RSA", "n": _int_b64(numbers.n), "e": _int_b64(numbers.e)}
+    else:
+        pub = key.public_key().public_numbers()
+        size = (key.curve.key_size + 7) // 8
+        data = {
+            "kty": "EC",
+            "crv": _CRV_NAMES[key.curve.name],
+            "x": _int_b64(pub.x, size),
+            "y": _int_b64(pub.y, size),
+        }
+    jwk = {"kid": kid, "use": "sig", **data, **extra}
+    return {k: v for k, v in jwk.items() if v is not OMIT}
+
+
+def private_jwk(key: PrivateKey) -> dict[str, Any]:
+    """The JWK of ``key`` with its private members (for "private key embedded" proofs)."""
+    data = public_jwk(key, OMIT, use=OMIT)
+    if isinstance(key, rsa.RSAPrivateKey):
+        numbers = key.private_numbers()
+        values = (numbers.d, numbers.p, numbers.q, numbers.dmp1, numbers.dmq1, numbers.iqmp)
+        data.update(zip(DPOP_PRIVATE_MEMBERS["RSA"], map(_int_b64, values), strict=True))
+    else:
+        size = (key.curve.key_size + 7) // 8
+        data["d"] = _int_b64(key.private_numbers().private_value, size)
+    return data
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """RFC 7638 SHA-256 thumbprint of an EC or RSA public JWK (its required members only)."""
+    names = ("crv", "kty", "x", "y") if jwk["kty"] == "EC" else ("e", "kty", "n")
+    canonical = json.dumps({name: jwk[name] for name in names}, separators=(",", ":"))
+    return b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+
+def sign(signing_input: bytes, alg: str, key: PrivateKey | bytes) -> bytes:
+    """A JWS signature (RFC 7518 §3) of ``signing_input`` with ``alg``; HS* takes bytes.
+
+    Raises ``TypeError`` when an HS* ``key`` is not bytes, ``KeyError`` for an unknown hash.
+    """
+    digest = HASHES[alg[2:]]
+    if alg.startswith("HS"):
+        if not isinstance(key, bytes):
+            raise TypeError("HS* signs with a bytes secret")
+        return hmac.new(key, signing_input, getattr(hashlib, digest.name)).digest()
+    if alg.startswith("RS"):
+        assert isinstance(key, rsa.RSAPrivateKey)  # noqa: S101
+        return key.sign(signing_input, padding.PKCS1v15(), digest())
+    if alg.startswith("PS"):
+        assert isinstance(key, rsa.RSAPrivateKey)  # noqa: S101
+        pss = padding.PSS(mgf=padding.MGF1(digest()), salt_length=digest.digest_size)
+        return key.sign(signing_input, pss, digest())
+    assert isinstance(key, ec.EllipticCurvePrivateKey)  # noqa: S101
+    r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(digest())))
+    size = (key.curve.key_size + 7) // 8
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+def segment(part: Mapping[str, Any] | bytes | str | list[Any] | int | float | None) -> str:
+    """A compact JWS segment (RFC 7515 §7.1): JSON values serialized, bytes/str taken as-is."""
+    if isinstance(part, bytes):
+        return b64url(part)
+    if isinstance(part, str):
+        return b64url(part.encode("utf-8"))
+    return b64url(json.dumps(part, separators=(",", ":"), allow_nan=True).encode("utf-8"))
+
+
+def merge(base: dict[str, Any], changes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``base`` updated with ``changes``; members set to ``OMIT`` are dropped."""
+    merged = {**base, **(changes or {})}
+    return {k: v for k, v in merged.items() if v is not OMIT}
