@@ -117,7 +117,9 @@ def test_create_once_replays_the_first_request_and_keeps_one_row(app, db):
     with app.test_request_context("/incomes", method="POST"):
         first = idempotency.create_once("alice", "k", "fp", Kind.INCOME, "x", Decimal("1"))
         again = idempotency.create_once("alice", "k", "fp2", Kind.INCOME, "y", Decimal("2"))
-    assert again == first
+    assert (again.fingerprint, again.response) == (first.fingerprint, first.response)
+    # the retry is told it replays an earlier request; the first is not
+    assert (first.is_earlier, again.is_earlier) == (False, True)
     assert (first.fingerprint, first.response.status) == ("fp", 201)
     with db.reading() as session:
         [row] = session.scalars(select(Transaction)).all()
