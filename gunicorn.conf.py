@@ -13,10 +13,13 @@ with the same guarantees (SPEC §6), through gunicorn's public hooks:
   ``GUNICORN_THREADS`` still work and, when set, win;
 - the head limits leave room for an 8 KiB token, so an oversized one gets
   the API's JSON 400;
-- a client that stalls for ``CLIENT_STALL_TIMEOUT_S`` while sending its head
-  or reading its answer is cut off (gthread reads with blocking sockets,
-  which would otherwise wait forever), and a body gets one deadline for all
-  of it (``cashman.body_deadline``);
+- request heads are read without a thread (``cashman.gunicorn_worker``): a
+  stall of ``CLIENT_STALL_TIMEOUT_S``, or a head not whole within 30 s, closes
+  the connection, so trickling clients hold no thread; a client that stalls
+  for ``CLIENT_STALL_TIMEOUT_S`` while sending its body or reading its answer
+  is cut off (gthread's threads read with blocking sockets, which would
+  otherwise wait forever), and a body gets one deadline for all of it
+  (``cashman.body_deadline``);
 - an answer given before the body ended closes the connection, and says so
   (``pre_request`` gives ``cashman.body_buffer`` the way to close it);
 - SIGTERM: gunicorn stops accepting, finishes requests in flight (at most
@@ -46,6 +49,7 @@ load_dotenv(ROOT / ".env", override=False)
 
 from cashman import lifecycle, redaction  # noqa: E402 - needs ROOT on sys.path
 from cashman.body_buffer import set_connection_closer  # noqa: E402
+from cashman.gunicorn_worker import STALL_TIMEOUT_S  # noqa: E402
 from cashman.server_config import ServerSettings, cores, int_setting  # noqa: E402
 from cashman.startup import exit_on_config_error, migrate_or_exit  # noqa: E402
 
@@ -55,8 +59,9 @@ GUNICORN_ALIASES = {
     "WEB_CONCURRENCY": "GUNICORN_WORKERS",
     "WEB_THREADS": "GUNICORN_THREADS",
 }
-# no byte from a client for this long, while gunicorn reads a head or writes an answer
-CLIENT_STALL_TIMEOUT_S = 5
+# no byte from a client for this long, while gunicorn reads a body or writes an answer
+# (the worker class reads heads itself, with the same stall timeout)
+CLIENT_STALL_TIMEOUT_S = STALL_TIMEOUT_S
 
 
 def _default_workers() -> int:
@@ -80,7 +85,8 @@ migrate_or_exit(_settings.database_url)
 bind = str(_size.bind)
 workers = _size.workers
 threads = _size.threads
-worker_class = "gthread"
+# gthread, except that a request head is read without a thread (slow clients, SPEC §6)
+worker_class = "cashman.gunicorn_worker.HeadReadingWorker"
 
 # 8 KiB token + "Authorization: Bearer " + other headers must reach the app,
 # which answers an oversized token with its own JSON 400 (SPEC section 3)

@@ -26,6 +26,7 @@ from flask import Flask
 from werkzeug.serving import WSGIRequestHandler
 
 from auth import ConfigError, DPoPSettings, dev_issuer
+from auth.bearer import BEARER
 from auth.dev_token import DevIssuerServer
 from auth.dpop_proof import load_key
 from cashman import create_app, lifecycle, request_log
@@ -47,34 +48,41 @@ def build_app(env: Mapping[str, str]) -> Flask:
         fail(str(exc))
 
 
-def print_dev_banner(base_url: str, token: str, audience: str) -> None:
-    """Say loudly what this is, then give ready-to-paste curl lines."""
+def print_dev_banner(
+    base_url: str, token: str | None, audience: str, mint_options: str = ""
+) -> None:
+    """Say loudly what this is, then give ready-to-paste curl lines.
+
+    ``token`` is a Bearer token for the curl lines, or None when the mode refuses Bearer
+    (``AUTH_DPOP=required``: the DPoP part of the banner is then the one that works);
+    ``mint_options`` are added to the mint command (``--dpop-key FILE`` in that mode).
+    """
     rule = "=" * 78
     print(f"{rule}\n{dev_issuer.WARNING}\n{rule}", file=sys.stderr, flush=True)
-    scopes = " ".join(dev_issuer.DEFAULT_SCOPES)
-    auth_header = f'"Authorization: Bearer {token}"'
-    print(
-        "\n".join(
-            [
-                dev_issuer.WARNING,
-                f"Cashman API (development issuer) on {base_url}",
-                f"  issuer {dev_issuer.DEV_ISSUER}  audience {audience}",
-                f'Token for sub "{dev_issuer.DEFAULT_SUB}" with scopes "{scopes}", valid 24 h:',
-                "",
-                f"TOKEN={token}",
-                "",
-                "Try it:",
-                f"  curl -H {auth_header} {base_url}/secured/ping",
-                f"  curl -H {auth_header} {base_url}/incomes",
-                "",
-                "Mint tokens for other users, scopes and lifetimes:",
-                "  .venv/bin/python -m auth.dev_issuer --sub alice "
-                "--scope read:transactions --expires-in 3600",
-                "",
-            ]
-        ),
-        flush=True,
-    )
+    lines = [dev_issuer.WARNING, f"Cashman API (development issuer) on {base_url}"]
+    lines.append(f"  issuer {dev_issuer.DEV_ISSUER}  audience {audience}")
+    if token is not None:
+        scopes = " ".join(dev_issuer.DEFAULT_SCOPES)
+        auth_header = f'"Authorization: Bearer {token}"'
+        lines += [
+            f'Token for sub "{dev_issuer.DEFAULT_SUB}" with scopes "{scopes}", valid 24 h:',
+            "",
+            f"TOKEN={token}",
+            "",
+            "Try it:",
+            f"  curl -H {auth_header} {base_url}/secured/ping",
+            f"  curl -H {auth_header} {base_url}/incomes",
+        ]
+    else:
+        lines.append("AUTH_DPOP=required: only DPoP-bound tokens are accepted (see below).")
+    lines += [
+        "",
+        "Mint tokens for other users, scopes and lifetimes:",
+        "  .venv/bin/python -m auth.dev_issuer --sub alice "
+        f"--scope read:transactions --expires-in 3600{mint_options}",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
 
 
 def print_dpop_example(example: DPoPExample) -> None:
@@ -95,7 +103,8 @@ def print_dpop_example(example: DPoPExample) -> None:
                 "",
                 f"DPOP_TOKEN={example.token}",
                 "",
-                "Each request needs a fresh proof from that key (a proof is accepted once):",
+                "Each request needs a fresh proof from that key (a proof is accepted once);",
+                "run it from the project directory:",
                 f"  {example.curl_line('/incomes')}",
                 *nonce_hint,
                 "",
@@ -189,12 +198,22 @@ def start_dev_issuer(host: str, env: dict[str, str]) -> tuple[DevIssuerServer, d
     return server, dev_issuer.environment(server, env)
 
 
+def parse_port(text: str) -> int:
+    """``--port``: a TCP port 1-65535, checked like ``PORT``; else one line and exit 2
+    (0 or 99999 would bind some other port than the one the banner names)."""
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit() and 0 < int(digits) < 65536):
+        fail("--port: must be a TCP port number (1-65535)")
+    return int(digits)
+
+
 def run_development(argv: Sequence[str] | None = None) -> None:
     """``python server.py``: the werkzeug server, with the dev issuer when no tenant is set."""
     parser = argparse.ArgumentParser(prog="python server.py", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=None, help="port (default: PORT, else 5000)")
+    parser.add_argument("--port", default=None, help="port 1-65535 (default: PORT, else 5000)")
     args = parser.parse_args(argv)
+    cli_port = None if args.port is None else parse_port(args.port)
     host = args.host.strip("[]")
     env = dict(os.environ)
     issuer_server = None
@@ -203,18 +222,22 @@ def run_development(argv: Sequence[str] | None = None) -> None:
     app = build_app(env)
     settings: Settings = app.config["CASHMAN_SETTINGS"]
     request_log.log_startup(settings.auth.issuers, settings.auth.api_audience)
-    port = args.port or settings.port
+    port = settings.port if cli_port is None else cli_port
     if issuer_server is not None:
         issuer = issuer_server.dev_issuer
         audience = env["API_AUDIENCE"]
-        token = issuer.mint(expires_in=DEV_TOKEN_LIFETIME_S, audience=audience)
         url_host = f"[{host}]" if ":" in host else host
         base_url = f"http://{url_host}:{port}"
-        print_dev_banner(base_url, token, audience)
-        if settings.auth.dpop.is_enabled:
-            print_dpop_example(
-                DPoPExample.make(issuer_server, settings.auth.dpop, base_url, audience)
-            )
+        dpop = settings.auth.dpop
+        # print only what the mode accepts: a Bearer line in required mode would answer 401
+        if BEARER in dpop.schemes:
+            token = issuer.mint(expires_in=DEV_TOKEN_LIFETIME_S, audience=audience)
+            print_dev_banner(base_url, token, audience)
+        else:
+            key = shown_path(dev_issuer.dpop_key_file())
+            print_dev_banner(base_url, None, audience, f" --dpop-key {key}")
+        if dpop.is_enabled:
+            print_dpop_example(DPoPExample.make(issuer_server, dpop, base_url, audience))
     app.run(
         host=host,
         port=port,

@@ -260,6 +260,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "make its proofs with python -m auth.dpop_proof --key FILE",
     )
     args = parser.parse_args(argv)
+    from auth.claims import check_sub
+    from auth.errors import InvalidClaimsError
+
+    try:
+        check_sub({"sub": args.sub})  # the API's own rule: never mint a token it refuses
+    except InvalidClaimsError:
+        parser.error("--sub: must be 1-255 characters without control characters")
     scopes = DEFAULT_SCOPES if args.scope is None else tuple(" ".join(args.scope).split())
     audience = args.audience or _env_audience()
     jkt = None

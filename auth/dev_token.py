@@ -10,7 +10,10 @@ Without a proof it receives a Bearer token. The development issuer's loopback se
     sub=alice&scope=read:transactions            (form or JSON; both optional)
     -> 200 {"access_token": ..., "token_type": "DPoP", "expires_in": 3600, "scope": ...}
 
-A refused proof is a 400 ``invalid_dpop_proof`` (RFC 9449 §5). There is no client
+As with ``python -m auth.dev_issuer``, an absent ``scope`` means the default scopes and
+an empty one none; a ``sub`` the API would refuse (empty, over 255 characters, a control
+character) is a 400 ``invalid_request``. A refused proof is a 400 ``invalid_dpop_proof``
+(RFC 9449 §5). There is no client
 authentication and no login: anyone on this machine may ask, exactly as anyone on it can
 read the development key. It exists only in ``python server.py`` with the development
 issuer, bound to loopback; no production entry can start it. Browsers reach it across
@@ -24,10 +27,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from auth.claims import check_sub
 from auth.dev_issuer import DEFAULT_SCOPES, DEFAULT_SUB, DevIssuer, require_loopback
 from auth.dpop import DPoPVerifier
 from auth.dpop_settings import DPoPSettings
-from auth.errors import AuthError
+from auth.errors import AuthError, InvalidClaimsError
 from auth.jwks_server import JWKSHandler, JWKSServer
 from auth.replay import MemoryReplayStore
 
@@ -68,7 +72,14 @@ class DevIssuerServer(JWKSServer):
 
     def token_response(self, fields: Mapping[str, str], proofs: list[str]) -> tuple[int, dict]:
         """(status, JSON body) for a token request with form ``fields`` and ``DPoP`` values."""
-        sub = fields.get("sub") or DEFAULT_SUB
+        sub = fields.get("sub", DEFAULT_SUB)
+        try:
+            check_sub({"sub": sub})  # the API's own rule: never mint a token it refuses
+        except InvalidClaimsError:
+            return 400, {
+                "error": "invalid_request",
+                "error_description": "sub must be 1-255 characters without control characters",
+            }
         scope = fields.get("scope")
         scopes = DEFAULT_SCOPES if scope is None else tuple(scope.split())
         jkt = None
@@ -131,7 +142,9 @@ class TokenHandler(JWKSHandler):
             if not isinstance(data, dict):
                 return None
             return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
-        return {name: values[0] for name, values in parse_qs(raw).items()}
+        # keep "scope=" (no scopes): dropping it would mean the default scopes
+        fields = parse_qs(raw, keep_blank_values=True)
+        return {name: values[0] for name, values in fields.items()}
 
     def _send(self, status: int, body: dict | None, *, preflight: bool = False) -> None:
         payload = json.dumps(body).encode() if body is not None else b""

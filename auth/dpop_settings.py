@@ -101,7 +101,7 @@ class DPoPSettings:
         base_url = get_value(env, "API_BASE_URL")
         turned_off_from = None
         if base_url is not None:
-            check_base_url(base_url)
+            base_url = check_base_url(base_url)
         elif not is_development and mode != "off":
             if mode == "required":
                 raise ConfigError(
@@ -124,14 +124,23 @@ DPOP_OFF = DPoPSettings(auth_dpop="off")
 """DPoP off: only Bearer tokens (the default of ``AuthSettings`` built by hand)."""
 
 
-def check_base_url(url: str) -> None:
+def check_base_url(url: str) -> str:
     """``API_BASE_URL``: an absolute https URL (http only on loopback), no credentials, query
-    or fragment, with well-formed percent-escapes (RFC 3986). ``ConfigError`` otherwise."""
+    or fragment, with well-formed percent-escapes (RFC 3986). ``ConfigError`` otherwise.
+
+    Returns it in normal form, the one string the resource identifier, the metadata URL
+    and every ``htu`` are built from: RFC 3986 §6.2.2-§6.2.3 (scheme and host in lower
+    case, default port dropped, escapes normalised, dot segments removed) and no
+    trailing ``/`` (``HTTPS://API.Example.COM:443/api/`` -> ``https://api.example.com/api``;
+    a root path is written as none: ``https://api.example.com``).
+    """
     try:
         check_url("API_BASE_URL", url)
     except ConfigError as exc:
         if exc.problem.startswith("must use https"):
             raise
         raise ConfigError("API_BASE_URL", BASE_URL_PROBLEM) from None
-    if normalize_uri(url) is None:
+    normal = normalize_uri(url)
+    if normal is None:
         raise ConfigError("API_BASE_URL", BASE_URL_PROBLEM)
+    return normal.rstrip("/")

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import requests
 from flask import Flask, Request, Response, g, request
+from werkzeug.exceptions import BadRequest
 
 from auth.authentication import Authenticator
 from auth.bearer import DPOP
@@ -20,6 +22,31 @@ from auth.settings import AuthSettings, check_jose_backend
 from auth.verify import TokenVerifier
 
 logger = logging.getLogger(__name__)
+
+# RFC 9110 §7.2 Host = uri-host [":" port], kept to what a development client sends: a DNS
+# name or IPv4 address, or an IPv6 literal in brackets. No space, comma (two Host headers
+# joined), "/", "@" or empty host, which would make the request's own URL another URL.
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9][A-Za-z0-9._-]{0,252}|\[[0-9A-Fa-f:.]{2,45}\])(?::(?P<port>[0-9]{1,5}))?"
+)
+
+
+class MalformedHostError(BadRequest):
+    """400: the request's ``Host`` is not ``host[:port]`` and its own URL is needed
+    (development server without ``API_BASE_URL``; RFC 9112 §3.2)."""
+
+    error_code = "invalid_host"
+    description = "The Host header is not a valid host[:port]."
+
+
+def request_base_url(req: Request) -> str:
+    """``http://host[:port]`` of ``req`` from its ``Host``; ``MalformedHostError`` (400) when
+    ``Host`` is empty, holds two values or is not ``host[:port]`` with a port of 1-65535."""
+    host = req.host
+    match = _HOST.fullmatch(host)
+    if match is None or (match["port"] is not None and not 0 < int(match["port"]) < 65536):
+        raise MalformedHostError()
+    return f"{req.scheme}://{host}"
 
 
 class Auth:
@@ -98,12 +125,13 @@ class Auth:
         return response
 
     def base_url(self, req: Request) -> str | None:
-        """``API_BASE_URL``; in development without it, the request's own URL; else None."""
+        """``API_BASE_URL``; in development without it, the request's own URL (a malformed
+        ``Host`` is ``MalformedHostError``, 400); else None."""
         dpop = self.settings.dpop
         if dpop.api_base_url is not None:
             return dpop.api_base_url
         # the Host header decides this URL: only ever the loopback development server
-        return req.host_url.rstrip("/") if dpop.use_request_url else None
+        return request_base_url(req) if dpop.use_request_url else None
 
     def request_htu(self, req: Request) -> str:
         """The URI a DPoP proof's ``htu`` must match: the base URL joined with the path as

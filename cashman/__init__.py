@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     response_hooks.init_app(app)
 
     dpop = settings.auth.dpop
-    api = openapi.init_api(app, dpop.schemes, dpop.auth_dpop_algorithms)
+    api = openapi.init_api(app, dpop.schemes, dpop.auth_dpop_algorithms, dpop.api_base_url)
     register_converters(app, api)
     for blueprint in (transactions.bp, ping.bp, health.bp, docs.bp, resource_metadata.bp):
         api.register_blueprint(blueprint)

@@ -49,10 +49,18 @@ _GENERIC: dict[int, tuple[str, str]] = {
 
 
 class InvalidJSONError(BadRequest):
-    """400: the body is not JSON (bad syntax, not UTF-8, nested too deep; SPEC §4)."""
+    """400: the body is not JSON (bad syntax, not UTF-8; SPEC §4)."""
 
     error_code = "invalid_json"
     description = "The request body is not valid JSON."
+
+
+class JSONTooDeepError(BadRequest):
+    """400: the body may be valid JSON, but its arrays or objects nest deeper than the
+    parser follows (about a thousand levels; a transaction nests none; SPEC §4)."""
+
+    error_code = "invalid_json"
+    description = "The request body's JSON nests too deeply."
 
 
 class DuplicateMemberNamesError(BadRequest):

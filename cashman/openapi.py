@@ -34,7 +34,8 @@ DPOP_SECURITY_SCHEME = "dpopAuth"
 # the security scheme of each Authorization scheme (auth.bearer's names)
 SECURITY_SCHEMES = {"Bearer": SECURITY_SCHEME, "DPoP": DPOP_SECURITY_SCHEME}
 DPOP_DESCRIPTION = (
-    "A DPoP-bound access token (RFC 9449): `Authorization: DPoP <token>` and a `DPoP: <proof>` "
+    "A DPoP-bound access token (RFC 9449), a JWT (RFC 9068): `Authorization: DPoP <token>` "
+    "and a `DPoP: <proof>` "
     "header, a JWT signed for this one request by the key the token's `cnf.jkt` names "
     "(`htm`, `htu`, `iat`, `jti`, `ath`; `nonce` when the API sends `DPoP-Nonce`). "
     "Proof algorithms: {algs}."
@@ -134,10 +135,14 @@ def init_api(
     app: Flask,
     schemes: tuple[str, ...] = ("Bearer",),
     dpop_algorithms: tuple[str, ...] = ("ES256",),
+    base_url: str | None = None,
 ) -> CashmanApi:
     """The ``Api`` of ``app``, with the security schemes of ``schemes`` (the accepted
     ``Authorization`` schemes, ``DPoPSettings.schemes``) and the error answers.
-    ``dpop_algorithms``: the proof algorithms the DPoP scheme's description names."""
+    ``dpop_algorithms``: the proof algorithms the DPoP scheme's description names.
+    ``base_url``: ``API_BASE_URL``, the document's one server (OpenAPI 3.1 §4.8.5), so
+    clients and the docs page call the API under its path; None leaves the default
+    (the document's own host)."""
     app.config.update(API_TITLE="Cashman", API_VERSION="1.0", OPENAPI_VERSION="3.1.0")
     plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
     offered = tuple(SECURITY_SCHEMES[scheme] for scheme in schemes)
@@ -146,6 +151,8 @@ def init_api(
         "marshmallow_plugin": plugin,
         "extra_plugins": [OfferedSchemes(offered)],
     }
+    if base_url is not None:
+        spec_kwargs["servers"] = [{"url": base_url}]
     api = CashmanApi(app, spec_kwargs=spec_kwargs)
     if SECURITY_SCHEME in offered:
         api.spec.components.security_scheme(
@@ -155,7 +162,8 @@ def init_api(
         description = DPOP_DESCRIPTION.format(algs=", ".join(dpop_algorithms))
         api.spec.components.security_scheme(
             DPOP_SECURITY_SCHEME,
-            {"type": "http", "scheme": "DPoP", "bearerFormat": "JWT", "description": description},
+            # OpenAPI 3.1 allows bearerFormat only with scheme bearer: the description says JWT
+            {"type": "http", "scheme": "DPoP", "description": description},
         )
     for status, (description, headers) in ERROR_RESPONSES.items():
         api.spec.components.response(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
+from cashman.locations import public_url
 from cashman.models import MAX_ID
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -65,6 +66,11 @@ class Cursor:
 
 
 def next_link(path: str, limit: int, cursor: Cursor) -> str:
-    """``Link`` header value pointing at the page after ``cursor`` (root-relative URL)."""
+    """``Link`` header value pointing at the page after ``cursor`` of the list at ``path``.
+
+    ``path`` is root-relative (``/incomes``); the target is absolute under
+    ``API_BASE_URL`` when it is set (``cashman.locations.public_url``), so a client
+    behind a prefix-stripping proxy follows it to the right place. Needs an app context.
+    """
     query = urlencode({"limit": limit, "cursor": cursor.encode()})
-    return f'<{path}?{query}>; rel="next"'
+    return f'<{public_url(path)}?{query}>; rel="next"'

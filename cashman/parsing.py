@@ -27,6 +27,7 @@ from cashman.errors import (
     DuplicateMemberNamesError,
     InvalidJSONError,
     JSONNotObjectError,
+    JSONTooDeepError,
     NotJSONError,
     RequestValidationError,
     UnreadableBodyError,
@@ -54,8 +55,11 @@ class BodyParser(FlaskParser):
             data = loads_body(raw.decode("utf-8"))
         except DuplicateMemberError:
             raise DuplicateMemberNamesError() from None
-        except (ValueError, RecursionError):
-            # ValueError covers bad UTF-8 and bad JSON
+        except RecursionError:
+            # well-formed, perhaps, but nested past the parser's stack: say so, not "invalid"
+            raise JSONTooDeepError() from None
+        except ValueError:
+            # bad UTF-8 and bad JSON
             raise InvalidJSONError() from None
         if not isinstance(data, dict):
             raise JSONNotObjectError()

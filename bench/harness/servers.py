@@ -59,15 +59,20 @@ def has_cashman_serve() -> bool:
 
 
 def gunicorn_command(target: str, port: int, workers: int, threads: int) -> list[str]:
-    """The project's gunicorn, config file included, for any WSGI ``module:app``."""
+    """The project's gunicorn, config file included, for any WSGI ``module:app``.
+
+    The worker class is the config file's (the head-reading threaded worker), so the
+    bench measures what the project ships; without the file, gunicorn's gthread.
+    """
     cmd = [_venv_tool("gunicorn")]
     if (ROOT / "gunicorn.conf.py").exists():
         cmd += ["-c", str(ROOT / "gunicorn.conf.py")]
+    else:
+        cmd += ["--worker-class", "gthread"]
     return [
         *cmd,
         target,
-        *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
-        *("--worker-class", "gthread", "--threads", str(threads)),
+        *("--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads)),
     ]
 
 

@@ -103,12 +103,28 @@ def test_invalid_patch_is_422(client, auth, create, body, field):
         b"not json",
         b"{'description': 'x'}",
         b'{"description": "\xff", "amount": 1}',
-        b"[" * 100_00 + b"]" * 100_00,
     ],
 )
 def test_malformed_json_is_400(client, auth, body):
     resp = client.post("/incomes", data=body, content_type="application/json", headers=auth)
     assert (resp.status_code, resp.json["code"]) == (400, "invalid_json")
+    assert resp.json["description"] == "The request body is not valid JSON."
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 1000 + b"]" * 1000,
+        b"[" * 10_000 + b"]" * 10_000,
+        b'{"description": "x", "amount": ' + b'{"a": ' * 1000 + b"1" + b"}" * 1001,
+        b'{"description": ' + b"[" * 5000 + b'"x"' + b"]" * 5000 + b"}",
+    ],
+)
+def test_valid_but_deeply_nested_json_is_400_saying_so(client, auth, body):
+    assert len(body) < 64 * 1024
+    resp = client.post("/incomes", data=body, content_type="application/json", headers=auth)
+    assert (resp.status_code, resp.json["code"]) == (400, "invalid_json")
+    assert resp.json["description"] == "The request body's JSON nests too deeply."
 
 
 @pytest.mark.parametrize(

@@ -50,19 +50,26 @@ def test_secret_length_counts_bytes_not_characters():
 
 
 @pytest.mark.parametrize(
-    "base_url",
+    ("base_url", "normal"),
     [
-        "https://api.example.com",
-        "https://api.example.com/",
-        "https://example.com/api",
-        "https://api.example.com:8443",
-        "http://localhost:5000",
-        "http://127.0.0.1:5000",
-        "http://[::1]:5000",
+        ("https://api.example.com", "https://api.example.com"),
+        ("https://api.example.com/", "https://api.example.com"),
+        ("https://example.com/api", "https://example.com/api"),
+        ("https://api.example.com:8443", "https://api.example.com:8443"),
+        ("http://localhost:5000", "http://localhost:5000"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+        ("http://[::1]:5000", "http://[::1]:5000"),
+        # RFC 3986 §6.2.2-§6.2.3: one spelling for the resource, its metadata URL and htu
+        ("HTTPS://API.Example.COM:443/api/", "https://api.example.com/api"),
+        ("https://api.example.com:443", "https://api.example.com"),
+        ("HTTP://LOCALHOST:80/", "http://localhost"),
+        ("https://api.example.com/Api/v1/", "https://api.example.com/Api/v1"),
+        ("https://api.example.com/a/./b/../c/", "https://api.example.com/a/c"),
+        ("https://api.example.com/%7euser/%2f", "https://api.example.com/~user/%2F"),
     ],
 )
-def test_accepted_base_urls(base_url):
-    assert DPoPSettings.from_env({"API_BASE_URL": base_url}).api_base_url == base_url
+def test_accepted_base_urls_are_normalised(base_url, normal):
+    assert DPoPSettings.from_env({"API_BASE_URL": base_url}).api_base_url == normal
 
 
 @pytest.mark.parametrize(

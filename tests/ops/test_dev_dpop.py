@@ -182,3 +182,54 @@ def test_token_endpoint_cors_for_allowed_origins_only(server):
 def test_token_endpoint_binds_to_loopback_only(issuer):
     with pytest.raises(dev_issuer.DevIssuerError):
         DevIssuerServer(issuer, audience="a", host="0.0.0.0")  # noqa: S104
+
+
+@pytest.mark.parametrize(
+    ("data", "scope"),
+    [
+        ({}, "read:transactions write:transactions"),
+        ({"scope": ""}, ""),
+        ({"scope": "read:transactions"}, "read:transactions"),
+    ],
+)
+@pytest.mark.parametrize("as_json", [False, True])
+def test_token_endpoint_scope_absent_is_default_and_empty_is_none(server, data, scope, as_json):
+    body = {"json": data} if as_json else {"data": data}
+    resp = requests.post(server.token_url, timeout=10, **body)
+    assert resp.status_code == 200
+    claims = jwt.get_unverified_claims(resp.json()["access_token"])
+    assert resp.json()["scope"] == claims.get("scope", "") == scope
+
+
+def test_cli_empty_scope_agrees_with_the_token_endpoint(tmp_path, server):
+    token = cli(tmp_path, "auth.dev_issuer", "--scope", "")
+    from_endpoint = requests.post(server.token_url, data={"scope": ""}, timeout=10).json()
+    assert "scope" not in jwt.get_unverified_claims(token)
+    assert "scope" not in jwt.get_unverified_claims(from_endpoint["access_token"])
+
+
+@pytest.mark.parametrize("sub", ["", "a\x00b", "tab\there", "x" * 256, "\x7f"])
+@pytest.mark.parametrize("as_json", [False, True])
+def test_token_endpoint_refuses_a_sub_the_api_refuses(server, sub, as_json):
+    body = {"json": {"sub": sub}} if as_json else {"data": {"sub": sub}}
+    resp = requests.post(server.token_url, timeout=10, **body)
+    assert resp.status_code == 400
+    assert resp.json()["error"] == "invalid_request"
+    assert "access_token" not in resp.json()
+
+
+def test_token_endpoint_sub_of_255_characters_is_accepted_by_the_api(server, dev_client):
+    sub = "é" * 255
+    resp = requests.post(server.token_url, json={"sub": sub}, timeout=10)
+    token = resp.json()["access_token"]
+    ping = dev_client.get("/secured/ping", headers={"Authorization": f"Bearer {token}"})
+    assert (resp.status_code, ping.status_code) == (200, 200)
+
+
+@pytest.mark.parametrize("sub", ["", "a\x01b", "x" * 256])
+def test_cli_refuses_a_sub_the_api_refuses(tmp_path, sub):
+    env = hermetic_env(tmp_path, DEV_ISSUER_KEY_FILE=str(tmp_path / "dev-issuer-key.pem"))
+    done = run_command([PYTHON, "-m", "auth.dev_issuer", "--sub", sub], env)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "--sub: must be 1-255 characters without control characters" in done.stderr

@@ -54,7 +54,9 @@ def conf_values(tmp_path, **env: str) -> dict[str, object]:
 def test_gunicorn_conf_defaults(tmp_path):
     conf = conf_values(tmp_path)
     assert conf["bind"] == "0.0.0.0:8000"
-    assert (conf["worker_class"], conf["threads"], conf["accesslog"]) == ("gthread", 4, None)
+    # gthread, reading request heads without a thread (cashman.gunicorn_worker)
+    worker_class = "cashman.gunicorn_worker.HeadReadingWorker"
+    assert (conf["worker_class"], conf["threads"], conf["accesslog"]) == (worker_class, 4, None)
     assert 3 <= conf["workers"] <= 12
     assert conf["limit_request_line"] == 8190
     assert conf["limit_request_field_size"] >= 16384

@@ -211,3 +211,30 @@ def test_dotenv_read_and_environment_wins(copied_entry, dotenv, env, status):
     result = run_command([PYTHON, "-c", "import server"], full_env, cwd=copied_entry)
     assert result.returncode == status, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("port", ["0", "99999", "65536", "-1", "http", "\uff15\uff10\uff10\uff10"])
+def test_dev_server_refuses_a_bad_port_option_in_one_line(tmp_path, port):
+    server = dev_server(tmp_path, free_port(), "--port", port)
+    assert server.wait_exit() == 2
+    assert server.stderr.strip().splitlines() == [
+        "cashman: configuration error: --port: must be a TCP port number (1-65535)"
+    ]
+
+
+def test_dev_server_in_dpop_required_mode_prints_only_lines_that_work(tmp_path):
+    port = free_port()
+    server = dev_server(tmp_path, port, AUTH_DPOP="required")
+    try:
+        server.wait_http(f"http://127.0.0.1:{port}/ping")
+        (line,) = DPOP_CURL.findall(server.stdout)
+        done = run_command(
+            ["bash", "-c", f"{line} -s -o /dev/null -w '%{{http_code}}'"], hermetic_env(tmp_path)
+        )
+    finally:
+        server.stop()
+    assert done.stdout == "200", done.stderr
+    assert curl_lines(server.stdout) == []
+    assert "Authorization: Bearer" not in server.stdout
+    assert "\nTOKEN=" not in server.stdout
+    assert "--dpop-key" in server.stdout

@@ -3,10 +3,11 @@
 Each test holds more stalled connections than the server (one worker of
 four threads) has threads, and checks that an ordinary request is still
 answered, and that the stalled ones are cut off by the documented timeouts:
-a head stall (gunicorn: 5 s without a byte; granian: the whole head within
-30 s, parsed without a Python thread) and the body deadline (10 s for the
-whole body, then a JSON 408 with ``Connection: close``). Loopback only;
-every socket has a timeout and every test is bounded.
+a head stall (gunicorn: 5 s without a byte), the whole head within 30 s
+(both: read without a Python thread), and the body deadline (10 s for the
+whole body, then a JSON 408 with ``Connection: close``). Heads trickled a
+byte every 0.5 s, on new or kept-alive connections, hold no thread either.
+Loopback only; every socket has a timeout and every test is bounded.
 """
 
 from __future__ import annotations
@@ -127,3 +128,90 @@ def test_trickled_body_is_cut_off_by_the_body_deadline(shared_server, write_toke
             sender.join(5)
     assert (answer.status, answer.json()["code"], answer.closes) == (408, "request_timeout", True)
     assert time.monotonic() - started < BODY_READ_TIMEOUT_S + MARGIN_S
+
+
+class Trickle:
+    """Send ``data`` one byte every ``every_s`` on each socket, in one thread, until stopped.
+
+    ``under_way`` is set once every socket got a few bytes (the server is then
+    reading the heads); ``open_at_stop`` is how many sockets still took bytes
+    when ``stop()`` was called.
+    """
+
+    ROUNDS_UNDER_WAY = 3
+
+    def __init__(self, socks: list[socket.socket], data: bytes, every_s: float = 0.5) -> None:
+        self.data, self.every_s = data, every_s
+        self.under_way = threading.Event()
+        self.open_at_stop = 0
+        self._open = list(socks)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Trickle:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if not self._stop.is_set():
+            self.open_at_stop = len(self._open)
+            self._stop.set()
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        for sent in range(len(self.data)):
+            byte = self.data[sent : sent + 1]
+            self._open = [s for s in self._open if raw_http.send_all(s, byte)]
+            if sent + 1 == self.ROUNDS_UNDER_WAY:
+                self.under_way.set()
+            if self._stop.wait(self.every_s) or not self._open:
+                return
+
+
+# a head that never ends: one header line after another (about 8 minutes of bytes at 0.5 s)
+ENDLESS_HEAD = b"GET /ping HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 1000
+
+
+def test_trickled_heads_on_kept_alive_connections_leave_the_server_answering(shared_server):
+    """Kept-alive connections whose next head comes a byte every 0.5 s hold no thread."""
+    socks = open_stalled(shared_server.port, raw_http.request("GET", "/ping"))
+    try:
+        first = [raw_http.read_response(sock).status for sock in socks]
+        with Trickle(socks, ENDLESS_HEAD) as trickle:
+            trickle.under_way.wait(MARGIN_S)
+            resp = requests.get(f"{shared_server.url}/ping", timeout=GUNICORN_STALL_S + MARGIN_S)
+            trickle.stop()
+    finally:
+        close_all(socks)
+    assert first == [200] * STALLED
+    assert resp.status_code == 200
+    # answered while every trickle still went on: none of them held a thread
+    assert trickle.open_at_stop == STALLED
+
+
+def test_trickled_head_is_cut_off_by_the_head_deadline(shared_server):
+    """A byte every 0.5 s never stalls a read: only the deadline for the whole head ends it."""
+    socks = open_stalled(shared_server.port, b"", count=1)
+    try:
+        with Trickle(socks, ENDLESS_HEAD):
+            waited = seconds_until_closed(socks[0])
+    finally:
+        close_all(socks)
+    assert waited < HEAD_READ_TIMEOUT_S + MARGIN_S
+
+
+def test_head_in_pieces_and_a_pipelined_request_are_each_served(shared_server):
+    """A head sent a byte at a time is one request; a second one sent right behind it is served."""
+    first = raw_http.request("GET", "/ping")
+    second = raw_http.request("GET", "/ping", {"Connection": "close"})
+    with raw_http.connect(shared_server.port) as sock:
+        for byte in range(len(first) - 1):
+            sock.sendall(first[byte : byte + 1])
+            time.sleep(0.01)
+        sock.sendall(first[-1:] + second)
+        answers = raw_http.read_to_close(sock)
+    assert answers.count(b"HTTP/1.1 200 ") == 2, answers
+    assert answers.count(b"pong: Cashman is up") == 2, answers
