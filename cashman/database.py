@@ -2,7 +2,9 @@
 
 SQLite runs in WAL mode with ``synchronous=FULL``, so a 2xx survives a SIGKILL,
 and a busy timeout; a write transaction opens with ``BEGIN IMMEDIATE``, so two
-workers never both read and then fail to upgrade to a write lock. PostgreSQL
+workers never both read and then fail to upgrade to a write lock, and waits for its
+turn on ``cashman.write_lock`` first, so writers queue instead of sleeping in
+SQLite's busy handler. PostgreSQL
 connections time out and keep alive, so a database that is down answers 503 in
 seconds instead of hanging a worker. The schema is brought up to date when the
 app starts (``init_app``), under the lock ``cashman.migrate`` takes.
@@ -16,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth import ConfigError
+from cashman.write_lock import NoLock, WriterLock
 
 EXTENSION = "cashman.db"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -41,10 +44,11 @@ class Database:
         self.url = url
         self.engine = build_engine(url)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            self.engine.execution_options(cashman_write=True), expire_on_commit=False
-        )
+        self._write_engine = self.engine.execution_options(cashman_write=True)
+        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
         self._disposers: list[Callable[[], None]] = []
+        self.writer_lock = writer_lock(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -54,9 +58,55 @@ class Database:
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        """A session whose transaction commits at the end unless it raises."""
-        with self._write() as session, session.begin():
+        """A session whose transaction commits at the end unless it raises.
+
+        On SQLite, the transaction (its commit and fsync included) runs under the
+        writer lock; a wait past ``POOL_TIMEOUT_S`` raises SQLAlchemy's ``TimeoutError``.
+        """
+        with self.writer_lock.hold(), self._write() as session, session.begin():
             yield session
+
+    @contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """Like ``writing``, for Core statements: a connection, no ORM session."""
+        with self.writer_lock.hold(), self._write_engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def write_cursor(self) -> Iterator[Any]:
+        """Like ``write_connection``, on the driver's own cursor: for the one hot write
+        (a create), where SQLAlchemy's connection and result layers cost more than the
+        SQL. The transaction commits at the end unless it raises; a driver error is
+        raised as SQLAlchemy's (``OperationalError`` and so on, a 503 where it means an
+        outage), and a connection the server dropped is invalidated."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        with self.writer_lock.hold():
+            try:
+                connection = self.engine.raw_connection()
+            except dbapi.Error as exc:
+                raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+            cursor = None
+            try:
+                cursor = connection.cursor()
+                if self.is_sqlite:
+                    # the connection is in autocommit (see _configure_sqlite): open the
+                    # write transaction as the "begin" event does for SQLAlchemy's
+                    cursor.execute("BEGIN IMMEDIATE")
+                yield cursor
+                connection.commit()
+            except dbapi.Error as exc:
+                dbapi_connection = connection.dbapi_connection
+                lost = self.engine.dialect.is_disconnect(exc, dbapi_connection, cursor)
+                if lost:
+                    connection.invalidate(exc)
+                raise DBAPIError.instance(
+                    None, None, exc, dbapi.Error, connection_invalidated=lost
+                ) from exc
+            finally:
+                if cursor is not None:
+                    cursor.close()
+                # back to the pool, which rolls back whatever a failure left open
+                connection.close()
 
     def on_dispose(self, dispose: Callable[[], None]) -> None:
         """Call ``dispose`` first when the database is disposed (a pool of its own, e.g.)."""
@@ -67,6 +117,7 @@ class Database:
         for dispose in self._disposers:
             dispose()
         self.engine.dispose()
+        self.writer_lock.close()
 
 
 def init_app(app: Flask, url: str) -> Database:
@@ -99,11 +150,13 @@ def build_engine(url: str, *, pre_ping: bool = True) -> Engine:
 
     ``pre_ping=False`` skips the pool's liveness round trip on checkout, for a caller
     that detects a dropped connection itself and retries (the DPoP replay write).
+    SQLite never pings: a connection to a local file cannot be dropped by a server,
+    and the ping was one of the three statements of every write.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         ensure_sqlite_directory(url)
-        engine = create_engine(url, pool_pre_ping=pre_ping)
+        engine = create_engine(url)
         _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
@@ -125,10 +178,31 @@ def build_engine(url: str, *, pre_ping: bool = True) -> Engine:
     )
 
 
+def writer_lock(url: str) -> WriterLock | NoLock:
+    """The lock write transactions take: a file beside a SQLite database file
+    (``<file>.write-lock``, as ``cashman.migrate`` has ``<file>.migrate-lock``);
+    nothing for an in-memory or URI-named SQLite database, or another database."""
+    path = sqlite_file(url)
+    if path is None:
+        return NoLock()
+    return WriterLock(f"{path}.write-lock", timeout_s=POOL_TIMEOUT_S)
+
+
+def sqlite_file(url: str) -> str | None:
+    """The path of a SQLite database file, or None (not SQLite, in memory, a URI)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database:
+        return None
+    if database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
 def ensure_sqlite_directory(url: str) -> None:
     """Create the directory of a SQLite file (the default lives under ``instance/``)."""
-    database = make_url(url).database
-    if database and database != ":memory:" and not database.startswith("file:"):
+    database = sqlite_file(url)
+    if database is not None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 

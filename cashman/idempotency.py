@@ -8,31 +8,58 @@ what it stored. So a retry creates nothing, even across workers and instances.
 The request is identified by a fingerprint of its path and validated body
 (amounts compared as numbers): the same key with a different request is a 422
 (``idempotency_key_reused``), never a replay of the wrong thing.
+
+A key older than 24 h is never replayed: met again, it is deleted in the
+transaction that takes its place. Other expired keys are deleted in batches, at
+most every few minutes per process, not on every request.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from flask import Response, current_app
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from cashman import app_events, storage
-from cashman.database import current_database
+from cashman.database import Database, current_database
 from cashman.errors import IdempotencyKeyReusedError
 from cashman.jsonio import dumps_exact
 from cashman.locations import location_of
-from cashman.models import IdempotencyRecord, Kind, Transaction
-from cashman.schemas import TransactionOut
+from cashman.models import IdempotencyRecord, Kind
+from cashman.schemas import transaction_json
 
 TTL = timedelta(hours=24)
+# expired keys of every owner are deleted at most this often per process (seconds);
+# one expired key met by its owner's retry is ignored, and replaced, right away
+CLEANUP_INTERVAL_S = 300.0
+CLEANUP_BATCH = 1000
+
+_TABLE = IdempotencyRecord.__table__
+_COLUMNS = (_TABLE.c.id, _TABLE.c.fingerprint, _TABLE.c.status, _TABLE.c.body)
+_FIND = select(*_COLUMNS, _TABLE.c.location, _TABLE.c.created_at).where(
+    _TABLE.c.owner == bindparam("owner"), _TABLE.c.key == bindparam("key")
+)
+_INSERT = insert(_TABLE)
+_DELETE_ONE = delete(_TABLE).where(_TABLE.c.id == bindparam("record_id"))
+# a bounded batch: a clean-up holds the write lock no longer than an ordinary write
+_DELETE_EXPIRED = delete(_TABLE).where(
+    _TABLE.c.id.in_(
+        select(_TABLE.c.id)
+        .where(_TABLE.c.created_at < bindparam("horizon"))
+        .limit(CLEANUP_BATCH)
+        .scalar_subquery()
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -44,14 +71,9 @@ class StoredResponse:
     location: str | None
 
     @classmethod
-    def created(cls, tx: Transaction) -> StoredResponse:
+    def created(cls, tx: storage.Created) -> StoredResponse:
         """The 201 that answers the create of ``tx`` (needs a request context)."""
-        return cls(201, dumps_exact(TransactionOut().dump(tx)), location_of(tx))
-
-    @classmethod
-    def of(cls, record: IdempotencyRecord) -> StoredResponse:
-        """The response a stored record holds."""
-        return cls(record.status, record.body, record.location)
+        return cls(201, transaction_json(tx), location_of(tx))
 
     def to_response(self) -> Response:
         """The stored response, byte for byte."""
@@ -101,54 +123,79 @@ def create_once(
     the row, or the earlier one (whose fingerprint ``replay`` compares). Needs a
     request context (the 201 names the new transaction's URL).
     """
+    _CLEANUP.maybe_run()
     try:
-        with current_database().writing() as session:
-            _forget_expired(session, owner)
-            record = _record(session, owner, key)
-            is_earlier = record is not None
-            if record is None:
-                tx = storage.new_transaction(owner, kind, description, amount)
-                session.add(tx)
-                session.flush()  # the id, which the body and Location name
-                record = _remember(owner, key, request_fingerprint, tx)
-                session.add(record)
-            first = FirstRequest(record.fingerprint, StoredResponse.of(record), is_earlier)
+        with current_database().write_connection() as connection:
+            first = _find(connection, owner, key)
+            if first is None:
+                tx = storage.insert_transaction(connection, owner, kind, description, amount)
+                first = FirstRequest(request_fingerprint, StoredResponse.created(tx))
+                _remember(connection, owner, key, first, tx)
         return first
     except IntegrityError:
         # another request with this key committed first: answer as it did
-        with current_database().reading() as session:
-            record = _record(session, owner, key)
-        if record is None:
+        with current_database().engine.connect() as connection:
+            first = _find(connection, owner, key)
+        if first is None:
             raise
-        return FirstRequest(record.fingerprint, StoredResponse.of(record), is_earlier=True)
+        return first
 
 
-def _remember(owner: str, key: str, request_fingerprint: str, tx: Transaction) -> IdempotencyRecord:
-    stored = StoredResponse.created(tx)
-    return IdempotencyRecord(
-        owner=owner,
-        key=key,
-        fingerprint=request_fingerprint,
-        status=stored.status,
-        body=stored.body,
-        location=stored.location,
-        created_at=tx.created_at,
+def forget_expired(connection: Connection, now: datetime) -> int:
+    """Delete up to ``CLEANUP_BATCH`` of every owner's keys older than 24 h at ``now``
+    (aware UTC); returns how many were deleted."""
+    return connection.execute(_DELETE_EXPIRED, {"horizon": now - TTL}).rowcount
+
+
+def _find(connection: Connection, owner: str, key: str) -> FirstRequest | None:
+    """``owner``'s live record of ``key``; an expired one is deleted and is None."""
+    row = connection.execute(_FIND, {"owner": owner, "key": key}).one_or_none()
+    if row is None:
+        return None
+    if row.created_at < storage.now() - TTL:
+        connection.execute(_DELETE_ONE, {"record_id": row.id})
+        return None
+    stored = StoredResponse(row.status, row.body, row.location)
+    return FirstRequest(row.fingerprint, stored, is_earlier=True)
+
+
+def _remember(
+    connection: Connection, owner: str, key: str, first: FirstRequest, tx: storage.Created
+) -> None:
+    stored = first.response
+    connection.execute(
+        _INSERT,
+        {
+            "owner": owner,
+            "key": key,
+            "fingerprint": first.fingerprint,
+            "status": stored.status,
+            "body": stored.body,
+            "location": stored.location,
+            "created_at": tx.created_at,
+        },
     )
 
 
-def _forget_expired(session: Session, owner: str) -> None:
-    """Forget ``owner``'s keys older than 24 h (lazily, on that owner's next keyed POST)."""
-    horizon = storage.now() - TTL
-    session.execute(
-        delete(IdempotencyRecord).where(
-            IdempotencyRecord.owner == owner, IdempotencyRecord.created_at < horizon
-        )
-    )
+class _Cleanup:
+    """Runs ``forget_expired`` on a database at most once per ``CLEANUP_INTERVAL_S``
+    in this process, never two at once, never making a request wait for another's."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._due: weakref.WeakKeyDictionary[Database, float] = weakref.WeakKeyDictionary()
+
+    def maybe_run(self) -> None:
+        """Delete a batch of expired keys if this process has not for a while."""
+        database, now = current_database(), time.monotonic()
+        if now < self._due.get(database, 0.0) or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._due[database] = now + CLEANUP_INTERVAL_S
+            with database.write_connection() as connection:
+                forget_expired(connection, storage.now())
+        finally:
+            self._lock.release()
 
 
-def _record(session: Session, owner: str, key: str) -> IdempotencyRecord | None:
-    return session.scalars(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.owner == owner, IdempotencyRecord.key == key
-        )
-    ).one_or_none()
+_CLEANUP = _Cleanup()

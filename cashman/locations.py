@@ -10,10 +10,12 @@ proof's ``htu`` is compared with, SPEC §3a); without it they stay root-relative
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from flask import url_for
 
 from auth.decorators import current_auth
-from cashman.models import Kind, Transaction
+from cashman.models import Kind
 
 # the view that reads one transaction of each kind (cashman.transactions)
 ENDPOINTS = {Kind.INCOME: "transactions.get_income", Kind.EXPENSE: "transactions.get_expense"}
@@ -29,7 +31,17 @@ def public_url(path: str) -> str:
     return path if base is None else base.rstrip("/") + path
 
 
-def location_of(tx: Transaction) -> str:
+class Located(Protocol):
+    """Anything naming a stored transaction: a ``Transaction``, a ``storage.Created``."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+def location_of(tx: Located) -> str:
     """The URL of ``tx``: ``/incomes/7``, absolute under ``API_BASE_URL`` when it is set;
     needs a request context."""
     return public_url(url_for(ENDPOINTS[Kind(tx.kind)], tx_id=tx.id))

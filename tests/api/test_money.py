@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
+
+from cashman.jsonio import dumps_exact
+from cashman.schemas import TransactionOut
 
 
 def test_tenth_plus_fifth_is_exactly_thirty_cents(client, auth, create):
@@ -60,3 +64,23 @@ def test_largest_amounts_sum_beyond_a_single_amount(client, auth, create):
 def test_empty_balance_is_zero_with_two_decimals(client, auth):
     text = client.get("/balance", headers=auth).get_data(as_text=True).strip()
     assert text == '{"incomes":0.00,"expenses":0.00,"balance":0.00}'
+
+
+@pytest.mark.parametrize(
+    ("path", "description", "amount"),
+    [
+        ("/incomes", "lunch", "0.01"),
+        ("/incomes", 'a "quoted" \\ café ☕ 𝄞', "1000000000"),
+        ("/expenses", "rent", "-12.5"),
+        ("/expenses", "x" * 200, "999999999.99"),
+    ],
+)
+def test_created_body_is_the_schema_dump_of_the_stored_row(
+    client, auth, rows, path, description, amount
+):
+    # the 201 is written without the schema: it must be what the schema makes of the row
+    body = f'{{"description": {json.dumps(description)}, "amount": {amount}}}'
+    resp = client.post(path, data=body, content_type="application/json", headers=auth)
+    [stored] = rows()
+    assert resp.status_code == 201
+    assert resp.get_data(as_text=True) == dumps_exact(TransactionOut().dump(stored)) + "\n"

@@ -117,9 +117,31 @@ def test_create_once_replays_the_first_request_and_keeps_one_row(app, db):
     with app.test_request_context("/incomes", method="POST"):
         first = idempotency.create_once("alice", "k", "fp", Kind.INCOME, "x", Decimal("1"))
         again = idempotency.create_once("alice", "k", "fp2", Kind.INCOME, "y", Decimal("2"))
-    assert again == first
+    assert (again.fingerprint, again.response) == (first.fingerprint, first.response)
+    # the retry is told it replays an earlier request; the first is not
+    assert (first.is_earlier, again.is_earlier) == (False, True)
     assert (first.fingerprint, first.response.status) == ("fp", 201)
     with db.reading() as session:
         [row] = session.scalars(select(Transaction)).all()
     assert first.response.location == f"/incomes/{row.id}"
     assert f'"id":{row.id},"description":"x","amount":1.00' in first.response.body
+
+
+def test_expired_keys_of_every_owner_are_forgotten_and_live_ones_kept(app, db):
+    from cashman.models import IdempotencyRecord
+
+    with app.test_request_context("/incomes", method="POST"):
+        for owner, key in [("alice", "old"), ("bob", "old"), ("bob", "new")]:
+            idempotency.create_once(owner, key, "fp", Kind.INCOME, "x", Decimal("1"))
+    with db.write_connection() as connection:
+        later = storage.now() + timedelta(hours=23)
+        assert idempotency.forget_expired(connection, later) == 0
+        connection.execute(
+            IdempotencyRecord.__table__.update()
+            .where(IdempotencyRecord.key == "old")
+            .values(created_at=storage.now() - timedelta(hours=25))
+        )
+        assert idempotency.forget_expired(connection, storage.now()) == 2
+    with db.reading() as session:
+        left = session.execute(select(IdempotencyRecord.owner, IdempotencyRecord.key)).all()
+    assert [tuple(r) for r in left] == [("bob", "new")]
