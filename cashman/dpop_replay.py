@@ -28,7 +28,9 @@ one and the write tried once more on a new connection.
 - SQLite: the statement alone, in autocommit: its own transaction, whose first step
   takes the write lock (so it is retried whole under the busy timeout, as ``BEGIN
   IMMEDIATE`` ensures for longer transactions), in one call into SQLite (each call
-  releases and retakes the GIL). The connections run ``synchronous = NORMAL`` (the
+  releases and retakes the GIL). It waits its turn on the app's writer lock
+  (``cashman.write_lock``) first, so it queues with the app's writes instead of
+  sleeping in SQLite's busy handler behind them. The connections run ``synchronous = NORMAL`` (the
   app's own stay ``FULL``): in WAL mode a commit survives the process being killed;
   only an operating-system crash can drop the last ones, with the consequence above.
 
@@ -74,6 +76,7 @@ from auth.replay import ReplayStoreUnavailableError
 from cashman.database import Database, build_engine
 from cashman.models import DPoPReplayRecord
 from cashman.prepared import PreparedQuery
+from cashman.write_lock import NoLock, WriterLock
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +143,7 @@ def _statement_dialect(engine: Engine) -> Dialect:
 
 def init_app(database: Database) -> DatabaseReplayStore:
     """The replay store of the app's ``database``, closed when the database is disposed."""
-    store = DatabaseReplayStore(database.engine)
+    store = DatabaseReplayStore(database.engine, writer_lock=database.writer_lock)
     database.on_dispose(store.dispose)
     return store
 
@@ -162,18 +165,22 @@ class DatabaseReplayStore:
         cleanup_interval_s: float = 60.0,
         cleanup_batch: int = 1000,
         cleanup_max_batches: int = 20,
+        writer_lock: WriterLock | NoLock | None = None,
     ) -> None:
         """``engine`` (the app's, schema migrated); ``clock`` in Unix seconds; clean-ups at
         most every ``cleanup_interval_s``, each deleting up to ``cleanup_batch`` x
         ``cleanup_max_batches`` expired rows. The writes use connections of their own on
         the same database (see the module docstring), made by ``write_engine``;
-        ``dispose()`` closes them. No connection is opened before the first write."""
+        ``dispose()`` closes them. No connection is opened before the first write.
+        ``writer_lock``: the app database's (``Database.writer_lock``), held around each
+        SQLite write; None: no turn is taken (SQLite's busy timeout alone)."""
         self.engine = engine
         self.clock = clock
         self.cleanup_interval_s = cleanup_interval_s
         self.cleanup_batch = cleanup_batch
         self.cleanup_max_batches = cleanup_max_batches
         self._is_postgres = engine.dialect.name == "postgresql"
+        self._writer_lock = writer_lock or NoLock()
         self.write_engine = build_engine(
             engine.url.render_as_string(hide_password=False), pre_ping=False
         )
@@ -274,7 +281,8 @@ class DatabaseReplayStore:
         """One statement on ``connection`` (autocommit): the number of rows it changed."""
         if not self._is_postgres:
             try:
-                return int(connection.execute(sql, params).rowcount)
+                with self._writer_lock.hold():
+                    return int(connection.execute(sql, params).rowcount)
             except sqlite3.Error:
                 raise _StatementError(lost=False) from None
         pgconn = connection.pgconn

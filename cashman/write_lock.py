@@ -14,8 +14,9 @@ as it is released:
   it when its holder exits, even on SIGKILL.
 
 The holder keeps it for one short transaction; the ``BEGIN IMMEDIATE`` inside still
-takes SQLite's own lock, so a writer that does not use this lock (the DPoP replay
-store, the ``sqlite3`` shell) stays safe and is waited for under the busy timeout.
+takes SQLite's own lock, so a writer that does not use this lock (the ``sqlite3``
+shell) stays safe and is waited for under the busy timeout. The DPoP replay store's
+own connections take it too (``cashman.dpop_replay``).
 Readers never take it: in WAL mode they do not wait for writers.
 """
 

@@ -171,3 +171,24 @@ def test_databases_without_a_file_take_no_lock(url):
 def test_postgresql_takes_no_lock():
     # PostgreSQL queues writers itself, row by row; building the engine connects to nothing
     assert isinstance(Database("postgresql+psycopg://u@127.0.0.1/db").writer_lock, NoLock)
+
+
+def test_a_dpop_replay_write_takes_its_turn_too(sqlite_db):
+    # the replay store's own connections queue on the same lock as the app's writes,
+    # instead of sleeping in SQLite's busy handler behind them
+    from cashman import dpop_replay
+
+    store = dpop_replay.init_app(sqlite_db)
+    other_holder = os.open(sqlite_db.writer_lock.path, os.O_RDWR | os.O_CREAT)
+    recorded: list[bool] = []
+    try:
+        fcntl.flock(other_holder, fcntl.LOCK_EX)  # another process's turn, as the kernel sees it
+        writer = threading.Thread(target=lambda: recorded.append(store.record("k", "j", 2e9)))
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive() and recorded == []
+        fcntl.flock(other_holder, fcntl.LOCK_UN)
+        writer.join(30)
+    finally:
+        os.close(other_holder)
+    assert recorded == [True]
