@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from auth import ConfigError
-from cashman.server_config import Bind
+from cashman.server_config import Bind, listen_problem
 
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 LAST_SUCCESS = "cashman_jwks_last_success_timestamp_seconds"
@@ -45,14 +44,9 @@ def check_metrics_bind(metrics: Bind, api: Bind) -> None:
     overlaps = metrics.host == api.host or {metrics.host, api.host} & wildcard
     if metrics.port == api.port and overlaps:
         raise ConfigError("METRICS_BIND", "must not be the API's own address: metrics stay private")
-    family = socket.AF_INET6 if ":" in metrics.host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((metrics.host, metrics.port))
-        except OSError as exc:
-            problem = exc.strerror or type(exc).__name__
-            raise ConfigError("METRICS_BIND", f"cannot listen on {metrics} ({problem})") from None
+    problem = listen_problem(metrics)
+    if problem is not None:
+        raise ConfigError("METRICS_BIND", f"cannot listen on {metrics} ({problem})")
 
 
 def multiprocess_directory(server_directory: Path) -> Path:

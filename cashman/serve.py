@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import sys
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -46,7 +45,7 @@ from flask import Flask
 from auth import ConfigError
 from cashman import lifecycle
 from cashman.config import PROJECT_ROOT
-from cashman.server_config import Bind, ServerSettings
+from cashman.server_config import Bind, ServerSettings, listen_problem
 from cashman.startup import fail, migrate_or_exit
 from cashman.worker_watch import WorkerWatch
 
@@ -90,13 +89,9 @@ def check_can_listen(bind: Bind, name: str) -> None:
     use, or not an address of this host). A race with another process taking
     the port in between remains, and then granian's own error is what stops it.
     """
-    family = socket.AF_INET6 if ":" in bind.host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((bind.host, bind.port))
-        except OSError as exc:
-            fail(f"{name}: cannot listen on {bind} ({exc.strerror or type(exc).__name__})")
+    problem = listen_problem(bind)
+    if problem is not None:
+        fail(f"{name}: cannot listen on {bind} ({problem})")
 
 
 def bind_source(args: argparse.Namespace, env: Mapping[str, str]) -> str:

@@ -43,6 +43,21 @@ class Bind:
         return f"{host}:{self.port}"
 
 
+def listen_problem(bind: Bind) -> str | None:
+    """Why this host cannot listen on ``bind`` now (address in use, not an address of this
+    host), or None: a trial ``bind()`` on a socket closed at once. Checked before a server
+    starts so that a bad address is one line naming its setting (SPEC §2, §6), not the
+    server's stack trace; another process may still take the port in between."""
+    family = socket.AF_INET6 if ":" in bind.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((bind.host, bind.port))
+        except OSError as exc:
+            return exc.strerror or type(exc).__name__
+    return None
+
+
 def parse_bind(name: str, value: str) -> Bind:
     """``host:port`` named ``name`` (a variable or an option) as a :class:`Bind`.
 
