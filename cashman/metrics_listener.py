@@ -40,7 +40,7 @@ _server: Any = None
 def check_metrics_bind(metrics: Bind, api: Bind) -> None:
     """Refuse (``ConfigError`` naming ``METRICS_BIND``) the API's own port on an overlapping
     host, or an address this host cannot listen on."""
-    wildcard = {"0.0.0.0", "::"}  # noqa: S104 - compared, not bound
+    wildcard = {"0.0.0.0", "::"}  # compared, not bound  # noqa: S104  # nosec B104
     overlaps = metrics.host == api.host or {metrics.host, api.host} & wildcard
     if metrics.port == api.port and overlaps:
         raise ConfigError("METRICS_BIND", "must not be the API's own address: metrics stay private")

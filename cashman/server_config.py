@@ -129,7 +129,7 @@ class ServerSettings:
         bind_name, bind_value = first_set(env, names("BIND"))
         if bind_value is None:
             port = int_setting(env, ("PORT",), DEFAULT_PORT, 1, 65535)
-            bind = Bind("0.0.0.0", port)  # noqa: S104 - the documented default: every interface
+            bind = Bind("0.0.0.0", port)  # the documented default  # noqa: S104  # nosec B104
         else:
             bind = parse_bind(bind_name, bind_value)
         # 0: unset, so the server's own default (its cores-based count) applies
