@@ -15,6 +15,7 @@ from typing import Protocol
 from flask import url_for
 
 from auth.decorators import current_auth
+from auth.htu import request_htu
 from cashman.models import Kind
 
 # the view that reads one transaction of each kind (cashman.transactions)
@@ -28,7 +29,8 @@ def public_url(path: str) -> str:
     else ``path`` unchanged. Needs an application context with ``Auth`` registered.
     """
     base = current_auth().settings.dpop.api_base_url
-    return path if base is None else base.rstrip("/") + path
+    # the join a DPoP proof's htu is compared with, so a followed Link's proof matches
+    return path if base is None else request_htu(base, path)
 
 
 class Located(Protocol):
