@@ -111,10 +111,10 @@ class Authenticator:
     ) -> Authenticated:
         if self.dpop is None:  # unreachable: DPoP is an accepted scheme only when it is on
             raise AuthorizationHeaderMissingError("DPoP is off")
-        single_proof(proofs)  # step 1: exactly one proof, before any work on the token
+        compact = single_proof(proofs)  # step 1: exactly one proof, before any work on the token
         claims = self.verifier.verify(token, bound=True)  # step 2
-        proof = self.dpop.verify(  # steps 3-6; the jti is recorded last
-            proofs, method=method, htu=htu(), access_token=token, token_claims=claims
+        proof = self.dpop.verify_compact(  # steps 3-6; the jti is recorded last
+            compact, method=method, htu=htu(), access_token=token, token_claims=claims
         )
         return Authenticated(claims, DPOP, proof.jkt)
 

@@ -13,7 +13,7 @@ request is reported once to the app's ``AuthObserver``: ``"success"`` or its cod
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from flask import current_app, g, request
@@ -44,11 +44,21 @@ def authenticate() -> dict[str, Any]:
     return _authenticate(current_auth()).claims
 
 
+def _field_values(environ: Mapping[str, Any], key: str) -> list[str]:
+    """The values of one request header field, ``key`` its WSGI name (``HTTP_DPOP``): none
+    or one, since a WSGI server joins repeated fields with commas (PEP 3333, RFC 9110
+    §5.3). The list werkzeug's ``headers.getlist`` gives, from one lookup instead of a
+    walk over every header of the request."""
+    value = environ.get(key)
+    return [] if value is None else [value]
+
+
 def _authenticate(auth: Auth) -> Authenticated:
+    environ = request.environ
     try:
         authenticated = auth.authenticator.authenticate(
-            request.headers.getlist("Authorization"),
-            lambda: request.headers.getlist("DPoP"),
+            _field_values(environ, "HTTP_AUTHORIZATION"),
+            lambda: _field_values(environ, "HTTP_DPOP"),
             request.method,
             lambda: auth.request_htu(request),
         )

@@ -132,7 +132,25 @@ class DPoPVerifier:
         ``InvalidTokenError`` (``cnf``, binding), ``UseDPoPNonceError`` and
         ``DPoPReplayUnavailableError`` (503).
         """
-        proof = single_proof(proof_values)
+        return self.verify_compact(
+            single_proof(proof_values),
+            method=method,
+            htu=htu,
+            access_token=access_token,
+            token_claims=token_claims,
+        )
+
+    def verify_compact(
+        self,
+        proof: str,
+        *,
+        method: str,
+        htu: str,
+        access_token: str,
+        token_claims: Mapping[str, Any],
+    ) -> DPoPProof:
+        """``verify`` of the one proof ``single_proof`` already took from the header (for a
+        caller that checked step 1 itself); the same errors from step 2 on."""
         expected_jkt = bound_jkt(token_claims)
         key, jti, iat = self._checked_proof(proof, method, htu, access_token)
         if key.jkt != expected_jkt:
