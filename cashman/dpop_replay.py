@@ -34,10 +34,14 @@ one and the write tried once more on a new connection.
   app's own stay ``FULL``): in WAL mode a commit survives the process being killed;
   only an operating-system crash can drop the last ones, with the consequence above.
 
-Rows past their expiry are deleted at most once per ``cleanup_interval_s`` per process,
-in bounded batches, after a write (never before it): the table holds about one window
-of proofs and no request pays for more than one batch run. Any database failure is a
-``ReplayStoreUnavailableError`` (a 503), never an unchecked acceptance.
+Rows past their expiry are deleted by a walk over the primary key
+(``cashman.dpop_replay_cleanup``): bounded runs, after a write (never before it), one
+per process at a time, at least one complete pass every ``cleanup_interval_s``, so the
+table holds about one window of proofs. No index on ``expires_at`` serves it: each
+write then changes one b-tree, not two (SQLite, in isolation: one WAL frame per commit
+instead of two, 17-18 us of CPU per insert instead of 30). A failed write is a
+``ReplayStoreUnavailableError`` (a 503), never an unchecked acceptance; a failed
+clean-up is logged and left for the next run.
 """
 
 from __future__ import annotations
@@ -47,38 +51,30 @@ import hashlib
 import logging
 import math
 import sqlite3
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
-from sqlalchemy import (
-    BigInteger,
-    Engine,
-    bindparam,
-    delete,
-    event,
-    func,
-    literal_column,
-    select,
-    true,
-    tuple_,
-)
+from sqlalchemy import BigInteger, Engine, bindparam, event, func, literal_column, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import SQLAlchemyError
 
 from auth.replay import ReplayStoreUnavailableError
 from cashman.database import Database, build_engine
+from cashman.dpop_replay_cleanup import ReplayCleanup
 from cashman.models import DPoPReplayRecord
 from cashman.prepared import PreparedQuery
 from cashman.write_lock import NoLock, WriterLock
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 RETRY_AFTER_S = 5.0
 MAX_IDLE_CONNECTIONS = 5  # as SQLAlchemy's default pool size; more are closed on return
@@ -113,22 +109,6 @@ def _insert_statement(dialect_name: str) -> Any:
         index_elements=[_TABLE.c.jkt, _TABLE.c.jti_sha256],
         set_={"expires_at": statement.excluded.expires_at},
         where=_TABLE.c.expires_at < bindparam("now", type_=BigInteger),
-    )
-
-
-def _cleanup_statement() -> Any:
-    """Delete up to ``batch`` expired rows, oldest first (the expiry index serves both)."""
-    now = bindparam("now", type_=BigInteger)
-    expired = (
-        select(_TABLE.c.jkt, _TABLE.c.jti_sha256)
-        .where(_TABLE.c.expires_at < now)
-        .order_by(_TABLE.c.expires_at)
-        .limit(bindparam("batch", type_=BigInteger))
-    )
-    # `expires_at` again outside: a row taken over meanwhile (PostgreSQL re-checks the
-    # outer condition on the updated row) is no longer expired and stays
-    return delete(_TABLE).where(
-        tuple_(_TABLE.c.jkt, _TABLE.c.jti_sha256).in_(expired), _TABLE.c.expires_at < now
     )
 
 
@@ -167,18 +147,16 @@ class DatabaseReplayStore:
         cleanup_max_batches: int = 20,
         writer_lock: WriterLock | NoLock | None = None,
     ) -> None:
-        """``engine`` (the app's, schema migrated); ``clock`` in Unix seconds; clean-ups at
-        most every ``cleanup_interval_s``, each deleting up to ``cleanup_batch`` x
-        ``cleanup_max_batches`` expired rows. The writes use connections of their own on
-        the same database (see the module docstring), made by ``write_engine``;
-        ``dispose()`` closes them. No connection is opened before the first write.
+        """``engine`` (the app's, schema migrated); ``clock`` in Unix seconds; a complete
+        clean-up pass at most every ``cleanup_interval_s`` seconds, each run walking up
+        to ``cleanup_batch`` x ``cleanup_max_batches`` keys (``ReplayCleanup``). The
+        writes use connections of their own on the same database (see the module
+        docstring), made by ``write_engine``; ``dispose()`` closes them. No connection is
+        opened before the first write.
         ``writer_lock``: the app database's (``Database.writer_lock``), held around each
         SQLite write; None: no turn is taken (SQLite's busy timeout alone)."""
         self.engine = engine
         self.clock = clock
-        self.cleanup_interval_s = cleanup_interval_s
-        self.cleanup_batch = cleanup_batch
-        self.cleanup_max_batches = cleanup_max_batches
         self._is_postgres = engine.dialect.name == "postgresql"
         self._writer_lock = writer_lock or NoLock()
         self.write_engine = build_engine(
@@ -188,9 +166,15 @@ class DatabaseReplayStore:
         # compiled once (PreparedQuery: SQL text, parameter order)
         dialect = _statement_dialect(engine)
         self._insert = PreparedQuery(_insert_statement(engine.dialect.name), dialect)
-        self._cleanup = PreparedQuery(_cleanup_statement(), dialect)
-        self._cleanup_lock = threading.Lock()
-        self._next_cleanup = 0.0
+        self._cleanup = ReplayCleanup(
+            dialect,
+            partial(self._execute, self._run),
+            partial(self._execute, self._run_query),
+            (_StatementError, *_DRIVER_ERRORS),
+            interval_s=cleanup_interval_s,
+            batch=cleanup_batch,
+            max_batches=cleanup_max_batches,
+        )
         # idle driver connections, the last returned on top (a deque: thread-safe ends)
         self._idle: deque[Any] = deque()
         self._disposed = False
@@ -207,36 +191,19 @@ class DatabaseReplayStore:
             }
         )
         try:
-            recorded = self._execute(self._insert.sql, params) == 1
+            recorded = self._execute(self._run, self._insert.sql, params) == 1
         except (_StatementError, *_DRIVER_ERRORS) as exc:
             logger.warning("DPoP replay store unreachable (%s)", type(exc).__name__)
             raise ReplayStoreUnavailableError("database error", RETRY_AFTER_S) from None
-        if now >= self._next_cleanup:
-            self.cleanup(now)
+        if now >= self._cleanup.next_run:  # after the write, never before it
+            self._cleanup.run(now)
         return recorded
 
     def cleanup(self, now: float | None = None) -> int:
-        """Delete expired rows in batches (one run per process at a time); return how many.
-
-        Failures are logged and left for the next run: the proof was already recorded.
-        """
-        if not self._cleanup_lock.acquire(blocking=False):
-            return 0
-        now = self.clock() if now is None else now
-        deleted = 0
-        try:
-            self._next_cleanup = now + self.cleanup_interval_s
-            params = self._cleanup.parameters({"now": math.floor(now), "batch": self.cleanup_batch})
-            for _ in range(self.cleanup_max_batches):
-                count = self._execute(self._cleanup.sql, params)
-                deleted += count
-                if count < self.cleanup_batch:
-                    break
-        except (_StatementError, *_DRIVER_ERRORS) as exc:
-            logger.warning("DPoP replay clean-up failed (%s)", type(exc).__name__)
-        finally:
-            self._cleanup_lock.release()
-        return deleted
+        """One clean-up run at ``now`` (Unix seconds; default: the clock): the number of
+        expired rows deleted, 0 while another thread of this process runs one. Never
+        raises for a database failure (logged; see ``cashman.dpop_replay_cleanup``)."""
+        return self._cleanup.run(self.clock() if now is None else now)
 
     def dispose(self) -> None:
         """Close the connections of its own; the app's engine is the app's."""
@@ -244,8 +211,11 @@ class DatabaseReplayStore:
         self._close_idle()
         self.write_engine.dispose()
 
-    def _execute(self, sql: str, params: Sequence[Any]) -> int:
-        """Run ``sql`` in its own transaction on an idle connection; its row count.
+    def _execute(
+        self, run: Callable[[Any, str, Sequence[Any]], _T], sql: str, params: Sequence[Any]
+    ) -> _T:
+        """``run(connection, sql, params)`` on an idle connection: ``sql`` in its own
+        transaction (``_run``: its row count; ``_run_query``: its rows).
 
         A connection found lost is closed with every idle one (they are as old), and the
         statement runs once more on a new connection. Raises ``_StatementError`` or a
@@ -256,7 +226,7 @@ class DatabaseReplayStore:
         except IndexError:
             connection, fresh = self._connect(), True
         try:
-            count = self._run(connection, sql, params)
+            result = run(connection, sql, params)
         except _StatementError as exc:
             if not exc.lost:  # refused, rolled back: the connection is fine
                 self._check_in(connection)
@@ -267,7 +237,7 @@ class DatabaseReplayStore:
             self._close_idle()
             connection = self._connect()
             try:
-                count = self._run(connection, sql, params)
+                result = run(connection, sql, params)
             except BaseException:
                 self._close(connection)
                 raise
@@ -275,7 +245,7 @@ class DatabaseReplayStore:
             self._close(connection)
             raise
         self._check_in(connection)
-        return count
+        return result
 
     def _run(self, connection: Any, sql: str, params: Sequence[Any]) -> int:
         """One statement on ``connection`` (autocommit): the number of rows it changed."""
@@ -291,6 +261,22 @@ class DatabaseReplayStore:
         if result.status != pq.ExecStatus.COMMAND_OK:
             raise _StatementError(lost=pgconn.status != pq.ConnStatus.OK)
         return int(result.command_tuples or 0)
+
+    def _run_query(self, connection: Any, sql: str, params: Sequence[Any]) -> list[tuple[str, ...]]:
+        """One query on ``connection`` (autocommit): its rows, every column as text."""
+        if not self._is_postgres:
+            try:  # a read: in WAL mode it waits for no writer, so no turn on the lock
+                return connection.execute(sql, params).fetchall()
+            except sqlite3.Error:
+                raise _StatementError(lost=False) from None
+        pgconn = connection.pgconn
+        result = pgconn.exec_params(sql.encode(), [str(value).encode() for value in params])
+        if result.status != pq.ExecStatus.TUPLES_OK:
+            raise _StatementError(lost=pgconn.status != pq.ConnStatus.OK)
+        return [
+            tuple(result.get_value(row, col).decode() for col in range(result.nfields))
+            for row in range(result.ntuples)
+        ]
 
     def _connect(self) -> Any:
         """A new driver connection from ``write_engine``, taken out of its pool for good."""

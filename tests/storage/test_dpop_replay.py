@@ -1,8 +1,9 @@
-"""The DPoP replay store in the database: shared by instances, expiring, cleaned, failing closed.
+"""The DPoP replay store in the database: shared by instances, expiring, failing closed.
 
 Runs on SQLite and, with ``TEST_POSTGRES_URL``, on PostgreSQL (the ``postgres_only`` tests
 on PostgreSQL alone). Two ``Database`` objects on
-one database stand for two instances (each with its own engine and pool).
+one database stand for two instances (each with its own engine and pool). The clean-up:
+``test_dpop_replay_cleanup.py``.
 """
 
 from __future__ import annotations
@@ -18,59 +19,7 @@ from auth.replay import ReplayStore, ReplayStoreUnavailableError
 from cashman.database import Database
 from cashman.dpop_replay import DatabaseReplayStore, jti_digest
 from cashman.migrate import upgrade
-
-NOW = 1_750_000_000.0
-JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
-OTHER_JKT = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def instances(database_url):
-    """Two instances' databases on one migrated database."""
-    dbs = [Database(database_url), Database(database_url)]
-    upgrade(dbs[0].engine)
-    yield dbs
-    for db in dbs:
-        db.dispose()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def make_store(clock):
-    """``make_store(engine, **options)`` -> a store disposed of after the test."""
-    made: list[DatabaseReplayStore] = []
-
-    def make(engine, **options) -> DatabaseReplayStore:
-        store = DatabaseReplayStore(engine, clock=options.pop("clock", clock), **options)
-        made.append(store)
-        return store
-
-    yield make
-    for store in made:
-        store.dispose()
-
-
-@pytest.fixture
-def store(instances, make_store) -> DatabaseReplayStore:
-    return make_store(instances[0].engine)
-
-
-def rows(db: Database) -> list[tuple]:
-    with db.engine.connect() as connection:
-        query = "SELECT jkt, jti_sha256, expires_at FROM dpop_replay ORDER BY expires_at, jkt"
-        return [tuple(row) for row in connection.execute(text(query))]
+from tests.support.replay_store import JKT, NOW, OTHER_JKT, rows
 
 
 def test_database_store_is_a_replay_store(store):
@@ -138,43 +87,6 @@ def test_concurrent_records_across_instances_accept_exactly_one(instances, make_
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(results) == [False] * 7 + [True]
-
-
-def test_cleanup_deletes_only_expired_rows(store, instances, clock):
-    for i in range(5):
-        store.record(JKT, f"old-{i}", NOW + 10)
-    store.record(JKT, "live", NOW + 600)
-    assert store.cleanup(NOW + 11) == 5
-    assert [row[1] for row in rows(instances[0])] == [jti_digest("live")]
-
-
-def test_cleanup_is_bounded_per_run(instances, make_store):
-    store = make_store(instances[0].engine, cleanup_batch=2, cleanup_max_batches=2)
-    for i in range(7):
-        store.record(JKT, f"old-{i}", NOW + 10)
-    assert store.cleanup(NOW + 11) == 4
-    assert len(rows(instances[0])) == 3
-    assert store.cleanup(NOW + 11) == 3
-
-
-def test_records_trigger_cleanup_at_most_once_per_interval(instances, clock, make_store):
-    store = make_store(instances[0].engine, cleanup_interval_s=60)
-    store.record(JKT, "first", NOW + 5)  # the first write of a process cleans up
-    clock.now = NOW + 30
-    store.record(JKT, "second", NOW + 90)
-    assert len(rows(instances[0])) == 2  # "first" expired, but the interval has not passed
-    clock.now = NOW + 61
-    store.record(JKT, "third", NOW + 120)
-    assert sorted(row[1] for row in rows(instances[0])) == sorted(
-        [jti_digest("second"), jti_digest("third")]
-    )
-
-
-def test_cleanup_failure_does_not_fail_the_record(instances, caplog, make_store):
-    store = make_store(instances[0].engine)
-    store._cleanup.sql = "DELETE FROM no_such_table"  # the clean-up alone breaks
-    assert store.record(JKT, "jti-1", NOW + 60) is True
-    assert "clean-up failed" in caplog.text
 
 
 def test_missing_table_is_unavailable(database_url, caplog, make_store):
