@@ -162,15 +162,14 @@ class DPoPReplayRecord(Base):
     The key is the client key's thumbprint and the SHA-256 of the proof's ``jti``: the
     ``jti`` is any string a client chose (up to 256 characters, NUL and lone surrogates
     included), its digest a fixed 43 ASCII characters every database stores as they are.
-    ``expires_at`` is in whole Unix seconds; a clean-up removes rows past it.
+    ``expires_at`` is in whole Unix seconds; a clean-up removes rows past it, walking the
+    primary key (``cashman.dpop_replay_cleanup``). No index on ``expires_at``: every
+    accepted proof is an insert, and a second b-tree would double what it writes.
     """
 
     __tablename__ = "dpop_replay"
-    __table_args__ = (
-        Index("ix_dpop_replay_expires_at", "expires_at"),
-        # SQLite: the primary key is the table, no separate rowid b-tree to write
-        {"sqlite_with_rowid": False},
-    )
+    # SQLite: the primary key is the table, no separate rowid b-tree to write
+    __table_args__ = {"sqlite_with_rowid": False}
 
     jkt: Mapped[str] = mapped_column(String(43), primary_key=True)
     jti_sha256: Mapped[str] = mapped_column(String(43), primary_key=True)

@@ -6,12 +6,13 @@ import os
 import threading
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from cashman.database import build_engine
-from cashman.migrate import upgrade
+from cashman.migrate import alembic_config, upgrade
 from cashman.models import Base
 from tests.support.processes import PYTHON, run_command
 
@@ -28,6 +29,25 @@ def test_schema_has_owner_first_listing_indexes(db):
     }
     assert indexes["ix_transactions_owner_created"][0] == "owner"
     assert indexes["ix_transactions_owner_kind_created"][:2] == ["owner", "kind"]
+
+
+def dpop_replay_indexes(engine) -> dict[str, list[str]]:
+    return {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("dpop_replay")}
+
+
+def migrate_to(engine, revision: str) -> None:
+    with engine.connect() as connection:
+        command.downgrade(alembic_config(connection), revision)
+        connection.commit()
+
+
+def test_dpop_replay_has_no_expiry_index_and_a_downgrade_restores_it(db):
+    # 0003: each accepted proof writes the primary key's b-tree alone
+    assert dpop_replay_indexes(db.engine) == {}
+    migrate_to(db.engine, "0002")
+    assert dpop_replay_indexes(db.engine) == {"ix_dpop_replay_expires_at": ["expires_at"]}
+    upgrade(db.engine)
+    assert dpop_replay_indexes(db.engine) == {}
 
 
 def test_upgrade_again_is_a_no_op(db):
