@@ -160,6 +160,28 @@ def test_a_turn_not_given_in_time_is_a_timeout(tmp_path):
     assert outcome == ["timeout"]
 
 
+def test_a_write_that_raised_gives_both_turns_back(tmp_path):
+    lock = WriterLock(str(tmp_path / "db.write-lock"), timeout_s=0.01)
+    with pytest.raises(ValueError), lock.hold():
+        raise ValueError("the transaction failed")
+    # the file: another process (another open file) takes it at once
+    other = os.open(lock.path, os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(other, fcntl.LOCK_UN)
+    finally:
+        os.close(other)
+    with lock.hold():  # and this process's turn, without waiting for the timeout
+        pass
+
+
+def test_a_lock_file_that_cannot_be_opened_gives_the_threads_turn_back(tmp_path):
+    lock = WriterLock(str(tmp_path / "missing" / "db.write-lock"), timeout_s=0.01)
+    for _ in range(2):  # the second attempt fails the same way, not with a timeout
+        with pytest.raises(FileNotFoundError), lock.hold():
+            pass
+
+
 @pytest.mark.parametrize(
     "url",
     ["sqlite://", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"],
