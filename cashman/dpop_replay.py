@@ -79,6 +79,10 @@ _T = TypeVar("_T")
 RETRY_AFTER_S = 5.0
 MAX_IDLE_CONNECTIONS = 5  # as SQLAlchemy's default pool size; more are closed on return
 _TABLE = DPoPReplayRecord.__table__
+# the upsert's parameters in the order ``record`` passes them, checked against the
+# compiled statement when a store is made (a tuple built in place costs 0.1 us, the
+# mapping ordered by ``PreparedQuery.parameters`` 0.9 us)
+_INSERT_PARAMETERS = ("jkt", "jti_sha256", "expires_at", "now")
 # what a failed statement or connection attempt raises, per driver
 _DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, SQLAlchemyError, OSError)
 
@@ -166,6 +170,9 @@ class DatabaseReplayStore:
         # compiled once (PreparedQuery: SQL text, parameter order)
         dialect = _statement_dialect(engine)
         self._insert = PreparedQuery(_insert_statement(engine.dialect.name), dialect)
+        compiled = (self._insert.positions, self._insert.defaults, self._insert.processors)
+        if compiled != (_INSERT_PARAMETERS, {}, {}):
+            raise RuntimeError("the upsert's parameters are not those record() passes")
         self._cleanup = ReplayCleanup(
             dialect,
             partial(self._execute, self._run),
@@ -180,16 +187,14 @@ class DatabaseReplayStore:
         self._disposed = False
 
     def record(self, jkt: str, jti: str, expires_at: float) -> bool:
-        """See ``auth.replay.ReplayStore.record``; raises ``ReplayStoreUnavailableError``."""
+        """Record the proof (``jkt``, ``jti``) until ``expires_at`` (Unix seconds, kept to
+        the next whole second): True when recorded now (new, or its old record expired),
+        False when an unexpired record holds it, a replay (SPEC §3a step 5). Raises
+        ``ReplayStoreUnavailableError`` (``retry_after`` ``RETRY_AFTER_S``) when the
+        database fails. A clean-up run may follow the write (``auth.replay.ReplayStore``).
+        """
         now = self.clock()
-        params = self._insert.parameters(
-            {
-                "jkt": jkt,
-                "jti_sha256": jti_digest(jti),
-                "expires_at": math.ceil(expires_at),
-                "now": math.floor(now),
-            }
-        )
+        params = (jkt, jti_digest(jti), math.ceil(expires_at), math.floor(now))
         try:
             recorded = self._execute(self._run, self._insert.sql, params) == 1
         except (_StatementError, *_DRIVER_ERRORS) as exc:
