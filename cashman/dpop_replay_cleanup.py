@@ -23,7 +23,9 @@ key instead:
 - the position moves to the batch's last key; where fewer than ``batch`` keys are left,
   the rest of the table is one last batch and the walk wraps to the start.
 - a run is at most ``max_batches`` batches, at most one per process at a time, and
-  starts after a write (the request's own record is never delayed by it). After a
+  starts after a write (the request's own record is never delayed by it). On SQLite
+  each ``DELETE`` takes its turn on the writer lock as writes do, so other writers go
+  between batches; the ``SELECT`` reads (WAL readers wait for no writer). After a
   run that wrapped the next is due in ``interval_s``; after one that stopped short of
   the end, in ``CATCH_UP_INTERVAL_S`` until the pass is complete.
 
