@@ -10,6 +10,9 @@ and a replayed proof reaches the replay check only after its token was verified.
 
 from __future__ import annotations
 
+import http.client
+import json
+
 import pytest
 import requests
 
@@ -121,3 +124,50 @@ def test_production_entry_without_base_url_warns_once_and_runs_dpop_off(
     assert refused.headers["WWW-Authenticate"] == 'Bearer realm="cashman"'
     assert metadata.status_code == 404
     assert log.count("API_BASE_URL is not set: DPoP is off") == 1, log
+
+
+def send_raw(server: LiveServer, fields: list[tuple[str, str]]) -> tuple[int, dict]:
+    """``GET /incomes`` with ``fields`` sent as given, repeated names as separate lines."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.putrequest("GET", "/incomes")
+        for name, value in fields:
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_repeated_dpop_or_authorization_fields_are_refused_by_the_server(
+    kind, issuer, server_env, tmp_path
+):
+    """Two ``DPoP`` lines, each a valid fresh proof, are two proofs (SPEC §3a step 1), and
+    two ``Authorization`` lines are a malformed header, whatever the server does with a
+    repeated field: the app must see both, never just one of them."""
+    key = DPoPKey()
+    token = key.mint_bound(issuer.kit, scopes=SCOPES, expires_in=600)
+    env = {k: v for k, v in server_env.items() if k != "AUTH_DPOP_NONCE_SECRET"}
+    with LiveServer(env, tmp_path / "server.log", workers=1, server=kind) as server:
+        proofs = [key.proof("GET", f"{PUBLIC}/incomes", token) for _ in range(3)]
+        two_proofs = send_raw(
+            server,
+            [("Authorization", f"DPoP {token}"), ("DPoP", proofs[0]), ("DPoP", proofs[1])],
+        )
+        two_tokens = send_raw(
+            server,
+            [
+                ("Authorization", f"DPoP {token}"),
+                ("Authorization", f"DPoP {token}"),
+                ("DPoP", proofs[2]),
+            ],
+        )
+        # neither refusal burned a proof: each is accepted once on its own
+        alone = [
+            send_raw(server, [("Authorization", f"DPoP {token}"), ("DPoP", p)]) for p in proofs
+        ]
+    assert (two_proofs[0], two_proofs[1]["code"]) == (401, "invalid_dpop_proof")
+    assert (two_tokens[0], two_tokens[1]["code"]) == (400, "invalid_header")
+    assert [status for status, _ in alone] == [200, 200, 200]
