@@ -116,6 +116,20 @@ def _insert_statement(dialect_name: str) -> Any:
     )
 
 
+def _exec_params(connection: Any, sql: str, params: Sequence[Any], ok: pq.ExecStatus) -> Any:
+    """One statement through libpq on a psycopg ``connection``: its ``PGresult``.
+
+    ``_StatementError`` unless the result's status is ``ok`` (``lost`` when the
+    connection went with it).
+    """
+    pgconn = connection.pgconn
+    # text parameters: the statement's casts give PostgreSQL their types
+    result = pgconn.exec_params(sql.encode(), [str(value).encode() for value in params])
+    if result.status != ok:
+        raise _StatementError(lost=pgconn.status != pq.ConnStatus.OK)
+    return result
+
+
 def _statement_dialect(engine: Engine) -> Dialect:
     """The dialect the statements are compiled for: libpq's ``$n`` placeholders on
     PostgreSQL (they go to ``PQexecParams``, not through psycopg), the engine's own on
@@ -260,11 +274,7 @@ class DatabaseReplayStore:
                     return int(connection.execute(sql, params).rowcount)
             except sqlite3.Error:
                 raise _StatementError(lost=False) from None
-        pgconn = connection.pgconn
-        # text parameters: the statement's casts give PostgreSQL their types
-        result = pgconn.exec_params(sql.encode(), [str(value).encode() for value in params])
-        if result.status != pq.ExecStatus.COMMAND_OK:
-            raise _StatementError(lost=pgconn.status != pq.ConnStatus.OK)
+        result = _exec_params(connection, sql, params, pq.ExecStatus.COMMAND_OK)
         return int(result.command_tuples or 0)
 
     def _run_query(self, connection: Any, sql: str, params: Sequence[Any]) -> list[tuple[str, ...]]:
@@ -274,10 +284,7 @@ class DatabaseReplayStore:
                 return connection.execute(sql, params).fetchall()
             except sqlite3.Error:
                 raise _StatementError(lost=False) from None
-        pgconn = connection.pgconn
-        result = pgconn.exec_params(sql.encode(), [str(value).encode() for value in params])
-        if result.status != pq.ExecStatus.TUPLES_OK:
-            raise _StatementError(lost=pgconn.status != pq.ConnStatus.OK)
+        result = _exec_params(connection, sql, params, pq.ExecStatus.TUPLES_OK)
         return [
             tuple(result.get_value(row, col).decode() for col in range(result.nfields))
             for row in range(result.ntuples)
