@@ -26,9 +26,13 @@ import fcntl
 import os
 import threading
 import weakref
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+# NoLock's turn: nothing to take or release, one object for every write
+_NOTHING = nullcontext()
 
 
 class WriterLock:
@@ -110,20 +114,10 @@ class WriterLock:
 class NoLock:
     """Stands in for ``WriterLock`` where the database serialises writers itself."""
 
-    def hold(self) -> NoLock:
-        """Hold nothing: itself, a context manager that does nothing."""
-        return self
-
-    def __enter__(self) -> None:
-        """Nothing to take."""
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Nothing to release."""
+    def hold(self) -> AbstractContextManager[None]:
+        """Hold nothing: one shared ``contextlib.nullcontext`` (reusable, no object per
+        write)."""
+        return _NOTHING
 
     def close(self) -> None:
         """Nothing to close."""
