@@ -43,6 +43,11 @@ def make_store(clock):
     made: list[DatabaseReplayStore] = []
 
     def make(engine, **options) -> DatabaseReplayStore:
+        # no skew margin and no time budget unless a test asks: the walk's tests count
+        # rows expired a second ago and batches per run, whatever the machine's speed
+        # (the margin and the budget have tests of their own)
+        options.setdefault("cleanup_skew_margin_s", 0)
+        options.setdefault("cleanup_budget_s", 3600)
         store = DatabaseReplayStore(engine, clock=options.pop("clock", clock), **options)
         made.append(store)
         return store

@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 
 from sqlalchemy import text
+from sqlalchemy.dialects import sqlite
 
 from cashman.database import Database
 from cashman.dpop_replay import jti_digest
-from tests.support.replay_store import JKT, NOW, OTHER_JKT, rows
+from cashman.dpop_replay_cleanup import CATCH_UP_INTERVAL_S, SKEW_MARGIN_S, ReplayCleanup
+from tests.support.replay_store import JKT, NOW, OTHER_JKT, Clock, rows
 
 
 def jkts(db: Database) -> list[str]:
@@ -101,7 +103,7 @@ def test_records_trigger_cleanup_at_most_once_per_interval(instances, clock, mak
     )
 
 
-def test_a_walk_cut_short_goes_on_a_second_later_until_its_pass_is_complete(
+def test_a_walk_cut_short_goes_on_soon_after_until_its_pass_is_complete(
     instances, clock, make_store
 ):
     # one batch of two keys a run; the writes that trigger the runs are replays of "z",
@@ -115,19 +117,71 @@ def test_a_walk_cut_short_goes_on_a_second_later_until_its_pass_is_complete(
         store.record("z", "jti", NOW + 600)
         return jkts(instances[0])
 
+    step = CATCH_UP_INTERVAL_S
     write_at(NOW)  # the first run: one row, a complete pass; the next in 60 s
     for i in range(5):
         store.record(f"a{i}", "jti", NOW + 5)
     assert write_at(NOW + 30) == ["a0", "a1", "a2", "a3", "a4", "z"]
-    assert write_at(NOW + 60) == ["a2", "a3", "a4", "z"]  # cut short after a1
-    assert write_at(NOW + 60.5) == ["a2", "a3", "a4", "z"]  # not due yet
-    assert write_at(NOW + 61) == ["a4", "z"]
-    assert write_at(NOW + 62) == ["z"]  # the batch (a3, z]: full, so not the end
-    write_at(NOW + 63)  # nothing after z: the pass is complete
+    t = NOW + 60
+    assert write_at(t) == ["a2", "a3", "a4", "z"]  # cut short after a1
+    assert write_at(t + step / 2) == ["a2", "a3", "a4", "z"]  # not due yet
+    t += step
+    assert write_at(t) == ["a4", "z"]
+    t += step
+    assert write_at(t) == ["z"]  # the batch (a3, z]: full, so not the end
+    t += step
+    write_at(t)  # nothing after z: the pass is complete
     store.record("b0", "jti", NOW + 64)
     assert write_at(NOW + 70) == ["b0", "z"]  # back to once a minute
-    assert write_at(NOW + 122) == ["b0", "z"]
-    assert write_at(NOW + 123) == ["z"]
+    assert write_at(t + 60 - step) == ["b0", "z"]
+    assert write_at(t + 60) == ["z"]
+
+
+def test_a_run_ends_after_the_batch_that_exhausts_its_time_budget(instances, clock, make_store):
+    # a budget of nothing: every run is one batch, however many it may do
+    store = make_store(
+        instances[0].engine, cleanup_batch=2, cleanup_max_batches=20, cleanup_budget_s=0
+    )
+    for i in range(6):
+        store.record(f"k{i}", "jti", NOW + 5)
+    assert store.cleanup(NOW + 10) == 2
+    assert store.cleanup(NOW + 10) == 2
+    assert store.cleanup(NOW + 10) == 2
+    assert jkts(instances[0]) == []
+
+
+def test_rows_are_deleted_only_a_skew_margin_after_their_expiry(instances, clock, make_store):
+    store = make_store(instances[0].engine, cleanup_skew_margin_s=SKEW_MARGIN_S)
+    store.record(JKT, "jti", NOW + 10)
+    assert store.cleanup(NOW + 10 + SKEW_MARGIN_S) == 0
+    assert store.cleanup(NOW + 11 + SKEW_MARGIN_S) == 1
+
+
+def test_an_instance_whose_clock_runs_ahead_deletes_no_record_another_still_needs(
+    instances, make_store
+):
+    """Instance A's clock is 20 s ahead of B's. B accepted a proof whose record expires
+    at T + 10; at B's T + 5 the proof is still within its window there, and A's clean-up
+    (A's clock: T + 25, past the expiry) must not have reopened it."""
+    ahead, behind = Clock(NOW + 25), Clock(NOW + 5)
+    a = make_store(instances[0].engine, clock=ahead, cleanup_skew_margin_s=SKEW_MARGIN_S)
+    b = make_store(instances[1].engine, clock=behind, cleanup_skew_margin_s=SKEW_MARGIN_S)
+    assert b.record(JKT, "proof", NOW + 10)
+    a.cleanup()
+    assert not b.record(JKT, "proof", NOW + 10)
+
+
+def test_a_failure_of_any_kind_in_a_run_is_logged_and_never_raised(caplog):
+    """Not only a driver error: whatever a run meets (a row the driver cannot decode,
+    say) is logged, and the caller, a request whose proof was already recorded, goes on."""
+
+    def broken(_sql, _params):
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    cleanup = ReplayCleanup(sqlite.dialect(), broken, broken, interval_s=60, batch=2, max_batches=2)
+    assert cleanup.run(NOW) == 0
+    assert "DPoP replay clean-up failed (UnicodeDecodeError)" in caplog.text
+    assert cleanup.next_run == NOW + 60
 
 
 def test_table_stays_bounded_under_a_steady_rate(instances, clock, make_store):
