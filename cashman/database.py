@@ -20,7 +20,7 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth import ConfigError
@@ -127,15 +127,15 @@ def init_app(app: Flask, url: str) -> Database:
     when the database cannot be reached or migrated.
     """
     # imported here so that ``python -m cashman.migrate`` runs a module not yet imported
-    from cashman.migrate import upgrade
+    from cashman.migrate import schema_errors, upgrade
 
     database = Database(url)
     try:
-        upgrade(database.engine)
-    except SQLAlchemyError as exc:
+        with schema_errors():
+            upgrade(database.engine)
+    except ConfigError:
         database.dispose()
-        problem = f"cannot bring the database schema up to date ({type(exc).__name__})"
-        raise ConfigError("DATABASE_URL", problem) from None
+        raise
     app.extensions[EXTENSION] = database
     return database
 

@@ -8,6 +8,11 @@ which a transaction pooler such as PgBouncer may run on different server
 connections: the release misses and the lock leaks, SPEC section 8); on
 SQLite an exclusive ``fcntl`` lock on a file beside the database. The second
 starter waits, then finds nothing left to do.
+
+Whatever stops a migration reaches an operator as one line naming
+``DATABASE_URL`` (:func:`schema_errors`), never a traceback: an unreachable
+database, and a version table this release cannot migrate from (a newer
+release's revision, ``cashman.schema_revisions``).
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import fcntl
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -28,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from auth import ConfigError
 from cashman.config import database_url_from_env
 from cashman.database import build_engine
+from cashman.schema_revisions import SCRIPT_LOCATION, check_database, known_revisions
 from cashman.startup import exit_on_config_error
 
 # any constant both workers agree on; "cashman" in ASCII
@@ -37,7 +45,7 @@ ADVISORY_LOCK_ID = 0x636173686D616E
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic configuration without an ini file; the scripts ship in the package."""
     config = Config()
-    config.set_main_option("script_location", str(files("cashman") / "migrations"))
+    config.set_main_option("script_location", SCRIPT_LOCATION)
     config.attributes["connection"] = connection
     return config
 
@@ -47,9 +55,13 @@ def upgrade(engine: Engine) -> None:
 
     Everything runs in one transaction, committed at the end: on PostgreSQL the
     lock, the version check and the DDL (transactional there) commit or roll
-    back together.
+    back together. ``ConfigError`` naming ``DATABASE_URL`` when the database is at
+    a revision this release does not know; driver errors propagate.
     """
     with _migration_lock(engine) as connection:
+        # before Alembic, which would stop on an unknown revision with a bare CommandError
+        heads = MigrationContext.configure(connection).get_current_heads()
+        check_database(heads, known_revisions())
         command.upgrade(alembic_config(connection), "head")
         connection.commit()
 
@@ -102,16 +114,36 @@ def main(argv: list[str] | None = None) -> int:
 
 def upgrade_url(url: str) -> None:
     """Upgrade the database at ``url``; ``ConfigError`` naming ``DATABASE_URL`` if it fails."""
-    try:
+    with schema_errors():
         engine = build_engine(url)
         try:
             upgrade(engine)
         finally:
             engine.dispose()
+
+
+@contextmanager
+def schema_errors() -> Iterator[None]:
+    """Turn what stops a migration in the block into ``ConfigError`` naming ``DATABASE_URL``.
+
+    ``ConfigError`` itself passes through. The driver's text is left out (it may
+    hold the URL, and a password with it); Alembic's is one sentence about
+    revisions, kept, on one line.
+    """
+    try:
+        yield
     except (SQLAlchemyError, OSError) as exc:
         # unreachable server, wrong credentials, a directory that cannot be made:
         # one line naming the variable, as at API start-up, never a traceback
         problem = f"cannot bring the database schema up to date ({type(exc).__name__})"
+        raise ConfigError("DATABASE_URL", problem) from None
+    except (CommandError, RevisionError) as exc:
+        # what the checks before Alembic do not foresee: still one line, with the way out
+        detail = " ".join(str(exc).split())
+        problem = (
+            f"cannot migrate the database schema: {detail}; check its alembic_version table "
+            f"(this release knows revisions {', '.join(known_revisions())})"
+        )
         raise ConfigError("DATABASE_URL", problem) from None
 
 

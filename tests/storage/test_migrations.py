@@ -1,4 +1,5 @@
-"""Alembic: the migrations build exactly the models' schema; upgrades are safe to race."""
+"""Alembic: the migrations build exactly the models' schema; upgrades are safe to race; a
+database this release cannot migrate stops every entry with one line (SPEC §5, §6)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,23 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy import inspect, text
 
+from auth import ConfigError
+from cashman import create_app
+from cashman.config import Settings
 from cashman.database import build_engine
-from cashman.migrate import alembic_config, upgrade
+from cashman.migrate import alembic_config, schema_errors, upgrade
 from cashman.models import Base
-from tests.support.processes import PYTHON, run_command
+from tests.support.processes import (
+    PYTHON,
+    SERVERS,
+    dev_server,
+    free_port,
+    production,
+    run_command,
+)
 
 
 def test_migrations_match_the_models(db):
@@ -122,3 +134,108 @@ def test_migrate_command_arguments_never_touch_the_database(tmp_path, args, stat
     assert "usage: python -m cashman.migrate" in (done.stdout if status == 0 else done.stderr)
     assert "up to date" not in done.stdout
     assert not database.parent.exists()
+
+
+# a tenant that is never called: the servers migrate before they fetch any key
+TENANT = {"AUTH0_DOMAIN": "example.us.auth0.com", "API_AUDIENCE": "https://api.cashman.test/"}
+REFUSAL = "cashman: configuration error: DATABASE_URL: "
+
+
+def stamp(database_url: str, *revisions: str) -> None:
+    """Write ``alembic_version`` directly, as a newer release (or a hand edit) leaves it."""
+    engine = build_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM alembic_version"))
+            for revision in revisions:
+                connection.execute(
+                    text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": revision}
+                )
+    finally:
+        engine.dispose()
+
+
+def versions(database_url: str) -> list[str]:
+    engine = build_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+            return sorted(row[0] for row in rows)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def newer_database(database_url) -> str:
+    """A database at head, then stamped ``0004``: what a newer release leaves behind."""
+    engine = build_engine(database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    stamp(database_url, "0004")
+    return database_url
+
+
+def only_line(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_migrate_command_refuses_a_newer_releases_database_in_one_line(newer_database):
+    done = run_command(
+        [PYTHON, "-m", "cashman.migrate"], {**os.environ, "DATABASE_URL": newer_database}
+    )
+    assert done.returncode == 2
+    line = only_line(done.stderr)
+    assert line.startswith(
+        REFUSAL + "the database is at schema revision 0004, which this release does not know"
+    ), line
+    assert "python -m cashman.migrate --to 0003" in line
+    assert versions(newer_database) == ["0004"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", [*SERVERS, "server.py"])
+def test_servers_refuse_a_newer_releases_database_in_one_line(tmp_path, newer_database, kind):
+    env = {**TENANT, "DATABASE_URL": newer_database}
+    if kind == "server.py":
+        server = dev_server(tmp_path, free_port(), **env)
+    else:
+        server = production(kind, tmp_path, free_port(), **env)
+    assert server.wait_exit() == 2, server.stderr
+    line = only_line(server.stderr)
+    assert line.startswith(REFUSAL + "the database is at schema revision 0004"), line
+    assert versions(newer_database) == ["0004"]
+
+
+def test_app_refuses_a_newer_releases_database(kit, newer_database):
+    # what each gunicorn worker and the development server build
+    with pytest.raises(ConfigError) as refused:
+        create_app(Settings.from_env({**kit.env(), "DATABASE_URL": newer_database}))
+    assert refused.value.variable == "DATABASE_URL"
+
+
+def test_several_versions_are_one_line(database_url):
+    engine = build_engine(database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    stamp(database_url, "0002", "0003")
+    done = run_command(
+        [PYTHON, "-m", "cashman.migrate"], {**os.environ, "DATABASE_URL": database_url}
+    )
+    assert done.returncode == 2
+    line = only_line(done.stderr)
+    assert line.startswith(REFUSAL + "the database's alembic_version table holds several"), line
+
+
+def test_any_other_alembic_error_is_one_line_naming_database_url():
+    with pytest.raises(ConfigError) as refused, schema_errors():
+        raise CommandError("Requested revision 0003 overlaps\nwith other requested revisions")
+    assert refused.value.variable == "DATABASE_URL"
+    assert "\n" not in str(refused.value)
+    assert "overlaps with other requested revisions" in str(refused.value)
