@@ -7,7 +7,7 @@ turn on ``cashman.write_lock`` first, so writers queue instead of sleeping in
 SQLite's busy handler. PostgreSQL
 connections time out and keep alive, so a database that is down answers 503 in
 seconds instead of hanging a worker. The schema is brought up to date when the
-app starts (``init_app``), under the lock ``cashman.migrate`` takes.
+app starts (``init_app``), under the lock ``cashman.migration_lock`` takes.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def build_engine(url: str, *, pre_ping: bool = True) -> Engine:
 
 def writer_lock(url: str) -> WriterLock | NoLock:
     """The lock write transactions take: a file beside a SQLite database file
-    (``<file>.write-lock``, as ``cashman.migrate`` has ``<file>.migrate-lock``);
+    (``<file>.write-lock``, as ``cashman.migration_lock`` has ``<file>.migrate-lock``);
     nothing for an in-memory or URI-named SQLite database, or another database."""
     path = sqlite_file(url)
     if path is None:

@@ -1,12 +1,8 @@
 """Bring the schema up to date (SPEC §5): at start and as ``python -m cashman.migrate``.
 
 Several workers or instances may start at once against an empty database, so
-the upgrade runs under a lock: on PostgreSQL ``pg_advisory_xact_lock``, taken in
-the migration's own transaction and released by its commit or rollback (a
-session-level lock would be taken and released in different transactions,
-which a transaction pooler such as PgBouncer may run on different server
-connections: the release misses and the lock leaks, SPEC section 8); on
-SQLite an exclusive ``fcntl`` lock on a file beside the database. The second
+the upgrade runs under ``cashman.migration_lock`` (an advisory lock in the
+migration's own transaction on PostgreSQL, a file lock on SQLite). The second
 starter waits, then finds nothing left to do.
 
 Whatever stops a migration reaches an operator as one line naming
@@ -18,7 +14,6 @@ release's revision, ``cashman.schema_revisions``).
 from __future__ import annotations
 
 import argparse
-import fcntl
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,18 +23,16 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from auth import ConfigError
 from cashman.config import database_url_from_env
 from cashman.database import build_engine
+from cashman.migration_lock import migration_lock
 from cashman.schema_revisions import SCRIPT_LOCATION, check_database, known_revisions
 from cashman.startup import exit_on_config_error
-
-# any constant both workers agree on; "cashman" in ASCII
-ADVISORY_LOCK_ID = 0x636173686D616E
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -58,35 +51,12 @@ def upgrade(engine: Engine) -> None:
     back together. ``ConfigError`` naming ``DATABASE_URL`` when the database is at
     a revision this release does not know; driver errors propagate.
     """
-    with _migration_lock(engine) as connection:
+    with migration_lock(engine) as connection:
         # before Alembic, which would stop on an unknown revision with a bare CommandError
         heads = MigrationContext.configure(connection).get_current_heads()
         check_database(heads, known_revisions())
         command.upgrade(alembic_config(connection), "head")
         connection.commit()
-
-
-@contextmanager
-def _migration_lock(engine: Engine) -> Iterator[Connection]:
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as connection:
-            # held until this transaction ends: alembic runs inside it (it joins a
-            # transaction already begun), and leaving the block rolls back if it raised
-            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
-            yield connection
-        return
-    database = make_url(str(engine.url)).database
-    if not database or database == ":memory:":
-        with engine.connect() as connection:
-            yield connection
-        return
-    with open(f"{database}.migrate-lock", "a+b") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
-        try:
-            with engine.connect() as connection:
-                yield connection
-        finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
