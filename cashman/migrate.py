@@ -1,7 +1,8 @@
-"""Bring the schema up to date (SPEC §5): at start and as ``python -m cashman.migrate``.
+"""Bring the schema up to date (SPEC §5): at start and as ``python -m cashman.migrate``;
+step it back with ``python -m cashman.migrate --to REVISION`` before a rollback.
 
 Several workers or instances may start at once against an empty database, so
-the upgrade runs under ``cashman.migration_lock`` (an advisory lock in the
+every migration runs under ``cashman.migration_lock`` (an advisory lock in the
 migration's own transaction on PostgreSQL, a file lock on SQLite). The second
 starter waits, then finds nothing left to do.
 
@@ -31,7 +32,14 @@ from auth import ConfigError
 from cashman.config import database_url_from_env
 from cashman.database import build_engine
 from cashman.migration_lock import migration_lock
-from cashman.schema_revisions import SCRIPT_LOCATION, check_database, known_revisions
+from cashman.schema_revisions import (
+    HEAD,
+    SCRIPT_LOCATION,
+    check_database,
+    is_downgrade,
+    known_revisions,
+    resolve_target,
+)
 from cashman.startup import exit_on_config_error
 
 
@@ -44,19 +52,32 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    """Upgrade the database behind ``engine`` to the newest revision, under a lock.
+    """Upgrade the database behind ``engine`` to the newest revision, under a lock."""
+    migrate_to(engine, HEAD)
+
+
+def migrate_to(engine: Engine, target: str) -> str | None:
+    """Upgrade or downgrade the database behind ``engine`` to exactly ``target`` (a revision
+    id or ``head``), under a lock; the revision it was at (``None``: not migrated yet).
 
     Everything runs in one transaction, committed at the end: on PostgreSQL the
     lock, the version check and the DDL (transactional there) commit or roll
-    back together. ``ConfigError`` naming ``DATABASE_URL`` when the database is at
-    a revision this release does not know; driver errors propagate.
+    back together. ``ConfigError`` naming ``--to`` for a revision this release
+    does not know, or ``DATABASE_URL`` when the database is at one; driver
+    errors propagate.
     """
+    known = known_revisions()
+    revision = resolve_target(target, known)
     with migration_lock(engine) as connection:
         # before Alembic, which would stop on an unknown revision with a bare CommandError
         heads = MigrationContext.configure(connection).get_current_heads()
-        check_database(heads, known_revisions())
-        command.upgrade(alembic_config(connection), "head")
+        current = check_database(heads, known)
+        if is_downgrade(current, revision, known):
+            command.downgrade(alembic_config(connection), revision)
+        else:
+            command.upgrade(alembic_config(connection), revision)
         connection.commit()
+    return current
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -66,28 +87,50 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Bring the database named by DATABASE_URL (or .env) up to the newest "
         "schema. Safe to run while the API runs or while another upgrade races it.",
     )
+    parser.add_argument(
+        "--to",
+        metavar="REVISION",
+        default=None,
+        help=f"upgrade or downgrade to exactly this revision instead (one of "
+        f"{', '.join(known_revisions())}, or head); before rolling back to an older "
+        "release, step back to its newest revision with the release being replaced",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m cashman.migrate``: upgrade the database named by ``DATABASE_URL``."""
-    parse_args(argv)
+    """``python -m cashman.migrate [--to REVISION]``: migrate the database named by
+    ``DATABASE_URL``; one line and exit status 2 when it cannot (``cashman.startup``)."""
+    args = parse_args(argv)
     from dotenv import load_dotenv
 
-    load_dotenv(override=False)
     with exit_on_config_error():
+        # an unknown --to is refused before any setting is read or the database touched
+        target = HEAD if args.to is None else resolve_target(args.to, known_revisions())
+        load_dotenv(override=False)
         url = database_url_from_env()
-        upgrade_url(url)
-    print(f"cashman: database schema is up to date ({make_url(url).render_as_string()})")
+        before = migrate_url(url, target)
+    shown = make_url(url).render_as_string()
+    if args.to is None:
+        print(f"cashman: database schema is up to date ({shown})")
+    else:
+        was = before or "empty"
+        print(f"cashman: database schema is at revision {target}, was {was} ({shown})")
     return 0
 
 
 def upgrade_url(url: str) -> None:
     """Upgrade the database at ``url``; ``ConfigError`` naming ``DATABASE_URL`` if it fails."""
+    migrate_url(url, HEAD)
+
+
+def migrate_url(url: str, target: str) -> str | None:
+    """:func:`migrate_to` on the database at ``url``: the revision it was at, or
+    ``ConfigError`` naming ``DATABASE_URL`` if it fails."""
     with schema_errors():
         engine = build_engine(url)
         try:
-            upgrade(engine)
+            return migrate_to(engine, target)
         finally:
             engine.dispose()
 

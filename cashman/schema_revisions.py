@@ -6,6 +6,9 @@ revision is one this release has no script for: Alembic would stop with a
 ``CommandError`` traceback. These checks run first and say what is wrong and
 what to do instead, as a ``ConfigError`` (``<VARIABLE>: <problem>``, one line,
 exit status 2 at every entry, ``cashman.startup``).
+
+The history is linear (each revision has one parent), so "older" and "newer"
+are positions in :func:`known_revisions`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from alembic.script import ScriptDirectory
 from auth import ConfigError
 
 SCRIPT_LOCATION = str(files("cashman") / "migrations")
+HEAD = "head"
 # how a stepped-back database is named in the messages: the command that does it
 MIGRATE_COMMAND = "python -m cashman.migrate"
 
@@ -26,6 +30,20 @@ def known_revisions() -> list[str]:
     """This release's revision ids, oldest first (e.g. ``["0001", "0002", "0003"]``)."""
     script = ScriptDirectory(SCRIPT_LOCATION)
     return [revision.revision for revision in reversed(list(script.walk_revisions()))]
+
+
+def resolve_target(target: str, known: Sequence[str]) -> str:
+    """The revision id ``target`` names: ``head`` is the newest of ``known``.
+
+    Raises ``ConfigError("--to", ...)`` for anything else this release does not
+    know; ``base`` (no schema at all: every table dropped) is refused too.
+    """
+    if target == HEAD:
+        return known[-1]
+    if target in known:
+        return target
+    problem = f"unknown schema revision {target!r}: this release knows {', '.join(known)} and head"
+    raise ConfigError("--to", problem)
 
 
 def check_database(current: Sequence[str], known: Sequence[str]) -> str | None:
@@ -50,3 +68,8 @@ def check_database(current: Sequence[str], known: Sequence[str]) -> str | None:
         )
         raise ConfigError("DATABASE_URL", problem)
     return current[0] if current else None
+
+
+def is_downgrade(current: str | None, target: str, known: Sequence[str]) -> bool:
+    """Whether going from ``current`` to ``target`` (both in ``known``) steps back."""
+    return current is not None and known.index(target) < known.index(current)

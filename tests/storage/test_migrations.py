@@ -1,5 +1,6 @@
-"""Alembic: the migrations build exactly the models' schema; upgrades are safe to race; a
-database this release cannot migrate stops every entry with one line (SPEC §5, §6)."""
+"""Alembic: the migrations build exactly the models' schema; upgrades are safe to race;
+``--to`` steps the schema back and forth keeping rows; a database this release cannot
+migrate stops every entry with one line (SPEC §5, §6)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import os
 import threading
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.util import CommandError
@@ -17,7 +17,7 @@ from auth import ConfigError
 from cashman import create_app
 from cashman.config import Settings
 from cashman.database import build_engine
-from cashman.migrate import alembic_config, schema_errors, upgrade
+from cashman.migrate import migrate_to, schema_errors, upgrade
 from cashman.models import Base
 from tests.support.processes import (
     PYTHON,
@@ -45,12 +45,6 @@ def test_schema_has_owner_first_listing_indexes(db):
 
 def dpop_replay_indexes(engine) -> dict[str, list[str]]:
     return {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("dpop_replay")}
-
-
-def migrate_to(engine, revision: str) -> None:
-    with engine.connect() as connection:
-        command.downgrade(alembic_config(connection), revision)
-        connection.commit()
 
 
 def test_dpop_replay_has_no_expiry_index_and_a_downgrade_restores_it(db):
@@ -184,9 +178,10 @@ def only_line(stderr: str) -> str:
     return lines[0]
 
 
-def test_migrate_command_refuses_a_newer_releases_database_in_one_line(newer_database):
+@pytest.mark.parametrize("args", [[], ["--to", "0002"]])
+def test_migrate_command_refuses_a_newer_releases_database_in_one_line(newer_database, args):
     done = run_command(
-        [PYTHON, "-m", "cashman.migrate"], {**os.environ, "DATABASE_URL": newer_database}
+        [PYTHON, "-m", "cashman.migrate", *args], {**os.environ, "DATABASE_URL": newer_database}
     )
     assert done.returncode == 2
     line = only_line(done.stderr)
@@ -239,3 +234,75 @@ def test_any_other_alembic_error_is_one_line_naming_database_url():
     assert refused.value.variable == "DATABASE_URL"
     assert "\n" not in str(refused.value)
     assert "overlaps with other requested revisions" in str(refused.value)
+
+
+def migrate_command(database_url: str, *args: str):
+    return run_command(
+        [PYTHON, "-m", "cashman.migrate", *args], {**os.environ, "DATABASE_URL": database_url}
+    )
+
+
+def replay_rows(database_url: str) -> list[tuple]:
+    engine = build_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            query = "SELECT jkt, jti_sha256, expires_at FROM dpop_replay ORDER BY jkt"
+            return [tuple(row) for row in connection.execute(text(query))]
+    finally:
+        engine.dispose()
+
+
+def replay_indexes(database_url: str) -> dict[str, list[str]]:
+    engine = build_engine(database_url)
+    try:
+        return dpop_replay_indexes(engine)
+    finally:
+        engine.dispose()
+
+
+def test_migrate_command_steps_back_to_0002_and_forward_again_keeping_rows(database_url):
+    assert migrate_command(database_url).returncode == 0
+    engine = build_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO dpop_replay (jkt, jti_sha256, expires_at) VALUES (:k, :j, :e)"),
+                [{"k": f"jkt-{n}", "j": f"jti-{n}", "e": 1_900_000_000 + n} for n in range(3)],
+            )
+    finally:
+        engine.dispose()
+    rows = replay_rows(database_url)
+    assert len(rows) == 3
+
+    back = migrate_command(database_url, "--to", "0002")
+    assert back.returncode == 0, back.stderr
+    assert "at revision 0002, was 0003" in back.stdout
+    assert versions(database_url) == ["0002"]
+    assert replay_indexes(database_url) == {"ix_dpop_replay_expires_at": ["expires_at"]}
+    assert replay_rows(database_url) == rows
+
+    forward = migrate_command(database_url)  # no option: to head, as at start-up
+    assert forward.returncode == 0, forward.stderr
+    assert versions(database_url) == ["0003"]
+    assert replay_indexes(database_url) == {}
+    assert replay_rows(database_url) == rows
+
+
+@pytest.mark.parametrize("revision", ["nonsense", "base", "0004"])
+def test_migrate_command_unknown_target_is_one_line_and_changes_nothing(database_url, revision):
+    assert migrate_command(database_url).returncode == 0
+    done = migrate_command(database_url, "--to", revision)
+    assert done.returncode == 2
+    line = only_line(done.stderr)
+    assert line == (
+        f"cashman: configuration error: --to: unknown schema revision '{revision}': "
+        "this release knows 0001, 0002, 0003 and head"
+    )
+    assert done.stdout == ""
+    assert versions(database_url) == ["0003"]
+
+
+def test_migrate_to_the_revision_it_is_at_is_a_no_op(db):
+    assert migrate_to(db.engine, "0003") == "0003"
+    assert migrate_to(db.engine, "head") == "0003"
+    assert dpop_replay_indexes(db.engine) == {}
