@@ -4,9 +4,9 @@ SPEC §3a step 5 keeps each (``jkt``, ``jti``) until its window ends and the sto
 "never growing without bound". The table (``cashman.models.DPoPReplayRecord``) has one
 index, its primary key (``jkt``, ``jti_sha256``): an index on ``expires_at`` would find
 the expired rows directly, but every accepted proof is an insert, and a second b-tree
-made each one write two (on SQLite two WAL frames per commit: 30 us of CPU per insert
-with it, 17-18 us without, measured in isolation). So the clean-up walks the primary
-key instead:
+made each one write two (on SQLite about twice the WAL frames per commit: about 30 us
+of CPU per insert with it, 18-23 us without, measured in isolation). So the clean-up
+walks the primary key instead:
 
 - a batch is the next ``batch`` keys after a remembered position, in key order, read
   from the primary key's b-tree (never a scan of the table): one ``SELECT`` finds the
