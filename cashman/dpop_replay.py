@@ -41,9 +41,8 @@ after the last one ended, and runs follow each other quickly while a pass is
 unfinished (that module states the bound on the table's size). No index on
 ``expires_at`` serves it: each write then changes one b-tree, not two (SQLite, in
 isolation: fewer WAL frames per commit, about 18-23 us of CPU per insert instead of
-30). A failed write is a
-``ReplayStoreUnavailableError`` (a 503), never an unchecked acceptance; a failed
-clean-up is logged and left for the next run.
+30). A failed write is a ``ReplayStoreUnavailableError`` (a 503), never an unchecked
+acceptance; a failed clean-up is logged and left for the next run.
 """
 
 from __future__ import annotations

@@ -156,11 +156,12 @@ class ReplayCleanup:
     """The walk of one process's replay store: its position, its schedule, its lock.
 
     ``execute(sql, params)`` runs a statement on the store's connections and returns its
-    row count; ``fetch(sql, params)`` returns the rows of a query; both raise one of
-    ``errors`` when the database fails. Statements are compiled for ``dialect`` (SQLite,
-    or PostgreSQL with ``$n`` placeholders).
+    row count; ``fetch(sql, params)`` returns the rows of a query; whatever either raises
+    ends the run (logged). Statements are compiled for ``dialect`` (SQLite, or
+    PostgreSQL with ``$n`` placeholders).
     ``interval_s`` (seconds) between complete passes; a run is at most ``batch`` x
-    ``max_batches`` keys.
+    ``max_batches`` keys and ends after the batch that passes ``budget_s`` seconds of
+    ``timer``; rows go ``skew_margin_s`` seconds after their expiry.
     """
 
     def __init__(
