@@ -37,6 +37,7 @@ from pathlib import Path
 
 import harness
 from harness import BENCH, READ, SEED_ROWS, WRITE
+from harness.wsgi import respond, worker_app
 from werkzeug.test import EnvironBuilder
 
 
@@ -57,18 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-# the app slots of a production worker (``python -m cashman.serve``: its threads)
-APP_SLOTS = 2
-
-
 def build(tmp: Path, issuer: str, metrics: bool = False):
-    """The app as a production worker builds it (``lifecycle.worker_app``), from an
-    environment like production's; with ``metrics``, with ``METRICS_BIND`` set (files in
-    ``tmp``)."""
-    from cashman import create_app
-    from cashman.body_buffer import BodyBuffer
-    from cashman.config import Settings
-
+    """The app as a production worker builds it, from an environment like production's;
+    with ``metrics``, with ``METRICS_BIND`` set (files in ``tmp``)."""
     env = {
         "AUTH0_ISSUER": issuer,
         "API_AUDIENCE": harness.AUDIENCE,
@@ -79,9 +71,7 @@ def build(tmp: Path, issuer: str, metrics: bool = False):
         (tmp / "metrics").mkdir(exist_ok=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "metrics")
         env["METRICS_BIND"] = "127.0.0.1:9100"  # checked, never bound here
-    app = create_app(Settings.from_env(env))
-    app.wsgi_app = BodyBuffer(app.wsgi_app, APP_SLOTS)
-    return app
+    return worker_app(env)
 
 
 def build_bare(issuer: str):
@@ -104,22 +94,11 @@ def wsgi_call(app, method: str, path: str, headers=None, json_body=None, expect=
     base = builder.get_environ()
     builder.close()
     body = json.dumps(json_body).encode() if json_body is not None else b""
-    status: list[str] = []
-
-    def start_response(s: str, _headers: object, _exc: object = None) -> None:
-        status.append(s)
 
     def call() -> None:
-        environ = dict(base)
-        environ["wsgi.input"] = io.BytesIO(body)
-        status.clear()
-        chunks = app(environ, start_response)
-        try:
-            b"".join(chunks)
-        finally:
-            getattr(chunks, "close", lambda: None)()
-        if not status[0].startswith(str(expect)):
-            raise SystemExit(f"{method} {path}: {status[0]}")
+        status = respond(app, base, body)
+        if not status.startswith(str(expect)):
+            raise SystemExit(f"{method} {path}: {status}")
 
     return call
 

@@ -32,7 +32,6 @@ timed loop), on ``/secured/ping``. SQLite (a temporary file) by default; with
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import resource
 import sys
@@ -46,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import harness
+from harness.wsgi import respond, worker_app
 from werkzeug.test import EnvironBuilder
 
 from auth.testing import DPoPKey
@@ -58,20 +58,15 @@ CONFIGS = {"1 thread": (1, False), "2 threads": (2, False), "2 threads, one core
 
 def build_app(issuer: str, jwks_url: str, database_url: str) -> Any:
     """The app as a production worker has it, DPoP allowed, for ``BASE_URL``."""
-    from cashman import create_app
-    from cashman.body_buffer import BodyBuffer
-    from cashman.config import Settings
-
-    env = {
-        "AUTH0_ISSUER": issuer,
-        "API_AUDIENCE": harness.AUDIENCE,
-        "AUTH0_JWKS_URL": jwks_url,
-        "DATABASE_URL": database_url,
-        "API_BASE_URL": BASE_URL,
-    }
-    app = create_app(Settings.from_env(env))
-    app.wsgi_app = BodyBuffer(app.wsgi_app, app_slots=2)
-    return app
+    return worker_app(
+        {
+            "AUTH0_ISSUER": issuer,
+            "API_AUDIENCE": harness.AUDIENCE,
+            "AUTH0_JWKS_URL": jwks_url,
+            "DATABASE_URL": database_url,
+            "API_BASE_URL": BASE_URL,
+        }
+    )
 
 
 def environ(headers: dict[str, str]) -> dict[str, Any]:
@@ -87,16 +82,9 @@ def caller(app: Any) -> Callable[[dict[str, Any]], None]:
     """One request through WSGI; SystemExit unless it is a 200."""
 
     def call(base: dict[str, Any]) -> None:
-        status: list[str] = []
-        env = dict(base)
-        env["wsgi.input"] = io.BytesIO(b"")
-        chunks = app(env, lambda s, _h, _e=None: status.append(s))
-        try:
-            b"".join(chunks)
-        finally:
-            getattr(chunks, "close", lambda: None)()
-        if not status[0].startswith("200"):
-            raise SystemExit(f"GET {PATH}: {status[0]}: the bench is broken")
+        status = respond(app, base)
+        if not status.startswith("200"):
+            raise SystemExit(f"GET {PATH}: {status}: the bench is broken")
 
     return call
 
@@ -205,13 +193,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.postgres_url:
             name = f"cashman_bench_threads_{os.getpid()}"
             url = stack.enter_context(harness.postgres_database(args.postgres_url, name))
-        from sqlalchemy import create_engine
-
-        from cashman.migrate import upgrade
-
-        engine = create_engine(url)
-        upgrade(engine)
-        engine.dispose()
         app = build_app(jwks.issuer, jwks.jwks_url_for("cashman"), url)
         # the request log is part of the cost: written to a file, as a server's is
         with open(Path(tmp) / "requests.log", "w") as log, redirect_stderr(log):
