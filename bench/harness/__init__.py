@@ -9,6 +9,7 @@ one run, interleaved, so the noise of a shared machine hits them alike. The piec
 - ``apps``: the apps compared, their environments and endpoints;
 - ``load``: wrk runs (``wrk/requests.lua``) paired with the CPU they cost;
 - ``stats``: medians, per-round ranges, paired ratios;
+- ``wsgi``: the app as a production worker builds it, and one request through WSGI;
 - ``machine``: the facts of the machine, results files, a throw-away PostgreSQL database.
 
 Importing it puts the project root on ``sys.path`` so scripts run as ``python bench/x.py``.
