@@ -6,8 +6,10 @@ several threads (``--threads``); they share one interpreter lock, and every call
 lets it go (the ES256 check in ``cryptography``, each SQLite step, the writer lock's
 ``flock``, a PostgreSQL round trip, a log line written) hands it to a waiting thread,
 usually on the other core, and takes it back later. A Bearer request lets it go once or
-twice; a DPoP request five or six times. This script measures that effect alone, with
-no HTTP server, wrk or socket: the app as a production worker builds it
+twice; a DPoP request five or six times. This script measures that effect alone (it
+turned out not to be what makes the HTTP gap: with one Python thread per worker the
+ratio through HTTP is the same, BENCHMARKS.md section 7c), with no HTTP server, wrk or
+socket: the app as a production worker builds it
 (``lifecycle.worker_app``'s ``BodyBuffer``), called straight through WSGI by T threads
 at once, each with its own requests.
 
