@@ -91,6 +91,15 @@ class NotJSONError(UnsupportedMediaType):
     description = "The request body must be application/json (UTF-8)."
 
 
+class ContentCodingError(UnsupportedMediaType):
+    """415: the body has a content coding (``Content-Encoding: gzip``...), which this API
+    does not decode: read as it is, it would be refused as bad JSON, or a mislabelled
+    body taken at face value (RFC 9110 §8.4, §15.5.16)."""
+
+    error_code = "unsupported_content_encoding"
+    description = "The request body must be sent without a Content-Encoding."
+
+
 class RequestValidationError(UnprocessableEntity):
     """422: the schema refused the body, query or headers; ``errors`` maps each field
     (``_schema`` for the whole body) to its messages (SPEC §4)."""

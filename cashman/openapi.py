@@ -52,11 +52,12 @@ tokens or DPoP-bound ones).
 - Ids are integers, never reused. `created_at` is UTC ISO 8601 with microseconds.
 - Lists are newest first, `?limit=` 1-500 (default 50); follow `Link: <...>; rel="next"`
   (its `cursor` is opaque). Unknown query parameters are ignored.
-- `POST` with `Idempotency-Key` (1-255 visible ASCII characters): a retry within 24 h returns
-  the first response and creates nothing; the same key with a different body is 422
-  `idempotency_key_reused`. Keys are per user.
-- Bodies: `application/json` (or `application/*+json`, UTF-8) only (415), at most 64 KiB (413),
-  a JSON object (400). Every error is `{{"code", "description"}}`.
+- `POST` with `Idempotency-Key` (1-255 visible ASCII characters, no comma): a retry within
+  24 h returns the first response and creates nothing; the same key with a different body
+  is 422 `idempotency_key_reused`. Keys are per user.
+- Bodies: `application/json` (or `application/*+json`, UTF-8) without a content coding only
+  (415), at most 64 KiB (413), a JSON object (400). Every error is `{{"code",
+  "description"}}`.
 """
 
 # status -> (description, headers it carries): the error answers operations refer to
@@ -74,8 +75,9 @@ ERROR_RESPONSES: dict[int, tuple[str, dict[str, str]]] = {
         {"WWW-Authenticate": "The challenge of the scheme used, with scope"},
     ),
     404: ("No such transaction for this caller", {}),
+    411: ("Chunked body without its last chunk", {}),
     413: ("Body over 64 KiB", {}),
-    415: ("Body is not application/json", {}),
+    415: ("Body is not application/json, or has a content coding (gzip...)", {}),
     422: ("Validation failed; `errors` names the fields", {}),
     503: (
         "Database, key set or DPoP replay store unavailable",
@@ -108,6 +110,19 @@ def schema_name(schema: Any) -> str | None:
     if resolve_schema_cls(schema) is PaginationMetadataSchema:
         return None
     return resolver(schema)
+
+
+class SchemaKeywords(BasePlugin):
+    """Adds the JSON Schema keywords a schema names in ``Meta.json_schema_keywords`` to its
+    component: the ones apispec cannot derive from its fields (``minProperties`` of a
+    change that needs at least one)."""
+
+    def schema_helper(self, name: str, definition: dict, **kwargs: Any) -> dict | None:
+        """apispec's hook, after the marshmallow plugin built ``definition``."""
+        schema = kwargs.get("schema")
+        meta = getattr(resolve_schema_cls(schema), "Meta", None) if schema is not None else None
+        keywords = getattr(meta, "json_schema_keywords", None)
+        return dict(keywords) if keywords else None
 
 
 class OfferedSchemes(BasePlugin):
@@ -149,7 +164,7 @@ def init_api(
     spec_kwargs = {
         "info": {"description": DESCRIPTION},
         "marshmallow_plugin": plugin,
-        "extra_plugins": [OfferedSchemes(offered)],
+        "extra_plugins": [SchemaKeywords(), OfferedSchemes(offered)],
     }
     if base_url is not None:
         spec_kwargs["servers"] = [{"url": base_url}]

@@ -1,6 +1,7 @@
 """The request-body guards of SPEC §4, run inside argument parsing (so after authentication).
 
-Order of refusals for a body: not JSON by its Content-Type (415), larger
+Order of refusals for a body: not JSON by its Content-Type, or with a content
+coding (415), larger
 than 64 KiB even when chunked (413, raised by werkzeug while reading),
 not UTF-8 or not JSON (400), not an object (400), then the schema (422).
 A body the server cannot deliver (a broken chunked encoding, a client gone
@@ -24,6 +25,7 @@ from werkzeug.exceptions import (
 )
 
 from cashman.errors import (
+    ContentCodingError,
     DuplicateMemberNamesError,
     InvalidJSONError,
     JSONNotObjectError,
@@ -47,6 +49,8 @@ class BodyParser(FlaskParser):
         """The body as a JSON object; 415, 411, 413 or 400 (module docstring) otherwise."""
         if not is_json(req):
             raise NotJSONError()
+        if has_content_coding(req):
+            raise ContentCodingError()
         if is_unterminated_chunked(req):
             # werkzeug would read such a body as empty: refuse rather than misread
             raise LengthRequired()
@@ -124,6 +128,13 @@ def is_json(req: Request) -> bool:
         return False
     charset = req.mimetype_params.get("charset")
     return charset is None or charset.lower() in _UTF8
+
+
+def has_content_coding(req: Request) -> bool:
+    """A ``Content-Encoding`` naming a coding (RFC 9110 §8.4); ``identity``, which §8.4.1
+    reserves for "no coding", and an empty value are none."""
+    codings = (req.content_encoding or "").split(",")
+    return any(coding.strip().lower() not in ("", "identity") for coding in codings)
 
 
 def flatten_messages(messages: Any) -> dict[str, list[str]]:

@@ -31,6 +31,7 @@ _FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
 MAX_PAGE_SIZE = 500
 # [0-9] is ASCII only (int() also takes other scripts' digits); 3 digits bound int()
 _PAGE_SIZE = re.compile(r"[1-9][0-9]{0,2}\Z")
+PAGE_SIZE_MESSAGE = f"Must be an integer from 1 to {MAX_PAGE_SIZE}."
 
 
 class Money(fields.Field):
@@ -45,6 +46,7 @@ class Money(fields.Field):
         "special": "NaN and Infinity are not numbers.",
         "places": "At most two decimal places.",
         "range": "Must be greater than 0 and at most 1000000000.",
+        "signed_range": "Must be from -1000000000 to 1000000000, and not 0.",
         "negative": "Must be greater than 0.",
     }
 
@@ -64,7 +66,7 @@ class Money(fields.Field):
         if amount < 0 and not self.allow_negative:
             raise self.make_error("negative")
         if not is_in_range(amount):
-            raise self.make_error("range")
+            raise self.make_error("signed_range" if self.allow_negative else "range")
         if not has_two_places_at_most(amount):
             raise self.make_error("places")
         return to_cent(amount)
@@ -78,7 +80,7 @@ class Description(fields.String):
 
     default_error_messages = {
         "length": f"Must be 1 to {MAX_DESCRIPTION} characters after trimming spaces.",
-        "control": "Must not contain control characters.",
+        "control": "Must not contain control characters or lone surrogates.",
     }
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
@@ -90,8 +92,9 @@ class Description(fields.String):
         return text
 
 
-# the document states the limits the fields enforce, so clients can check before sending
-TEXT_LIMITS = {"minLength": 1, "maxLength": MAX_DESCRIPTION}
+# the document states the limits the fields enforce, so clients can check before sending:
+# at least one character that trimming keeps (ECMA-262 \S), at most 200 untrimmed
+TEXT_LIMITS = {"minLength": 1, "maxLength": MAX_DESCRIPTION, "pattern": "\\S"}
 POSITIVE = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_AMOUNT, "multipleOf": CENT}
 SIGNED = {
     "type": "number",
@@ -116,6 +119,9 @@ class ExpenseIn(TransactionIn):
 
 class TransactionPatch(Schema):
     """Body of a change: description and/or amount, at least one."""
+
+    class Meta:
+        json_schema_keywords = {"minProperties": 1}  # cashman.openapi.SchemaKeywords
 
     description = Description(metadata=TEXT_LIMITS)
     amount = Money(metadata=POSITIVE)
@@ -197,7 +203,7 @@ class PageSize(fields.Integer):
 
     # every value reaches _deserialize, so a repeated parameter is seen, not silently cut
     is_multiple = True
-    default_error_messages = {"page_size": f"Must be an integer from 1 to {MAX_PAGE_SIZE}."}
+    default_error_messages = {"page_size": PAGE_SIZE_MESSAGE}
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
         value = single_value(value)
@@ -228,14 +234,21 @@ class ListArgs(Schema):
 
     limit = PageSize(
         load_default=50,
-        validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+        # the same words as PageSize's own refusal: 0 and 501 are the same mistake
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE, error=PAGE_SIZE_MESSAGE),
         metadata={"example": 50},
     )
-    cursor = CursorField(load_default=None)
+    # the cursor is opaque, but never empty
+    cursor = CursorField(load_default=None, metadata={"minLength": 1})
+
+
+# Idempotency-Key: visible ASCII but the comma, which only a repeated field (two lines
+# joined by the server, RFC 9110 §5.3) puts into a value: two keys are never one key.
+_IDEMPOTENCY_KEY = r"[\x21-\x2b\x2d-\x7e]{1,255}"
 
 
 class IdempotencyHeader(Schema):
-    """``Idempotency-Key``: 1-255 visible ASCII characters."""
+    """``Idempotency-Key``: 1-255 visible ASCII characters other than the comma."""
 
     class Meta:
         unknown = "exclude"
@@ -243,7 +256,12 @@ class IdempotencyHeader(Schema):
     idempotency_key = fields.String(
         data_key="Idempotency-Key",
         load_default=None,
-        validate=validate.Regexp(r"[\x21-\x7e]{1,255}\Z", error="1 to 255 visible ASCII."),
+        validate=validate.Regexp(
+            _IDEMPOTENCY_KEY + r"\Z",
+            error="1 to 255 visible ASCII characters, no comma, given once.",
+        ),
+        # the document's pattern is ECMA-262 (JSON Schema), where \Z is no anchor
+        metadata={"pattern": f"^{_IDEMPOTENCY_KEY}$"},
     )
 
 

@@ -75,7 +75,7 @@ def list_transactions(limit: int, cursor: Cursor | None):
 
 
 @bp.post("/incomes")
-@bp.guarded(WRITE, 413, 415, 422)
+@bp.guarded(WRITE, 411, 413, 415, 422)
 @bp.arguments(IDEMPOTENCY_HEADER, location="headers", as_kwargs=True)
 @bp.arguments(INCOME_IN)
 @bp.response(201, TransactionOut, headers=LOCATION)
@@ -85,7 +85,7 @@ def create_income(data: dict[str, Any], idempotency_key: str | None):
 
 
 @bp.post("/expenses")
-@bp.guarded(WRITE, 413, 415, 422)
+@bp.guarded(WRITE, 411, 413, 415, 422)
 @bp.arguments(IDEMPOTENCY_HEADER, location="headers", as_kwargs=True)
 @bp.arguments(EXPENSE_IN)
 @bp.response(201, TransactionOut, headers=LOCATION)
@@ -111,7 +111,7 @@ def get_expense(tx_id: int):
 
 
 @bp.patch(f"/incomes/{ID}")
-@bp.guarded(WRITE, 404, 413, 415, 422)
+@bp.guarded(WRITE, 404, 411, 413, 415, 422)
 @bp.arguments(TransactionPatch)
 @bp.response(200, TransactionOut)
 def update_income(data: dict[str, Any], tx_id: int):
@@ -120,7 +120,7 @@ def update_income(data: dict[str, Any], tx_id: int):
 
 
 @bp.patch(f"/expenses/{ID}")
-@bp.guarded(WRITE, 404, 413, 415, 422)
+@bp.guarded(WRITE, 404, 411, 413, 415, 422)
 @bp.arguments(ExpensePatch)
 @bp.response(200, TransactionOut)
 def update_expense(data: dict[str, Any], tx_id: int):

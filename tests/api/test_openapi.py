@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import jsonschema_rs
 import pytest
 from openapi_spec_validator import validate
 
@@ -154,3 +155,81 @@ def test_every_schema_component_is_used(spec):
     assert "PaginationMetadata" not in schemas
     used = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(spec, default=str)))
     assert schemas - used == set()
+
+
+def _patterns(node):
+    """Every ``pattern`` of the document, wherever it is."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                yield value
+            else:
+                yield from _patterns(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _patterns(item)
+
+
+def test_every_pattern_is_an_ecma_262_regex(spec):
+    # JSON Schema patterns are ECMA-262 (OpenAPI 3.1 via JSON Schema 2020-12 §6.3.3):
+    # Python's \Z, for one, is no anchor there, and validators refuse the schema
+    patterns = list(_patterns(spec))
+    assert patterns
+    for pattern in patterns:
+        jsonschema_rs.validator_for({"type": "string", "pattern": pattern})
+
+
+def _validator(spec, schema):
+    """A JSON Schema 2020-12 validator for ``schema``, its ``$ref``s into the document."""
+    return jsonschema_rs.validator_for({**schema, "components": spec["components"]})
+
+
+def _parameter(spec, path, method, name):
+    [parameter] = [p for p in spec["paths"][path][method]["parameters"] if p["name"] == name]
+    return parameter["schema"]
+
+
+@pytest.mark.parametrize(
+    ("key", "valid"),
+    [
+        ("550e8400-e29b-41d4-a716-446655440000", True),
+        ("k", True),
+        ("a" * 255, True),
+        ("", False),
+        ("a" * 256, False),
+        ("a,b", False),
+        ("spaces inside", False),
+    ],
+)
+def test_documented_idempotency_key_agrees_with_the_api(spec, client, auth, key, valid):
+    schema = _parameter(spec, "/incomes", "post", "Idempotency-Key")
+    assert _validator(spec, schema).is_valid(key) is valid
+    resp = client.post(
+        "/incomes", json={"description": "x", "amount": 1}, headers={**auth, "Idempotency-Key": key}
+    )
+    assert (resp.status_code == 201) is valid
+
+
+@pytest.mark.parametrize(
+    ("schema", "body", "valid"),
+    [
+        ("TransactionPatch", {}, False),
+        ("TransactionPatch", {"description": "x"}, True),
+        ("ExpensePatch", {}, False),
+        ("TransactionIn", {"description": "   ", "amount": 1}, False),
+        ("TransactionIn", {"description": " x ", "amount": 1}, True),
+    ],
+)
+def test_documented_bodies_refuse_what_the_api_refuses(spec, schema, body, valid):
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    assert _validator(spec, ref).is_valid(body) is valid
+
+
+def test_documented_cursor_is_never_empty(spec):
+    schema = _parameter(spec, "/incomes", "get", "cursor")
+    assert not _validator(spec, schema).is_valid("")
+
+
+@pytest.mark.parametrize(("path", "method"), [("/incomes", "post"), ("/expenses/{tx_id}", "patch")])
+def test_body_operations_document_411(spec, path, method):
+    assert "411" in spec["paths"][path][method]["responses"]

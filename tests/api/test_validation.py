@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 
 import pytest
@@ -74,6 +75,10 @@ def test_expense_out_of_range_is_422(client, auth, amount):
     body = f'{{"description": "x", "amount": {amount}}}'
     resp = client.post("/expenses", data=body, content_type="application/json", headers=auth)
     assert (resp.status_code, list(resp.json["errors"])) == (422, ["amount"])
+    if amount != "true":  # an expense's range has two sides: the message names both
+        assert resp.json["errors"]["amount"] == [
+            "Must be from -1000000000 to 1000000000, and not 0."
+        ]
 
 
 def test_description_is_trimmed_and_200_chars_allowed(client, auth):
@@ -200,6 +205,41 @@ def test_json_content_types_are_accepted(client, auth, content_type):
     assert resp.status_code == 201
 
 
+@pytest.mark.parametrize("coding", ["gzip", "GZIP", "deflate", "br", "identity, gzip", "x"])
+def test_body_with_a_content_coding_is_415(client, auth, rows, coding):
+    # labelled as coded: refused whether it really is (gzip) or only says so (plain JSON)
+    text = b'{"description": "x", "amount": 1}'
+    for data in (gzip.compress(text), text):
+        resp = client.post(
+            "/incomes",
+            data=data,
+            headers={**auth, "Content-Type": "application/json", "Content-Encoding": coding},
+        )
+        assert (resp.status_code, resp.json["code"]) == (415, "unsupported_content_encoding")
+    assert rows() == []
+
+
+@pytest.mark.parametrize("coding", ["identity", "IDENTITY", ""])
+def test_content_encoding_identity_is_no_coding(client, auth, coding):
+    resp = client.post(
+        "/incomes",
+        data=b'{"description": "x", "amount": 1}',
+        headers={**auth, "Content-Type": "application/json", "Content-Encoding": coding},
+    )
+    assert resp.status_code == 201
+
+
+def test_patch_with_a_content_coding_is_415(client, auth, create):
+    tx = create().json
+    resp = client.patch(
+        f"/incomes/{tx['id']}",
+        data=gzip.compress(b'{"amount": 2}'),
+        headers={**auth, "Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert (resp.status_code, resp.json["code"]) == (415, "unsupported_content_encoding")
+    assert client.get(f"/incomes/{tx['id']}", headers=auth).json["amount"] == tx["amount"]
+
+
 def test_patch_with_non_json_type_is_415(client, auth, create):
     tx = create().json
     resp = client.patch(f"/incomes/{tx['id']}", data="amount=1", headers=auth)
@@ -287,6 +327,12 @@ def test_bad_limit_is_422(client, auth, query):
     assert list(resp.json["errors"]) == ["limit"]
 
 
+@pytest.mark.parametrize("limit", ["0", "501", "999", "abc"])
+def test_limit_out_of_range_says_the_range_whatever_the_side(client, auth, limit):
+    resp = client.get(f"/transactions?limit={limit}", headers=auth)
+    assert resp.json["errors"] == {"limit": ["Must be an integer from 1 to 500."]}
+
+
 @pytest.mark.parametrize(
     "cursor",
     ["garbage!", "MTIz", "bm9wZQ", "x" * 65, "LTEuMQ", "OTk5OTk5OTk5OTk5OTk5OTk5LjE", "%00"],
@@ -320,7 +366,9 @@ def test_unknown_query_parameters_are_ignored(client, auth, create):
     assert (resp.status_code, len(resp.json)) == (200, 1)
 
 
-@pytest.mark.parametrize("key", ["", "a" * 256, "spaces inside", "tab\tkey", "ключ"])
+@pytest.mark.parametrize(
+    "key", ["", "a" * 256, "spaces inside", "tab\tkey", "ключ", "a,b", "a, b", ","]
+)
 def test_malformed_idempotency_key_is_422(client, auth, rows, key):
     resp = client.post(
         "/incomes",
