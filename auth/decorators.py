@@ -59,7 +59,9 @@ def _authenticate(auth: Auth) -> Authenticated:
         authenticated = auth.authenticator.authenticate(
             _field_values(environ, "HTTP_AUTHORIZATION"),
             lambda: _field_values(environ, "HTTP_DPOP"),
-            request.method,
+            # as the client sent it: werkzeug's request.method is upper-cased, and methods
+            # are case-sensitive (RFC 9110 §9.1), so `get` is not `GET` for `htm`
+            environ["REQUEST_METHOD"],
             lambda: auth.request_htu(request),
         )
     except AuthError as err:

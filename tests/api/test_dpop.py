@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select, text
+from werkzeug.test import EnvironBuilder
 
 from auth.testing import OMIT, DPoPKey, dpop_headers
 from cashman import create_app
@@ -75,6 +76,18 @@ def test_dpop_list_create_and_read_back(client, dpop, app, rows):
     assert [tx["id"] for tx in listed.json] == [created.json["id"]]
     assert [(r.description, r.amount) for r in rows(Transaction)] == [("bound", Decimal("12.50"))]
     assert replay_rows(app) == 3
+
+
+@pytest.mark.parametrize(("htm", "status"), [("get", 200), ("GET", 401)])
+def test_htm_is_compared_with_the_method_as_sent(client, client_key, bound_token, htm, status):
+    # a server may pass a lower-case method on (granian does); werkzeug upper-cases
+    # request.method, but `get` is not `GET` (RFC 9110 §9.1), so htm must be `get`
+    proof = client_key.proof(htm, f"{BASE}/incomes", bound_token)
+    builder = EnvironBuilder("/incomes", BASE, headers=dpop_headers(bound_token, proof))
+    resp = client.open({**builder.get_environ(), "REQUEST_METHOD": "get"})
+    assert resp.status_code == status
+    if status == 401:
+        assert resp.json["code"] == "invalid_dpop_proof"
 
 
 def test_dpop_and_bearer_tokens_of_one_user_own_the_same_rows(client, dpop, bearer):

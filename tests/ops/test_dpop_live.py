@@ -126,11 +126,33 @@ def test_production_entry_without_base_url_warns_once_and_runs_dpop_off(
     assert log.count("API_BASE_URL is not set: DPoP is off") == 1, log
 
 
-def send_raw(server: LiveServer, fields: list[tuple[str, str]]) -> tuple[int, dict]:
-    """``GET /incomes`` with ``fields`` sent as given, repeated names as separate lines."""
+def test_htm_is_the_method_as_granian_passes_it_on(issuer, server_env, tmp_path):
+    """granian hands a lower-case method to the app as sent (gunicorn refuses the request
+    line): ``htm`` must then be that method, not werkzeug's upper-cased one."""
+    key = DPoPKey()
+    token = key.mint_bound(issuer.kit, scopes=SCOPES, expires_in=600)
+    env = {k: v for k, v in server_env.items() if k != "AUTH_DPOP_NONCE_SECRET"}
+    with LiveServer(env, tmp_path / "server.log", workers=1, server="granian") as server:
+        answers = [
+            send_raw(
+                server,
+                [("Authorization", f"DPoP {token}"), ("DPoP", key.proof(htm, url, token))],
+                method="get",
+            )
+            for htm, url in [("GET", f"{PUBLIC}/incomes"), ("get", f"{PUBLIC}/incomes")]
+        ]
+    assert (answers[0][0], answers[0][1]["code"]) == (401, "invalid_dpop_proof")
+    assert answers[1][0] == 200
+
+
+def send_raw(
+    server: LiveServer, fields: list[tuple[str, str]], method: str = "GET"
+) -> tuple[int, dict]:
+    """``GET /incomes`` (or ``method``) with ``fields`` sent as given, repeated names as
+    separate lines."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
-        connection.putrequest("GET", "/incomes")
+        connection.putrequest(method, "/incomes")
         for name, value in fields:
             connection.putheader(name, value)
         connection.endheaders()
