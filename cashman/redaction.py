@@ -17,9 +17,12 @@ import re
 
 REDACTED = "[redacted]"
 MAX_LOGGED_PATH = 512
+MAX_LOGGED_METHOD = 32
 # a compact JWS/JWE (a JOSE header is >= 10 base64url characters, then dot-joined parts)
 # or a long base64url run: either may be a token sent in the URL by mistake
-_TOKENISH = re.compile(r"[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\.|[A-Za-z0-9_.=-]{40,}")
+_JWS_SHAPED = r"[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\."
+_TOKENISH = re.compile(_JWS_SHAPED + r"|[A-Za-z0-9_.=-]{40,}")
+_HOLDS_JWS = re.compile(_JWS_SHAPED)
 # in free text: a whole compact JWS/JWE (every part), or the same long base64url run
 _TOKEN_IN_TEXT = re.compile(
     r"[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*|[A-Za-z0-9_.=-]{40,}"
@@ -35,6 +38,20 @@ def loggable_path(path: str) -> str:
     if len(safe) > MAX_LOGGED_PATH:
         safe = safe[:MAX_LOGGED_PATH] + "..."
     return safe
+
+
+def loggable_method(method: str) -> str:
+    """The request method as logged: redacted if token-like (a server may pass any token
+    of RFC 9110 §9.1 on, and ``.``, ``-`` and ``_`` are token characters), capped."""
+    if _TOKENISH.search(method):
+        return REDACTED
+    return method if len(method) <= MAX_LOGGED_METHOD else method[:MAX_LOGGED_METHOD] + "..."
+
+
+def holds_jws(text: str) -> bool:
+    """Whether ``text`` holds something shaped like a compact JWS or JWE (a token, a DPoP
+    proof, or the signed part of one)."""
+    return _HOLDS_JWS.search(text) is not None
 
 
 def redact_text(text: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 from flask import Request, Response
 
-from cashman.redaction import loggable_path
+from cashman.redaction import holds_jws, loggable_method, loggable_path
 
 startup_logger = logging.getLogger("cashman")
 # one line at a time on the shared stream, whichever thread writes it
@@ -60,8 +60,13 @@ class StderrHandler(logging.StreamHandler):
 
 
 def request_id_from(value: str | None) -> str:
-    """The incoming id if it is sane, else a fresh uuid4 hex."""
-    if value and _SANE_REQUEST_ID.fullmatch(value):
+    """The incoming id if it is sane, else a fresh uuid4 hex.
+
+    Sane: 1-128 of ``[A-Za-z0-9._:-]``, and nothing shaped like a compact JWS, so no token
+    or DPoP proof reaches the log as a request id (the length alone keeps out every RS256
+    token and ES256 proof, not a short unsigned one). A long base64url run alone is kept:
+    at most 128 characters it is no whole token, and trace ids look like that."""
+    if value and _SANE_REQUEST_ID.fullmatch(value) and not holds_jws(value):
         return value
     return uuid4_hex()
 
@@ -97,7 +102,7 @@ def log_request(req: Request, state: Any, response: Response) -> Response:
     write_line(
         request_line(
             request_id,
-            req.method,
+            loggable_method(req.method),
             loggable_path(req.path),
             response.status_code,
             duration_ms,

@@ -67,7 +67,19 @@ def test_sane_request_id_echoed(client, log_lines, request_id):
 
 @pytest.mark.parametrize(
     "request_id",
-    ["", "a b", "A" * 129, "<script>", "id\tx", "caf\u00e9", "a/b", "x;rm -rf"],
+    [
+        "",
+        "a b",
+        "A" * 129,
+        "<script>",
+        "id\tx",
+        "caf\u00e9",
+        "a/b",
+        "x;rm -rf",
+        # an unsigned JWT fits in 128 characters; the head of a proof (header.payload.)
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+        "eyJ0eXAiOiJkcG9wK2p3dCJ9.eyJqdGkiOiJ4In0.abc",
+    ],
 )
 def test_insane_request_id_replaced(client, log_lines, request_id):
     resp = client.get("/ping", headers={"X-Request-ID": request_id.encode().decode("latin-1")})
@@ -154,3 +166,19 @@ def test_fresh_request_ids_are_uuid4():
     for value in ids:
         parsed = uuid.UUID(hex=value)
         assert (parsed.version, parsed.variant, parsed.hex) == (4, uuid.RFC_4122, value)
+
+
+@pytest.mark.parametrize(
+    ("method", "logged"),
+    [
+        ("PUT", "PUT"),
+        ("EYJHBGCIOIJUB25LIN0.EYJZDWIIOIJ4IN0.", "[redacted]"),
+        ("X" * 40, "[redacted]"),
+        ("M!" * 20, "M!" * 16 + "..."),
+    ],
+)
+def test_method_logged_without_tokens_and_capped(client, log_lines, method, logged):
+    # a server may pass any token as the method (granian does): it reaches the log line
+    resp = client.open("/ping", method=method)
+    assert resp.status_code == 405
+    assert log_lines()[0]["method"] == logged
