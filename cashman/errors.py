@@ -40,10 +40,12 @@ _GENERIC: dict[int, tuple[str, str]] = {
     413: ("payload_too_large", "The request body is larger than 64 KiB."),
     414: ("uri_too_long", "The URL is too long."),
     415: ("unsupported_media_type", "The request body must be application/json."),
+    417: ("expectation_failed", "The Expect header cannot be met."),
     422: ("validation_error", "The request is invalid."),
     429: ("too_many_requests", "Too many requests; see Retry-After."),
     431: ("request_header_fields_too_large", "The request headers are too large."),
     500: ("internal_error", "Internal server error."),
+    501: ("not_implemented", "The request uses something this server does not implement."),
     503: ("service_unavailable", "The service is unavailable; retry later."),
 }
 
@@ -200,6 +202,13 @@ def handle_unexpected(error: Exception) -> Response:
         app = current_app._get_current_object()
         app_events.database_error.send(app, error=type(error).__name__)
     return handle_http_exception(InternalServerError())
+
+
+def generic_error(status: int) -> tuple[str, str]:
+    """(``code``, ``description``) of the error shape for a bare HTTP ``status`` (an answer
+    with nothing more specific to say; ``bad_request`` for a 4xx this table lacks,
+    ``internal_error`` for a 5xx)."""
+    return _GENERIC.get(status) or _GENERIC[400 if status < 500 else 500]
 
 
 def _generic(error: HTTPException) -> tuple[str, str]:

@@ -18,6 +18,9 @@ refuses without reading more). While the head arrives:
   ``HEAD_READ_TIMEOUT_S`` (granian's header read timeout, the other production
   entry's), or the connection is closed without an answer.
 
+What gunicorn refuses itself (a malformed request line, header or framing) is answered
+in the API's JSON error shape (``write_json_error``), not gunicorn's HTML page.
+
 The body is still read on the app's thread (``cashman.body_deadline`` bounds
 it); TLS, HTTP/2 with prior knowledge and other protocols keep gunicorn's own
 path. This relies on gunicorn 27's ``gthread`` internals (re-check them when
@@ -37,16 +40,20 @@ the pin moves):
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import selectors
 import time
 from dataclasses import dataclass, field
 from functools import partial
 
+from gunicorn import util
 from gunicorn.http.message import DEFAULT_MAX_HEADERFIELD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
 from gunicorn.http.parser import RequestParser
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
+
+from cashman.errors import generic_error
 
 # granian's header read timeout (``cashman.serve``): the whole head, from its first byte
 HEAD_READ_TIMEOUT_S = 30
@@ -58,6 +65,27 @@ SWEEP_EVERY_S = 0.5
 # the empty line ending a head (RFC 9112 §2.1), or a bare LF, which gunicorn's
 # parser refuses at once (RFC 9112 §2.2): either way the thread need not wait
 HEAD_READY = re.compile(rb"\r\n\r\n|(?<!\r)\n")
+
+
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's answer to a request it refuses itself (a malformed request line, header
+    or framing; ``gunicorn.util.write_error``'s arguments), in the API's JSON error shape
+    instead of an HTML page quoting what it could not parse (SPEC §4: never HTML). The
+    text gunicorn had for the page (``mesg``) is not sent: it may quote a header value.
+    """
+    code, description = generic_error(status_int)
+    body = json.dumps({"code": code, "description": description}).encode() + b"\n"
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+# gunicorn writes these answers through ``util.write_error``, whose only caller is
+# ``Worker.handle_error``; this module is loaded by gunicorn.conf.py, so only into
+# gunicorn's own processes
+util.write_error = write_json_error
 
 
 @dataclass
