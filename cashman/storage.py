@@ -88,8 +88,11 @@ def create(owner: str, kind: Kind, description: str, amount: Decimal) -> Created
     """Insert one transaction for ``owner``, in a transaction of its own."""
     database = current_database()
     insert_sql = _prepared(database.engine.dialect)
-    row = _row(owner, kind, description, amount)
     with database.write_cursor() as cursor:
+        # created now, inside the write transaction: on SQLite, whose writers take turns,
+        # creation order is then commit order, so newest first never puts a row below one
+        # a client already listed; on PostgreSQL only the gap to the commit is left
+        row = _row(owner, kind, description, amount)
         cursor.execute(insert_sql.sql, insert_sql.parameters(row))
         (tx_id,) = cursor.fetchone()
     return Created(tx_id, row["kind"], description, row["amount"], row["created_at"])
