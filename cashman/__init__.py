@@ -29,11 +29,13 @@ from cashman.jsonio import ExactJSONProvider
 from cashman.parsing import MAX_BODY_BYTES
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Flask:
     """Build the WSGI app from ``settings`` (default: ``Settings.from_env()``).
 
-    Opens the database and brings its schema up to date. Raises ``auth.ConfigError``
-    (one line naming the variable) for a bad setting or a database it cannot migrate.
+    Opens the database and, with ``migrate`` (False: a production worker whose server
+    migrated before forking it), brings its schema up to date. Raises
+    ``auth.ConfigError`` (one line naming the variable) for a bad setting or a database
+    it cannot migrate.
     """
     settings = settings or Settings.from_env()
     app = CashmanFlask(__name__)
@@ -41,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # werkzeug raises 413 while reading a larger body, chunked or not
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json = ExactJSONProvider(app)
-    db = database.init_app(app, settings.database_url)
+    db = database.init_app(app, settings.database_url, migrate=migrate)
     # DPoP jtis live in the app's database: every worker and instance shares them (SPEC §3a)
     replay_store = dpop_replay.init_app(db) if settings.auth.dpop.is_enabled else None
     observer = _metrics_observer(app, settings)

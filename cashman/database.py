@@ -120,8 +120,9 @@ class Database:
         self.writer_lock.close()
 
 
-def init_app(app: Flask, url: str) -> Database:
-    """Open the database at ``url`` for ``app`` and bring its schema up to date.
+def init_app(app: Flask, url: str, *, migrate: bool = True) -> Database:
+    """Open the database at ``url`` for ``app`` and, with ``migrate``, bring its schema up
+    to date (a worker whose server's parent did so passes False: nothing connects then).
 
     Raises ``auth.ConfigError`` naming ``DATABASE_URL`` (one line, no driver text)
     when the database cannot be reached or migrated.
@@ -130,12 +131,13 @@ def init_app(app: Flask, url: str) -> Database:
     from cashman.migrate import schema_errors, upgrade
 
     database = Database(url)
-    try:
-        with schema_errors():
-            upgrade(database.engine)
-    except ConfigError:
-        database.dispose()
-        raise
+    if migrate:
+        try:
+            with schema_errors():
+                upgrade(database.engine)
+        except ConfigError:
+            database.dispose()
+            raise
     app.extensions[EXTENSION] = database
     return database
 

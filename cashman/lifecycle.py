@@ -35,7 +35,7 @@ from cashman import create_app, metrics_listener, request_log
 from cashman.body_buffer import BodyBuffer
 from cashman.config import Settings
 from cashman.server_config import Bind
-from cashman.startup import check_production_settings, exit_on_config_error
+from cashman.startup import check_production_settings, exit_on_config_error, migrated_by_parent
 from cashman.worker_registry import DIRECTORY_VARIABLE, WorkerRegistry
 
 logger = logging.getLogger("cashman")
@@ -113,7 +113,7 @@ def worker_app(app_slots: int | None = None) -> Flask:
     metrics_listener.close_inherited()
     settings = _checked or check_production_settings()
     with exit_on_config_error():
-        app = create_app(settings)
+        app = create_app(settings, migrate=not migrated_by_parent(settings.database_url))
     # Flask's documented way to wrap the WSGI app in middleware
     app.wsgi_app = BodyBuffer(app.wsgi_app, app_slots)  # type: ignore[method-assign]
     return app

@@ -22,6 +22,10 @@ from cashman.config import Settings
 CONFIG_ERROR_STATUS = 2
 PREFIX = "cashman: configuration error: "
 
+# the database URL this process (a server's parent) brought up to date; a forked worker
+# inherits it and leaves the schema alone (SPEC §6: migrated once)
+_migrated_url: str | None = None
+
 
 def fail(message: str) -> NoReturn:
     """Print ``cashman: configuration error: <message>`` on stderr and exit with status 2."""
@@ -62,8 +66,18 @@ def migrate_or_exit(database_url: str) -> None:
     Runs in a server's parent process before it forks: the engine is disposed
     afterwards so that no pooled connection is inherited by a worker.
     """
+    global _migrated_url
     # imported here: ``python -m cashman.migrate`` must run a module not yet imported
     from cashman.migrate import upgrade_url
 
     with exit_on_config_error():
         upgrade_url(database_url)
+    _migrated_url = database_url
+
+
+def migrated_by_parent(database_url: str) -> bool:
+    """Whether the server's parent already brought ``database_url`` up to date before
+    forking this worker (``migrate_or_exit``): the worker then does not migrate again, so
+    a worker replaced while the database is out of reach still starts and serves what
+    needs no database (``/ping``), instead of failing and taking the server down."""
+    return _migrated_url is not None and _migrated_url == database_url

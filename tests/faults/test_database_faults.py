@@ -10,6 +10,7 @@ processes serve again, with every acknowledged write in the database.
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import time
 import uuid
@@ -24,6 +25,7 @@ from auth.testing import AuthKit
 from tests.faults.issuer import FaultyIssuer
 from tests.faults.tcp_proxy import CuttableProxy
 from tests.support.live import LiveServer
+from tests.support.processes import SERVERS
 
 pytestmark = pytest.mark.slow
 
@@ -183,3 +185,63 @@ def test_sqlite_locked_beyond_busy_timeout_is_503(tmp_path):
         assert resp.json["code"] == "database_unavailable"
         assert int(resp.headers["Retry-After"]) >= 1
         assert client.post("/incomes", json=body, headers=headers).status_code == 201
+
+
+def _wait_for_workers(server, count, without, deadline_s=40.0):
+    """The worker pids once there are ``count`` of them, none in ``without`` (bounded)."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        pids = server.worker_pids()
+        if len(pids) == count and not set(pids) & set(without):
+            return pids
+        time.sleep(0.2)
+    return server.worker_pids()
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_a_worker_replaced_while_the_database_is_down_starts_and_serves(
+    scratch_database, tmp_path, kind
+):
+    """The schema was migrated once, before the workers started (SPEC §6): a worker that
+    replaces a crashed one while the database is out of reach does not try again, so it
+    starts, answers ``/ping`` (which never depends on the database), and serves the rest
+    once the database is back. Migrating in each worker made it exit, and granian then
+    took the whole server down as a crash loop."""
+    kit = AuthKit()
+    url = scratch_database
+    with (
+        FaultyIssuer(kit.jwks()) as issuer,
+        CuttableProxy((url.host, url.port or 5432)) as proxy,
+    ):
+        env = {
+            "AUTH0_ISSUER": issuer.issuer,
+            "API_AUDIENCE": kit.audience,
+            "DATABASE_URL": url.set(host="127.0.0.1", port=proxy.port).render_as_string(
+                hide_password=False
+            ),
+        }
+        kit = AuthKit(issuer=issuer.issuer)
+        with LiveServer(env, tmp_path / "server.log", workers=2, server=kind) as server:
+            victim = _wait_for_workers(server, 2, ())[0]
+            proxy.cut()
+            os.kill(victim, signal.SIGKILL)
+            replaced = _wait_for_workers(server, 2, (victim,))
+            time.sleep(2)  # a replacement that was going to fail has failed by now
+            alive = _wait_for_workers(server, 2, (victim,))
+            pings = [
+                requests.get(f"{server.url}/ping", timeout=CLIENT_TIMEOUT).status_code
+                for _ in range(10)
+            ]
+            proxy.restore()
+            created = None
+            for _ in range(40):
+                created = _create(server, kit, 5)
+                if created.status_code == 201:
+                    break
+                time.sleep(0.5)
+            output = server.output()
+    assert victim not in replaced and len(replaced) == 2, output
+    assert alive == replaced, output  # the replacement stayed up
+    assert set(pings) == {200}
+    assert created is not None and created.status_code == 201, output
+    assert "cannot bring the database schema up to date" not in output
