@@ -23,6 +23,7 @@ verbatim: a full URL is matched exactly, as the SPEC asks.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -41,6 +42,10 @@ from auth.variables import (  # noqa: F401 - ConfigError and ASYMMETRIC_ALGORITH
 )
 
 logger = logging.getLogger(__name__)
+
+# RFC 1123 §2.1: a label is 1-63 letters, digits and hyphens, not starting or ending with one
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_HOST_AND_PORT = re.compile(rf"(?P<host>{_LABEL}(?:\.{_LABEL})*)(?::(?P<port>[0-9]{{1,5}}))?")
 
 # (least, most) seconds of each duration variable (SPEC §2: AUTH_LEEWAY 0-300).
 BOUNDS_S = {
@@ -182,8 +187,12 @@ def _jwks_urls(env: Mapping[str, str], issuers: tuple[str, ...]) -> dict[str, st
 
 
 def _is_host(text: str) -> bool:
-    host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
-    return bool(host) and all(c.isalnum() or c in "-." for c in host) and host.isascii()
+    """A DNS name (RFC 1123 §2.1 labels, at most 253 characters), optionally ``:port``
+    (1-65535): nothing else, so ``user:password@host`` never passes as a host."""
+    match = _HOST_AND_PORT.fullmatch(text)
+    if match is None or len(match["host"]) > 253:
+        return False
+    return match["port"] is None or 0 < int(match["port"]) <= 65535
 
 
 def _warn_missing_slash(issuer: str) -> None:

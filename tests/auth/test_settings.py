@@ -159,11 +159,26 @@ def test_settings_domains_differing_only_in_case_or_scheme_are_one_issuer():
         "https://",
         "//t.auth0.com",
         "t.auth0.com, http://b.example.com",
+        # credentials, a port that is none, labels that are none
+        "user:s3cr3tpw@t.auth0.com",
+        "user@t.auth0.com",
+        "t.auth0.com:notaport",
+        "t.auth0.com:99999",
+        "t.auth0.com:0",
+        "t.auth0.com:",
+        "a..b",
+        "-a.com",
+        "a-.com",
+        "t.auth0.com.",
+        "x" * 64 + ".com",
+        "t_a.auth0.com",
+        "tënant.auth0.com",
     ],
 )
 def test_settings_domain_that_is_not_a_host_is_refused(domain):
-    with pytest.raises(ConfigError, match=r"^AUTH0_DOMAIN: [^\n]*$"):
+    with pytest.raises(ConfigError, match=r"^AUTH0_DOMAIN: [^\n]*$") as refused:
         AuthSettings.from_env({"AUTH0_DOMAIN": domain, "API_AUDIENCE": "a"})
+    assert "s3cr3tpw" not in str(refused.value)
 
 
 @pytest.mark.parametrize(
