@@ -32,7 +32,10 @@ _ACCESS_TOKEN_PARAM = re.compile(r"(access_token=)[^&\s'\"]*", re.IGNORECASE)
 
 
 def loggable_path(path: str) -> str:
-    """``path`` with every token-like segment redacted, at most ``MAX_LOGGED_PATH`` long."""
+    """``path`` with every token-like segment and ``access_token=`` value redacted (a
+    ``%3F`` in the URL decodes to a ``?`` inside the path, where an opaque token short
+    of the token-like rules would stay), at most ``MAX_LOGGED_PATH`` long."""
+    path = _ACCESS_TOKEN_PARAM.sub(rf"\g<1>{REDACTED}", path)
     segments = path.split("/")
     safe = "/".join(REDACTED if _TOKENISH.search(s) else s for s in segments)
     if len(safe) > MAX_LOGGED_PATH:

@@ -16,7 +16,7 @@ from cashman.redaction import MAX_LOGGED_PATH, REDACTED
         ("/incomes/{token}", f"/incomes/{REDACTED}"),
         ("/incomes/{token}/notes", f"/incomes/{REDACTED}/notes"),
         ("/secured/ping/Bearer {token}", f"/secured/ping/{REDACTED}"),
-        ("/x/access_token={token}", f"/x/{REDACTED}"),
+        ("/x/access_token={token}", f"/x/access_token={REDACTED}"),
         ("/x/{signature}", f"/x/{REDACTED}"),
     ],
 )
@@ -56,3 +56,19 @@ def test_long_path_is_capped(client, log_lines):
     (entry,) = log_lines()
     assert len(entry["path"]) <= MAX_LOGGED_PATH + 3
     assert entry["path"].startswith("/nowhere/abc/abc")
+
+
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        # %3F decodes to "?" inside the path; an opaque token is too short to look like one
+        ("/ping%3Faccess_token=OPAQUE123", f"/ping?access_token={REDACTED}"),
+        ("/ping;access_token=OPAQUE123", f"/ping;access_token={REDACTED}"),
+        ("/x/ACCESS_TOKEN=OPAQUE123/y", f"/x/ACCESS_TOKEN={REDACTED}"),  # to the end: safer
+    ],
+)
+def test_access_token_value_in_path_is_redacted(client, log_lines, capsys, path, logged):
+    client.get(path)
+    (entry,) = log_lines()
+    assert entry["path"] == logged
+    assert "OPAQUE123" not in capsys.readouterr().err
