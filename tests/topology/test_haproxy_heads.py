@@ -1,0 +1,59 @@
+"""HAProxy (``deploy/haproxy.cfg``) lets through every request head the API accepts.
+
+SPEC §3 and §3a allow an 8 KiB access token and, under DPoP, an 8 KiB proof: one request
+head of some 17 KiB with its other fields. HAProxy's default buffer (16 KiB) refused it
+with its own HTML 400 before any instance saw it; the instance behind it must answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.topology.haproxy import HAProxy
+from tests.topology.instances import Instance, production_entry
+from tests.topology.jwks_counter import CountingIssuer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def issuer() -> Iterator[CountingIssuer]:
+    with CountingIssuer() as counting:
+        yield counting
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        # the largest token and proof the API reads reach it (this proof is no JWS)
+        ({"Authorization": "DPoP " + "a" * 8192, "DPoP": "b" * 8192}, 401, "invalid_dpop_proof"),
+        # one character more than a token may have: the API's own JSON 400
+        ({"Authorization": "Bearer " + "a" * 16000}, 400, "invalid_header"),
+    ],
+)
+def test_heads_the_api_accepts_reach_the_instance(
+    issuer, tmp_path, topology_programs, headers, status, code
+):
+    env = {
+        "AUTH0_ISSUER": issuer.issuer,
+        "API_AUDIENCE": issuer.kit.audience,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cashman.db'}",
+        "API_BASE_URL": "http://127.0.0.1:8080",  # DPoP on: the proof is read too
+    }
+    instance = Instance("api1", env, tmp_path, issuer.issuer, entry=production_entry)
+    instance.start()
+    try:
+        instance.wait_ready()
+        with HAProxy(tmp_path, [instance.address] * 3) as haproxy:
+            haproxy.wait_state("api1", "UP")
+            extra = {"X-Extra": "c" * 500}
+            resp = requests.get(
+                f"{haproxy.url}/secured/ping", headers={**headers, **extra}, timeout=20
+            )
+    finally:
+        instance.stop()
+    assert resp.headers["Content-Type"] == "application/json", resp.text[:200]
+    assert (resp.status_code, resp.json()["code"]) == (status, code)
