@@ -45,6 +45,7 @@ from flask import Flask
 from auth import ConfigError
 from cashman import lifecycle
 from cashman.config import PROJECT_ROOT
+from cashman.parent_watch import watch_parent
 from cashman.server_config import Bind, ServerSettings, listen_problem
 from cashman.startup import fail, migrate_or_exit
 from cashman.worker_watch import WorkerWatch
@@ -132,6 +133,8 @@ def load_app(_target: str, app_slots: int | None = None) -> Flask:
     # its own handlers in place once the app is loaded.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # a worker whose parent was killed outright stops too, instead of serving on unseen
+    watch_parent(grace_s=GRACEFUL_TIMEOUT_S)
     return lifecycle.worker_app(app_slots)
 
 

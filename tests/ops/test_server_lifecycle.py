@@ -8,6 +8,7 @@ wait is bounded.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -206,3 +207,42 @@ def test_sigterm_while_workers_still_start_exits_promptly(tmp_path, issuer, kind
         finally:
             server.stop()
         assert (status, time.monotonic() - started < 10) == (0, True)
+
+
+def _running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie waiting for whoever adopted it."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_granian_workers_stop_when_their_parent_is_killed(tmp_path, issuer):
+    """A SIGKILLed parent leaves its workers orphans: they must stop (finishing what is in
+    flight) rather than keep serving the port, so that the instance is really gone for
+    its load balancer and starts again on the same port."""
+    server = start_server("granian", tmp_path, issuer)
+    try:
+        workers = child_pids(server.popen.pid)
+        assert len(workers) == 2
+        os.kill(server.popen.pid, signal.SIGKILL)
+        server.popen.wait(timeout=TIMEOUT_S)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_running(pid) for pid in workers):
+            time.sleep(0.2)
+        left = [pid for pid in workers if _running(pid)]
+        (tmp_path / "again").mkdir()
+        again = production("granian", tmp_path / "again", server.port, **issuer.env())
+        try:
+            again.wait_http(f"{server.url}/ping")
+            pinged = requests.get(f"{server.url}/ping", timeout=TIMEOUT_S).status_code
+        finally:
+            again.stop()
+    finally:
+        for pid in child_pids(server.popen.pid) + [p for p in workers if _running(p)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        server.stop()
+    assert left == []
+    assert pinged == 200
