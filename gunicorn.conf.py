@@ -79,7 +79,10 @@ with exit_on_config_error():
     graceful_timeout = int_setting(os.environ, ("GUNICORN_GRACEFUL_TIMEOUT",), 30, 1, 3600)
     # keep idle client connections a little longer than a typical load balancer's 60 s
     keepalive = int_setting(os.environ, ("GUNICORN_KEEPALIVE",), 75, 0, 3600)
-lifecycle.check_listeners(_settings, _size.bind)
+# the API's address is checked here too: gunicorn's own failure to bind is a page of
+# retries and exit status 1 (SPEC §6: one line, status 2)
+_bind_source = next((n for n in ("GUNICORN_BIND", "BIND") if os.environ.get(n)), "PORT")
+lifecycle.check_listeners(_settings, _size.bind, api_source=_bind_source)
 migrate_or_exit(_settings.database_url)
 
 bind = str(_size.bind)

@@ -34,8 +34,13 @@ from flask import Flask
 from cashman import create_app, metrics_listener, request_log
 from cashman.body_buffer import BodyBuffer
 from cashman.config import Settings
-from cashman.server_config import Bind
-from cashman.startup import check_production_settings, exit_on_config_error, migrated_by_parent
+from cashman.server_config import Bind, listen_problem
+from cashman.startup import (
+    check_production_settings,
+    exit_on_config_error,
+    fail,
+    migrated_by_parent,
+)
 from cashman.worker_registry import DIRECTORY_VARIABLE, WorkerRegistry
 
 logger = logging.getLogger("cashman")
@@ -44,6 +49,8 @@ logger = logging.getLogger("cashman")
 _checked: Settings | None = None
 # the parent's registry of its workers; a forked worker finds it here too
 _registry: WorkerRegistry | None = None
+# whether this process checked the addresses it listens on (check_listeners)
+_listeners_checked = False
 
 
 def prepare(env: Mapping[str, str] | None = None) -> Settings:
@@ -53,12 +60,25 @@ def prepare(env: Mapping[str, str] | None = None) -> Settings:
     return _checked
 
 
-def check_listeners(settings: Settings, api: Bind) -> None:
+def check_listeners(settings: Settings, api: Bind, api_source: str | None = None) -> None:
     """In the parent, with the API's address known: ``METRICS_BIND``, when set, is another
-    address this host can listen on (else one line and exit 2; SPEC §2, §6)."""
+    address this host can listen on, and so is the API's when ``api_source`` (the variable
+    that gave it) is given (else one line naming it and exit 2; SPEC §2, §6).
+
+    Once per process: gunicorn runs its configuration file again on SIGHUP, when it holds
+    both addresses itself (they would look taken, and the reload would stop the server).
+    """
+    global _listeners_checked
+    if _listeners_checked:
+        return
+    if api_source is not None:
+        problem = listen_problem(api)
+        if problem is not None:
+            fail(f"{api_source}: cannot listen on {api} ({problem})")
     if settings.metrics_bind is not None:
         with exit_on_config_error():
             metrics_listener.check_metrics_bind(settings.metrics_bind, api)
+    _listeners_checked = True
 
 
 def before_workers_start(settings: Settings) -> None:

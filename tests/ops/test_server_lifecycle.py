@@ -246,3 +246,33 @@ def test_granian_workers_stop_when_their_parent_is_killed(tmp_path, issuer):
         server.stop()
     assert left == []
     assert pinged == 200
+
+
+def test_gunicorn_reloads_on_sighup_with_its_addresses_held(tmp_path, issuer):
+    """gunicorn runs its configuration file again on SIGHUP, holding the API's and the
+    metrics listener's addresses itself: the checks that refuse a taken address at start
+    must not stop the server then."""
+    metrics_port = free_port()
+    port = free_port()
+    env = {**issuer.env(), "METRICS_BIND": f"127.0.0.1:{metrics_port}"}
+    server = production("gunicorn", tmp_path, port, workers=2, **env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        server.wait_http(f"{url}/ping")
+        before = child_pids(server.popen.pid)
+        os.kill(server.popen.pid, signal.SIGHUP)
+        # the old workers are replaced by new ones (bounded wait)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = child_pids(server.popen.pid)
+            if len(now) == 2 and not set(now) & set(before):
+                break
+            time.sleep(0.2)
+        answers = [requests.get(f"{url}/ping", timeout=TIMEOUT_S).status_code for _ in range(5)]
+        metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=TIMEOUT_S)
+        alive = server.popen.poll() is None
+    finally:
+        server.stop()
+    assert alive, server.stderr[-2000:]
+    assert set(answers) == {200}
+    assert metrics.status_code == 200

@@ -21,6 +21,7 @@ from tests.support.processes import (
     free_port,
     hermetic_env,
     production,
+    server_command,
     start,
 )
 
@@ -103,14 +104,22 @@ def test_dev_issuer_never_starts_without_a_tenant(tmp_path, kind):
     assert not (tmp_path / "dev-issuer-key.pem").exists()
 
 
-def test_granian_address_in_use_is_one_line(tmp_path):
+@pytest.mark.parametrize("kind", SERVERS)
+def test_address_in_use_is_one_line(tmp_path, kind):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = production("granian", tmp_path, port, **TENANT)
+        server = production(kind, tmp_path, port, **TENANT)
         line = one_line_refusal(server)
     assert line.startswith("cashman: configuration error: BIND: cannot listen on 127.0.0.1:"), line
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_address_not_of_this_host_is_one_line(tmp_path, kind):
+    env = hermetic_env(tmp_path, **TENANT, BIND="192.0.2.1:8000")  # TEST-NET-1 (RFC 5737)
+    line = one_line_refusal(start(server_command(kind), env, tmp_path))
+    assert line.startswith("cashman: configuration error: BIND: cannot listen on 192.0.2.1"), line
 
 
 @pytest.mark.parametrize(
