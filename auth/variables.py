@@ -10,6 +10,7 @@ variable: the process stops with that line rather than a stack trace.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -77,6 +78,10 @@ def algorithms(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> t
     return tuple(dict.fromkeys(accepted))
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def number(
     env: Mapping[str, str],
     name: str,
@@ -92,10 +97,12 @@ def number(
     if value is None:
         return default
     kind = "an integer" if integer else "a number of seconds"
-    try:
-        result = int(value) if integer else float(value)
-    except ValueError:
-        raise ConfigError(name, f"must be {kind} between {low:g} and {high:g}") from None
+    # ASCII decimal only: int() and float() also take other scripts' digits ("٣"),
+    # underscores ("1_0"), "inf" and "nan", which no one means in a setting
+    written = _INTEGER if integer else _DECIMAL
+    if not written.fullmatch(value):
+        raise ConfigError(name, f"must be {kind} between {low:g} and {high:g}")
+    result = int(value) if integer else float(value)
     if not math.isfinite(result) or not low <= result <= high:
         raise ConfigError(name, f"must be {kind} between {low:g} and {high:g}")
     return result

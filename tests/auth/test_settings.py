@@ -88,6 +88,10 @@ def test_settings_jwks_url_override():
         ({"AUTH_LEEWAY": "301"}, "AUTH_LEEWAY"),
         ({"AUTH_LEEWAY": "thirty"}, "AUTH_LEEWAY"),
         ({"AUTH_LEEWAY": "nan"}, "AUTH_LEEWAY"),
+        ({"AUTH_LEEWAY": "\u0663"}, "AUTH_LEEWAY"),  # ARABIC-INDIC DIGIT THREE
+        ({"AUTH_LEEWAY": "1_0"}, "AUTH_LEEWAY"),
+        ({"AUTH_LEEWAY": "infinity"}, "AUTH_LEEWAY"),
+        ({"JWKS_CACHE_TTL": "\uff16\uff10"}, "JWKS_CACHE_TTL"),  # FULLWIDTH 60
         ({"AUTH_STRICT_RFC9068": "maybe"}, "AUTH_STRICT_RFC9068"),
         ({"JWKS_CACHE_TTL": "0"}, "JWKS_CACHE_TTL"),
         ({"JWKS_CACHE_TTL": "inf"}, "JWKS_CACHE_TTL"),
