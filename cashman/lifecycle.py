@@ -78,6 +78,7 @@ def check_listeners(settings: Settings, api: Bind, api_source: str | None = None
     if settings.metrics_bind is not None:
         with exit_on_config_error():
             metrics_listener.check_metrics_bind(settings.metrics_bind, api)
+            metrics_listener.check_multiprocess_directory()
     _listeners_checked = True
 
 

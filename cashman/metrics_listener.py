@@ -49,6 +49,23 @@ def check_metrics_bind(metrics: Bind, api: Bind) -> None:
         raise ConfigError("METRICS_BIND", f"cannot listen on {metrics} ({problem})")
 
 
+def check_multiprocess_directory() -> None:
+    """``PROMETHEUS_MULTIPROC_DIR``, when set, is a directory this process can make or
+    find and write to (``ConfigError`` naming it otherwise: one line at start, not a
+    worker's traceback). The text of the error names no path."""
+    given = os.environ.get(MULTIPROC_VARIABLE, "").strip()
+    if not given:
+        return
+    directory = Path(given)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+        raise ConfigError(MULTIPROC_VARIABLE, f"cannot be made a directory ({problem})") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(MULTIPROC_VARIABLE, "must be a directory this process can write to")
+
+
 def multiprocess_directory(server_directory: Path) -> Path:
     """Set ``PROMETHEUS_MULTIPROC_DIR`` for the workers: the operator's (emptied of the files
     of an earlier run, as prometheus_client requires) or ``<server_directory>/metrics``."""

@@ -28,6 +28,7 @@ from tests.support.processes import (
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 AUDIENCE = "https://api.cashman.test/"
 TENANT = {"AUTH0_DOMAIN": "example.us.auth0.com", "API_AUDIENCE": AUDIENCE}
+METRICS = {**TENANT, "METRICS_BIND": f"127.0.0.1:{free_port()}"}
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +74,9 @@ def closed_port() -> int:
         ({**TENANT, "AUTH_DPOP_ALGORITHMS": "HS256"}, "AUTH_DPOP_ALGORITHMS"),
         ({**TENANT, "AUTH_DPOP_MAX_AGE": "3600"}, "AUTH_DPOP_MAX_AGE"),
         ({**TENANT, "AUTH_DPOP_NONCE_SECRET": "too-short"}, "AUTH_DPOP_NONCE_SECRET"),
+        # the metrics' files: a path that cannot be a directory, or a file
+        ({**METRICS, "PROMETHEUS_MULTIPROC_DIR": "/proc/nope"}, "PROMETHEUS_MULTIPROC_DIR"),
+        ({**METRICS, "PROMETHEUS_MULTIPROC_DIR": "/etc/passwd"}, "PROMETHEUS_MULTIPROC_DIR"),
     ],
 )
 def test_bad_setting_is_one_line_and_exit_2(request, tmp_path, kind, env, variable):
