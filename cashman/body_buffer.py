@@ -53,6 +53,8 @@ from cashman.body_deadline import (
 )
 from cashman.parsing import MAX_BODY_BYTES
 
+# environ key: time.perf_counter() when the body began to be received (cashman.request_log)
+RECEIVING_SINCE = "cashman.receiving_since"
 # bodies up to this size are read and dropped to keep their connection; past it, close
 DRAIN_LIMIT_BYTES = 1024 * 1024
 _DRAIN_STEP = 64 * 1024
@@ -139,6 +141,8 @@ class BodyBuffer:
         length = body_length(environ)
         if length == 0:
             return self._answer(environ, start_response)
+        # the request's clock starts here, before its body arrives (its log line's duration)
+        environ[RECEIVING_SINCE] = time.perf_counter()
         received = receive(environ, length)
         environ["wsgi.input"] = ReceivedBody(received)
         if not received.is_complete:

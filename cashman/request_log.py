@@ -25,6 +25,7 @@ from typing import Any
 
 from flask import Request, Response
 
+from cashman.body_buffer import RECEIVING_SINCE
 from cashman.redaction import holds_jws, loggable_method, loggable_path
 
 startup_logger = logging.getLogger("cashman")
@@ -87,9 +88,10 @@ def caller_sub(state: Any) -> str | None:
 
 
 def start_request(req: Request, state: Any) -> None:
-    """Give the request its id and start its clock (``state``: the request's ``g``)."""
+    """Give the request its id and start its clock (``state``: the request's ``g``): when
+    a production worker began to receive its body (``BodyBuffer``), else now."""
     state.request_id = request_id_from(req.environ.get(_REQUEST_ID_ENVIRON))
-    state.request_started = time.perf_counter()
+    state.request_started = req.environ.get(RECEIVING_SINCE) or time.perf_counter()
 
 
 def log_request(req: Request, state: Any, response: Response) -> Response:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import time
 import uuid
 
 import pytest
+from werkzeug.test import EnvironBuilder
 
 from cashman import request_log
+from cashman.body_buffer import BodyBuffer
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -182,3 +186,36 @@ def test_method_logged_without_tokens_and_capped(client, log_lines, method, logg
     resp = client.open("/ping", method=method)
     assert resp.status_code == 405
     assert log_lines()[0]["method"] == logged
+
+
+class SlowBody(io.RawIOBase):
+    """A request body that takes ``delay_s`` to arrive, then ends."""
+
+    def __init__(self, data: bytes, delay_s: float) -> None:
+        self.data, self.delay_s = data, delay_s
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self.data:
+            return 0
+        time.sleep(self.delay_s)
+        size = min(len(buffer), len(self.data))
+        buffer[:size], self.data = self.data[:size], self.data[size:]
+        return size
+
+
+def test_duration_counts_the_time_the_body_took_to_arrive(app, bearer, log_lines):
+    # as a production worker runs the app: its BodyBuffer receives the body first
+    app.wsgi_app = BodyBuffer(app.wsgi_app, 1)
+    body = b'{"description": "slow", "amount": 1}'
+    headers = {**bearer(), "Content-Type": "application/json"}
+    environ = EnvironBuilder("/incomes", method="POST", data=body, headers=headers).get_environ()
+    environ["wsgi.input"] = SlowBody(body, 0.3)
+    statuses = []
+    answer = app(environ, lambda status, _headers, _exc=None: statuses.append(status))
+    b"".join(answer)
+    getattr(answer, "close", lambda: None)()
+    assert statuses == ["201 CREATED"]
+    assert log_lines()[0]["duration_ms"] >= 300
