@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import time
 import uuid
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -72,11 +73,11 @@ def scratch_database():
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="module")
-def live(scratch_database, tmp_path_factory):
+@contextmanager
+def behind_a_cuttable_proxy(url, log_path, kind="gunicorn"):
+    """(kit, server, proxy): a production server of ``kind`` with 2 workers, its issuer,
+    and the proxy through which it reaches the database at ``url``."""
     kit = AuthKit()
-    tmp = tmp_path_factory.mktemp("db-faults")
-    url = scratch_database
     with (
         FaultyIssuer(kit.jwks()) as issuer,
         CuttableProxy((url.host, url.port or 5432)) as proxy,
@@ -89,9 +90,15 @@ def live(scratch_database, tmp_path_factory):
             ),
             "GUNICORN_LOGLEVEL": "warning",
         }
-        kit = AuthKit(issuer=issuer.issuer)
-        with LiveServer(env, tmp / "gunicorn.log", workers=2) as server:
-            yield kit, server, proxy, url
+        with LiveServer(env, log_path, workers=2, server=kind) as server:
+            yield AuthKit(issuer=issuer.issuer), server, proxy
+
+
+@pytest.fixture(scope="module")
+def live(scratch_database, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("db-faults")
+    with behind_a_cuttable_proxy(scratch_database, tmp / "gunicorn.log") as (kit, server, proxy):
+        yield kit, server, proxy, scratch_database
 
 
 def _headers(kit):
@@ -207,39 +214,26 @@ def test_a_worker_replaced_while_the_database_is_down_starts_and_serves(
     starts, answers ``/ping`` (which never depends on the database), and serves the rest
     once the database is back. Migrating in each worker made it exit, and granian then
     took the whole server down as a crash loop."""
-    kit = AuthKit()
-    url = scratch_database
-    with (
-        FaultyIssuer(kit.jwks()) as issuer,
-        CuttableProxy((url.host, url.port or 5432)) as proxy,
-    ):
-        env = {
-            "AUTH0_ISSUER": issuer.issuer,
-            "API_AUDIENCE": kit.audience,
-            "DATABASE_URL": url.set(host="127.0.0.1", port=proxy.port).render_as_string(
-                hide_password=False
-            ),
-        }
-        kit = AuthKit(issuer=issuer.issuer)
-        with LiveServer(env, tmp_path / "server.log", workers=2, server=kind) as server:
-            victim = _wait_for_workers(server, 2, ())[0]
-            proxy.cut()
-            os.kill(victim, signal.SIGKILL)
-            replaced = _wait_for_workers(server, 2, (victim,))
-            time.sleep(2)  # a replacement that was going to fail has failed by now
-            alive = _wait_for_workers(server, 2, (victim,))
-            pings = [
-                requests.get(f"{server.url}/ping", timeout=CLIENT_TIMEOUT).status_code
-                for _ in range(10)
-            ]
-            proxy.restore()
-            created = None
-            for _ in range(40):
-                created = _create(server, kit, 5)
-                if created.status_code == 201:
-                    break
-                time.sleep(0.5)
-            output = server.output()
+    log_path = tmp_path / "server.log"
+    with behind_a_cuttable_proxy(scratch_database, log_path, kind) as (kit, server, proxy):
+        victim = _wait_for_workers(server, 2, ())[0]
+        proxy.cut()
+        os.kill(victim, signal.SIGKILL)
+        replaced = _wait_for_workers(server, 2, (victim,))
+        time.sleep(2)  # a replacement that was going to fail has failed by now
+        alive = _wait_for_workers(server, 2, (victim,))
+        pings = [
+            requests.get(f"{server.url}/ping", timeout=CLIENT_TIMEOUT).status_code
+            for _ in range(10)
+        ]
+        proxy.restore()
+        created = None
+        for _ in range(40):
+            created = _create(server, kit, 5)
+            if created.status_code == 201:
+                break
+            time.sleep(0.5)
+        output = server.output()
     assert victim not in replaced and len(replaced) == 2, output
     assert alive == replaced, output  # the replacement stayed up
     assert set(pings) == {200}
