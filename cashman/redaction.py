@@ -18,6 +18,10 @@ import re
 REDACTED = "[redacted]"
 MAX_LOGGED_PATH = 512
 MAX_LOGGED_METHOD = 32
+# RFC 9110 §9.3 and RFC 5789 (PATCH): logged as they are
+_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
 # a compact JWS/JWE (a JOSE header is >= 10 base64url characters, then dot-joined parts)
 # or a long base64url run: either may be a token sent in the URL by mistake
 _JWS_SHAPED = r"[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\."
@@ -46,6 +50,8 @@ def loggable_path(path: str) -> str:
 def loggable_method(method: str) -> str:
     """The request method as logged: redacted if token-like (a server may pass any token
     of RFC 9110 §9.1 on, and ``.``, ``-`` and ``_`` are token characters), capped."""
+    if method in _METHODS:  # every request's: no pattern to run
+        return method
     if _TOKENISH.search(method):
         return REDACTED
     return method if len(method) <= MAX_LOGGED_METHOD else method[:MAX_LOGGED_METHOD] + "..."

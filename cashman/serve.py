@@ -46,7 +46,7 @@ from auth import ConfigError
 from cashman import lifecycle
 from cashman.config import PROJECT_ROOT
 from cashman.parent_watch import watch_parent
-from cashman.server_config import Bind, ServerSettings, listen_problem
+from cashman.server_config import ServerSettings
 from cashman.startup import fail, migrate_or_exit
 from cashman.worker_watch import WorkerWatch
 
@@ -81,18 +81,6 @@ def server_settings(args: argparse.Namespace, env: Mapping[str, str]) -> ServerS
         return ServerSettings.from_env(merged, aliases=OPTION_ALIASES)
     except ConfigError as exc:
         fail(str(exc))
-
-
-def check_can_listen(bind: Bind, name: str) -> None:
-    """Refuse, in one line naming ``name``, an address this host cannot listen on.
-
-    granian would otherwise fail with a stack trace when it binds (address in
-    use, or not an address of this host). A race with another process taking
-    the port in between remains, and then granian's own error is what stops it.
-    """
-    problem = listen_problem(bind)
-    if problem is not None:
-        fail(f"{name}: cannot listen on {bind} ({problem})")
 
 
 def bind_source(args: argparse.Namespace, env: Mapping[str, str]) -> str:
@@ -173,8 +161,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     load_dotenv(PROJECT_ROOT / ".env", override=False)
     settings = lifecycle.prepare(os.environ)
     size = server_settings(args, os.environ)
-    check_can_listen(size.bind, bind_source(args, os.environ))
-    lifecycle.check_listeners(settings, size.bind)
+    # the API's address too: granian would otherwise fail with a stack trace when it binds
+    lifecycle.check_listeners(settings, size.bind, api_source=bind_source(args, os.environ))
     migrate_or_exit(settings.database_url)
 
     server = build_server(size)
