@@ -238,3 +238,31 @@ def test_dev_server_in_dpop_required_mode_prints_only_lines_that_work(tmp_path):
     assert "Authorization: Bearer" not in server.stdout
     assert "\nTOKEN=" not in server.stdout
     assert "--dpop-key" in server.stdout
+
+
+def readme_banner_samples() -> list[str]:
+    """The README's two samples of the banner (```text blocks of its set-up section)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    setup = readme.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    return [block for block in re.findall(r"```text\n(.*?)```", setup, re.S)]
+
+
+def test_readme_banner_samples_are_what_the_dev_server_prints(running):
+    # the samples shorten tokens to "eyJhbGciOiJSUzI1NiIs..."; ports are this run's
+    port = re.search(r"on http://127\.0\.0\.1:(\d+)", running.stdout).group(1)
+    printed = running.stdout.splitlines()
+    samples = readme_banner_samples()
+    assert len(samples) == 2
+    for sample in samples:
+        at = 0
+        for line in sample.splitlines():
+            pattern = re.escape(line.replace("127.0.0.1:5000", f"127.0.0.1:{port}"))
+            pattern = pattern.replace(re.escape("eyJhbGciOiJSUzI1NiIs..."), r"eyJ[\w.-]+")
+            pattern = pattern.replace(re.escape("127.0.0.1:41234"), r"127\.0\.0\.1:\d+")
+            # the tests keep the key files in a temporary directory and name their interpreter
+            pattern = pattern.replace(re.escape(".venv/bin/python "), r"\S*python3? ")
+            key_file = re.escape("instance/dev-dpop-key.pem")
+            pattern = pattern.replace(key_file, r"\S*dev-dpop-key\.pem")
+            matches = [i for i in range(at, len(printed)) if re.fullmatch(pattern, printed[i])]
+            assert matches, f"README banner line not printed (in order): {line!r}"
+            at = matches[0] + 1
