@@ -5,7 +5,8 @@ and a busy timeout; a write transaction opens with ``BEGIN IMMEDIATE``, so two
 workers never both read and then fail to upgrade to a write lock, and waits for its
 turn on ``cashman.write_lock`` first, so writers queue instead of sleeping in
 SQLite's busy handler. PostgreSQL
-connections time out and keep alive, so a database that is down answers 503 in
+connections time out, keep alive and must be answered within seconds
+(``cashman.pg_deadline``), so a database that is down or stalled answers 503 in
 seconds instead of hanging a worker. The schema is brought up to date when the
 app starts (``init_app``), under the lock ``cashman.migration_lock`` takes.
 """
@@ -24,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from auth import ConfigError
+from cashman.pg_deadline import PG_ANSWER_TIMEOUT_S, use_deadlines
 from cashman.write_lock import NoLock, WriterLock
 
 EXTENSION = "cashman.db"
@@ -147,13 +149,17 @@ def current_database() -> Database:
     return current_app.extensions[EXTENSION]
 
 
-def build_engine(url: str, *, pre_ping: bool = True) -> Engine:
+def build_engine(
+    url: str, *, pre_ping: bool = True, answer_timeout_s: float | None = PG_ANSWER_TIMEOUT_S
+) -> Engine:
     """An engine for ``url`` with the pragmas or timeouts its backend needs.
 
     ``pre_ping=False`` skips the pool's liveness round trip on checkout, for a caller
     that detects a dropped connection itself and retries (the DPoP replay write).
     SQLite never pings: a connection to a local file cannot be dropped by a server,
-    and the ping was one of the three statements of every write.
+    and the ping was one of the three statements of every write. PostgreSQL: each
+    answer must come within ``answer_timeout_s`` seconds (``cashman.pg_deadline``;
+    None: no bound, for migrations).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -175,9 +181,12 @@ def build_engine(url: str, *, pre_ping: bool = True) -> Engine:
             # where the statement is missing or another client's has the same name
             "prepare_threshold": None,
         }
-    return create_engine(
+    engine = create_engine(
         url, pool_pre_ping=pre_ping, pool_timeout=POOL_TIMEOUT_S, connect_args=connect_args
     )
+    if answer_timeout_s is not None and parsed.get_backend_name() == "postgresql":
+        use_deadlines(engine, answer_timeout_s)
+    return engine
 
 
 def writer_lock(url: str) -> WriterLock | NoLock:

@@ -18,8 +18,9 @@ return, and psycopg's cursor layer, cost more CPU than the statement (measured:
 ``bench/bench_dpop.py`` part 2). A connection found dropped is closed with every idle
 one and the write tried once more on a new connection.
 
-- PostgreSQL: one round trip through libpq (``PQexecParams``, psycopg's documented
-  ``pgconn``): text parameters, an unnamed statement (nothing prepared server-side, as
+- PostgreSQL: one round trip through libpq (``PQsendQueryParams``, psycopg's
+  documented ``pgconn``; the answer awaited within ``cashman.pg_deadline``'s bound):
+  text parameters, an unnamed statement (nothing prepared server-side, as
   PgBouncer in transaction pooling mode needs) on an autocommit connection, so no
   session state outlives the statement. ``synchronous_commit`` is off for that
   transaction only: a replay record lost in a database crash can only re-open a proof
@@ -70,6 +71,7 @@ from auth.replay import ReplayStoreUnavailableError
 from cashman.database import Database, build_engine
 from cashman.dpop_replay_cleanup import RUN_BUDGET_S, SKEW_MARGIN_S, ReplayCleanup
 from cashman.models import DPoPReplayRecord
+from cashman.pg_deadline import PG_ANSWER_TIMEOUT_S, AnswerTimeout, exec_params
 from cashman.prepared import PreparedQuery
 from cashman.write_lock import NoLock, WriterLock
 
@@ -125,7 +127,13 @@ def _exec_params(connection: Any, sql: str, params: Sequence[Any], ok: pq.ExecSt
     """
     pgconn = connection.pgconn
     # text parameters: the statement's casts give PostgreSQL their types
-    result = pgconn.exec_params(sql.encode(), [str(value).encode() for value in params])
+    values = [str(value).encode() for value in params]
+    try:
+        result = exec_params(pgconn, sql.encode(), values, PG_ANSWER_TIMEOUT_S)
+    except AnswerTimeout:
+        raise  # not retried: a server that does not answer would keep the next one waiting
+    except psycopg.OperationalError:
+        raise _StatementError(lost=pgconn.status != pq.ConnStatus.OK) from None
     if result.status != ok:
         raise _StatementError(lost=pgconn.status != pq.ConnStatus.OK)
     return result

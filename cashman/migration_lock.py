@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 
+from cashman.pg_deadline import unbounded
+
 # any constant both workers agree on; "cashman" in ASCII
 ADVISORY_LOCK_ID = 0x636173686D616E
 
@@ -32,7 +34,7 @@ def migration_lock(engine: Engine) -> Iterator[Connection]:
     ``OSError`` when the SQLite lock file cannot be opened, and driver errors.
     """
     if engine.dialect.name == "postgresql":
-        with engine.connect() as connection:
+        with engine.connect() as connection, unbounded(connection.connection.dbapi_connection):
             # held until this transaction ends: alembic runs inside it (it joins a
             # transaction already begun), and leaving the block rolls back if it raised
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})

@@ -29,7 +29,9 @@ def run_online() -> None:
         return
     from cashman.config import database_url_from_env
 
-    engine = build_engine(config.get_main_option("sqlalchemy.url") or database_url_from_env())
+    url = config.get_main_option("sqlalchemy.url") or database_url_from_env()
+    # a schema change may rightly take longer than any request's statement
+    engine = build_engine(url, answer_timeout_s=None)
     with engine.connect() as connection:
         run_migrations(connection)
     engine.dispose()

@@ -1,9 +1,12 @@
-"""A TCP proxy on loopback that can cut the database away and bring it back.
+"""A TCP proxy on loopback that can cut the database away, or stall it, and bring it back.
 
 Put between the app and PostgreSQL, ``cut()`` does what a failing database
 host or network does to a pooled connection: every open connection is reset
 and new ones are refused (the listening port is closed). ``restore()`` binds
 the same port again, so the app's unchanged ``DATABASE_URL`` works again.
+``stall()`` does what a hung server or a black-holed path behind a live kernel
+does: connections stay open and are accepted, bytes are acknowledged, and nothing
+is forwarded either way until ``resume()``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ class CuttableProxy:
         self._listener: socket.socket | None = None
         self._pairs: set[tuple[socket.socket, socket.socket]] = set()
         self._lock = threading.Lock()
+        self._flowing = threading.Event()
+        self._flowing.set()
 
     def start(self) -> CuttableProxy:
         """Listen (on the same port as before, after a cut) and accept in a thread."""
@@ -56,7 +61,16 @@ class CuttableProxy:
         if self._listener is None:
             self.start()
 
+    def stall(self) -> None:
+        """Keep every connection open but forward nothing, either way, until ``resume()``."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        """Forward again what was held and what comes next."""
+        self._flowing.set()
+
     def stop(self) -> None:
+        self._flowing.set()
         self.cut()
 
     def __enter__(self) -> CuttableProxy:
@@ -85,17 +99,18 @@ class CuttableProxy:
                 self._pairs.add((client, server))
                 self.accepted += 1
             for src, dst in ((client, server), (server, client)):
-                threading.Thread(target=_pump, args=(src, dst), daemon=True).start()
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
 
-
-def _pump(src: socket.socket, dst: socket.socket) -> None:
-    try:
-        while data := src.recv(65536):
-            dst.sendall(data)
-    except OSError:
-        pass
-    _close(src)
-    _close(dst)
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                # stalled: held here (bounded by the test that stalls: it resumes or stops)
+                self._flowing.wait()
+                dst.sendall(data)
+        except OSError:
+            pass
+        _close(src)
+        _close(dst)
 
 
 def _reset(sock: socket.socket) -> None:

@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import psycopg
@@ -22,7 +23,8 @@ import requests
 import responses
 from sqlalchemy.engine import make_url
 
-from auth.testing import AuthKit
+from auth.testing import AuthKit, DPoPKey, dpop_headers
+from cashman.pg_deadline import PG_ANSWER_TIMEOUT_S
 from tests.faults.issuer import FaultyIssuer
 from tests.faults.tcp_proxy import CuttableProxy
 from tests.support.live import LiveServer
@@ -74,9 +76,10 @@ def scratch_database():
 
 
 @contextmanager
-def behind_a_cuttable_proxy(url, log_path, kind="gunicorn"):
+def behind_a_cuttable_proxy(url, log_path, kind="gunicorn", **extra_env):
     """(kit, server, proxy): a production server of ``kind`` with 2 workers, its issuer,
-    and the proxy through which it reaches the database at ``url``."""
+    and the proxy through which it reaches the database at ``url``; ``extra_env`` adds
+    settings."""
     kit = AuthKit()
     with (
         FaultyIssuer(kit.jwks()) as issuer,
@@ -89,6 +92,7 @@ def behind_a_cuttable_proxy(url, log_path, kind="gunicorn"):
                 hide_password=False
             ),
             "GUNICORN_LOGLEVEL": "warning",
+            **extra_env,
         }
         with LiveServer(env, log_path, workers=2, server=kind) as server:
             yield AuthKit(issuer=issuer.issuer), server, proxy
@@ -239,3 +243,83 @@ def test_a_worker_replaced_while_the_database_is_down_starts_and_serves(
     assert set(pings) == {200}
     assert created is not None and created.status_code == 201, output
     assert "cannot bring the database schema up to date" not in output
+
+
+PUBLIC = "http://localhost:8080"  # the URL DPoP proofs are made for (API_BASE_URL)
+# a statement unanswered for PG_ANSWER_TIMEOUT_S fails; a pooled connection's ping and the
+# new connection tried after it (connect_timeout) can each take that long
+STALL_ANSWER_WITHIN_S = 2 * PG_ANSWER_TIMEOUT_S + 5
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_a_database_that_stops_answering_is_503_within_seconds_then_recovers(
+    scratch_database, tmp_path, kind
+):
+    """A stalled server keeps its connections open and takes statements but never answers
+    (a hung host, or a black-holed path behind a kernel that still acknowledges): keepalives
+    and connect_timeout do not see it, so a request on a pooled connection waited for ever,
+    ``/readyz`` included. Each wait now has a deadline: a 503 within seconds, ``/ping``
+    unaffected, the same workers serving again once the database answers, and nothing
+    written by the requests refused."""
+    key = DPoPKey()
+    with behind_a_cuttable_proxy(
+        scratch_database, tmp_path / "server.log", kind, API_BASE_URL=PUBLIC
+    ) as (kit, server, proxy):
+        bearer = _headers(kit)
+        token = key.mint_bound(kit, sub="db-fault", scopes=ALL, expires_in=600)
+
+        def call(method, path, scheme="Bearer"):
+            headers = bearer
+            if scheme == "DPoP":
+                headers = dpop_headers(token, key.proof(method.upper(), PUBLIC + path, token))
+            body = {"description": "during the stall", "amount": 1} if method == "post" else None
+            # a connection of its own each: the kernel spreads them over both workers
+            with requests.Session() as session:
+                return session.request(
+                    method, f"{server.url}{path}", json=body, headers=headers, timeout=(5, 60)
+                )
+
+        # pooled connections in both workers: the app's and the replay store's
+        for _ in range(6):
+            assert call("get", "/incomes").status_code == 200
+            assert call("get", "/incomes", "DPoP").status_code == 200
+            assert call("get", "/readyz").status_code == 200
+        before = _rows(scratch_database)
+        pids = server.worker_pids()
+
+        calls = [("get", "/incomes", "Bearer"), ("post", "/incomes", "Bearer")] * 2
+        calls += [("get", "/readyz", "Bearer"), ("get", "/incomes", "DPoP")] * 2
+        proxy.stall()
+        try:
+            with ThreadPoolExecutor(len(calls)) as pool:
+                timed = list(pool.map(lambda c: _timed(call, *c), calls))
+            ping = requests.get(f"{server.url}/ping", timeout=CLIENT_TIMEOUT)
+        finally:
+            proxy.resume()
+        recovered = None
+        for _ in range(40):
+            recovered = call("get", "/incomes")
+            if recovered.status_code == 200:
+                break
+            time.sleep(0.5)
+        after_dpop = call("get", "/incomes", "DPoP")
+        pids_after = server.worker_pids()
+        output = server.output()
+
+    expected = {"/incomes": "database_unavailable", "/readyz": "not_ready"}
+    for (_, path, scheme), (resp, elapsed) in zip(calls, timed, strict=True):
+        code = "dpop_replay_unavailable" if scheme == "DPoP" else expected[path]
+        assert (resp.status_code, resp.json()["code"]) == (503, code), (path, resp.text)
+        assert int(resp.headers["Retry-After"]) >= 1
+        assert elapsed < STALL_ANSWER_WITHIN_S, (path, scheme, elapsed)
+    assert ping.status_code == 200
+    assert recovered is not None and recovered.status_code == 200, output
+    assert after_dpop.status_code == 200, after_dpop.text
+    assert _rows(scratch_database) == before  # the refused POSTs wrote nothing
+    assert pids_after == pids, output  # the same workers: none hung, none replaced
+
+
+def _timed(call, *args):
+    started = time.monotonic()
+    resp = call(*args)
+    return resp, time.monotonic() - started

@@ -1,0 +1,139 @@
+"""A PostgreSQL server that stops answering is a 503 within seconds, not a hung worker.
+
+``connect_timeout`` bounds a new connection and TCP keepalives notice a peer that is
+gone, but neither helps a pooled connection whose server (or a proxy, or a
+stalled network path whose kernel still acknowledges) takes a query and never
+answers: libpq then waits for ever, and so does the request, ``/readyz``
+included. Here every wait for the server's answer has a deadline,
+``PG_ANSWER_TIMEOUT_S``, after which the connection is closed (its protocol state
+is unknown) and a ``psycopg.OperationalError`` raised: SQLAlchemy sees a
+disconnect, drops the connection from its pool, and the app answers 503
+``database_unavailable`` (``dpop_replay_unavailable`` for the replay store).
+
+- ``DeadlineConnection``: psycopg's connection with that deadline on every wait
+  (query, fetch, commit, rollback, the pool's ping); ``use_deadlines`` makes an
+  engine connect with it.
+- ``exec_params``: the replay store's one-round-trip statement through libpq
+  (``cashman.dpop_replay``), sent and awaited without blocking inside libpq, under
+  the same deadline.
+
+Migrations run without it (``unbounded``): a schema change or the wait for another
+instance's migration lock may rightly take longer than any request.
+"""
+
+from __future__ import annotations
+
+import inspect
+import select
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import pq
+from sqlalchemy import Engine, event
+
+# a pooled connection's statement is answered within this or the request is a 503: the
+# same bound as a new connection's connect_timeout (cashman.database)
+PG_ANSWER_TIMEOUT_S = 5.0
+# psycopg's own default for how often a wait wakes up to let Ctrl-C through
+_WAIT_INTERVAL = inspect.signature(psycopg.Connection.wait).parameters["interval"].default
+
+
+class AnswerTimeout(psycopg.OperationalError):
+    """The database took a statement and did not answer within the deadline; the
+    connection has been closed."""
+
+
+class DeadlineConnection(psycopg.Connection):
+    """A ``psycopg.Connection`` whose every wait for the server ends within
+    ``answer_timeout_s`` seconds (default ``PG_ANSWER_TIMEOUT_S``; None: no bound).
+
+    Past it the connection is closed and ``AnswerTimeout`` raised, with
+    ``connection.closed`` then True (what SQLAlchemy takes for a disconnect). A
+    wait given its own timeout (psycopg's ``notifies``) keeps it.
+    """
+
+    answer_timeout_s: float = PG_ANSWER_TIMEOUT_S
+
+    def wait(self, gen: Any, interval: float = _WAIT_INTERVAL, timeout: float | None = None) -> Any:
+        """psycopg's ``Connection.wait`` with the deadline when no ``timeout`` is given."""
+        if timeout is not None:
+            return super().wait(gen, interval, timeout)
+        try:
+            return super().wait(gen, interval, self.answer_timeout_s)
+        except psycopg.OperationalError as exc:
+            # psycopg's timeout is an OperationalError of a private class; any other is
+            # the server's or the network's word, and psycopg has dealt with it
+            if self.closed or type(exc).__name__ != "_WaitTimeout":
+                raise
+            self.close()
+            raise AnswerTimeout(
+                f"no answer from the database within {self.answer_timeout_s:g} s"
+            ) from None
+
+
+def use_deadlines(engine: Engine, answer_timeout_s: float = PG_ANSWER_TIMEOUT_S) -> None:
+    """Make ``engine`` (SQLAlchemy, ``postgresql+psycopg``) connect with
+    ``DeadlineConnection``s whose answers must come within ``answer_timeout_s``."""
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        connection = DeadlineConnection.connect(*cargs, **cparams)
+        connection.answer_timeout_s = answer_timeout_s
+        return connection
+
+
+@contextmanager
+def unbounded(connection: Any) -> Iterator[None]:
+    """No deadline on ``connection`` (a DBAPI connection) within the block: a migration,
+    whose schema change or wait for another instance's lock may rightly take longer."""
+    if not isinstance(connection, DeadlineConnection):
+        yield
+        return
+    saved, connection.answer_timeout_s = connection.answer_timeout_s, None
+    try:
+        yield
+    finally:
+        connection.answer_timeout_s = saved
+
+
+def exec_params(
+    pgconn: pq.abc.PGconn, sql: bytes, params: Sequence[bytes], timeout_s: float
+) -> pq.abc.PGresult:
+    """One statement with text ``params`` (``PQsendQueryParams``): its last result.
+
+    The answer is awaited on the socket, not inside libpq, for at most ``timeout_s``
+    seconds; past that the connection is closed (``pgconn.finish()``) and
+    ``AnswerTimeout`` raised. A connection that fails on the way raises
+    ``psycopg.OperationalError``, its status then ``BAD``.
+    """
+    deadline = time.monotonic() + timeout_s
+    pgconn.send_query_params(sql, params)
+    while pgconn.flush():  # the statement is tiny: this loop almost never turns
+        _wait_for(pgconn, deadline, write=True)
+    result = None
+    while True:  # results until the null one that ends the statement's
+        pgconn.consume_input()
+        while pgconn.is_busy():  # get_result would block inside libpq
+            _wait_for(pgconn, deadline, write=False)
+            pgconn.consume_input()
+        last = pgconn.get_result()
+        if last is None:
+            break
+        result = last
+    if result is None:
+        raise psycopg.OperationalError("no result from the database")
+    return result
+
+
+def _wait_for(pgconn: pq.abc.PGconn, deadline: float, *, write: bool) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining > 0:
+        poller = select.poll()  # not select(): a worker's descriptors may pass 1024
+        poller.register(pgconn.socket, select.POLLOUT if write else select.POLLIN)
+        if poller.poll(remaining * 1000):
+            return
+    pgconn.finish()
+    raise AnswerTimeout("no answer from the database in time")
