@@ -1,9 +1,10 @@
 """GET a JWK Set under SPEC §3's limits, and nothing else (no parsing, no caching).
 
 The rules of "JWKS handling": fetched with ``requests``, no redirects followed,
-connect and read timeouts of at most 5 s, a total deadline of 10 s checked
-while the body streams in (a server trickling a byte at a time cannot hold a
-worker), at most 1 MiB, status 200 only, an explicit ``User-Agent``.
+connect and read timeouts of at most 5 s, a total deadline of 10 s (a server
+trickling a byte at a time cannot hold a worker: on the response head it is
+``auth.http_deadline``'s, and it is checked between reads of the body), at most
+1 MiB, status 200 only, an explicit ``User-Agent``.
 
 The fetch asks for ``Accept-Encoding: identity``, but a CDN in front of the
 issuer may compress anyway, and refusing that would take the API down: a
@@ -23,6 +24,8 @@ from http.client import HTTPException
 
 import requests
 import urllib3
+
+from auth.http_deadline import DeadlineAdapter, deadline
 
 USER_AGENT = "cashman-jwks/0.1"
 MAX_JWKS_BYTES = 1024 * 1024
@@ -54,7 +57,9 @@ class JWKSFetcher:
         deadline_s: float = MAX_DEADLINE_S,
         max_bytes: int = MAX_JWKS_BYTES,
     ) -> None:
-        """``session``: reused for every fetch (a new one if None).
+        """``session``: reused for every fetch (a new one if None), with
+        ``auth.http_deadline.DeadlineAdapter`` mounted on it for ``http://`` and
+        ``https://``.
 
         ``connect_timeout_s`` and ``read_timeout_s`` (seconds, each at most 5),
         ``deadline_s`` (seconds for the whole fetch, body included, at most 10) and
@@ -66,6 +71,9 @@ class JWKSFetcher:
         _check_limit("deadline_s", deadline_s, MAX_DEADLINE_S)
         _check_limit("max_bytes", max_bytes, MAX_JWKS_BYTES)
         self.session = session or requests.Session()
+        adapter = DeadlineAdapter()
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
         self.deadline_s = deadline_s
@@ -75,14 +83,17 @@ class JWKSFetcher:
         """The body of ``GET url``, decoded; raises ``JwksFetchError`` on any failure."""
         started = time.monotonic()
         try:
-            response = self.session.get(
-                url,
-                timeout=(self.connect_timeout_s, self.read_timeout_s),
-                allow_redirects=False,
-                stream=True,
-                headers=_REQUEST_HEADERS,
-            )
+            with deadline(started + self.deadline_s):
+                response = self.session.get(
+                    url,
+                    timeout=(self.connect_timeout_s, self.read_timeout_s),
+                    allow_redirects=False,
+                    stream=True,
+                    headers=_REQUEST_HEADERS,
+                )
         except requests.RequestException as exc:
+            if time.monotonic() - started >= self.deadline_s:
+                raise JwksFetchError("total deadline exceeded") from None
             raise JwksFetchError(type(exc).__name__) from None
         try:
             if response.status_code != 200:

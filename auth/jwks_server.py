@@ -54,6 +54,8 @@ class Answer:
     #: write the body in pieces of this many bytes (0: at once), ``chunk_delay_s`` apart
     chunk_size: int = 0
     chunk_delay_s: float = 0.0
+    #: the status line and headers too in those pieces (a server trickling its head)
+    trickle_head: bool = False
     #: accept the request, then reset the connection without any response
     reset: bool = False
 
@@ -173,23 +175,28 @@ class JWKSHandler(BaseHTTPRequestHandler):
             self.close_connection = True  # closing: give up this request, wait for no other
             return
         body = self.server._body(answer)
-        self.send_response(answer.status)
-        self.send_header("Content-Type", answer.content_type)
+        headers = [("Content-Type", answer.content_type)]
         if answer.send_length and "Content-Length" not in answer.headers:
-            self.send_header("Content-Length", str(len(body)))
-        for name, value in answer.headers.items():
-            self.send_header(name, value)
-        self.send_header("Connection", "close")
-        self.end_headers()
+            headers.append(("Content-Length", str(len(body))))
+        headers += [*answer.headers.items(), ("Connection", "close")]
+        if answer.trickle_head:
+            reason = self.responses.get(answer.status, ("",))[0]
+            lines = [f"HTTP/1.1 {answer.status} {reason}", *(f"{n}: {v}" for n, v in headers)]
+            body = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        else:
+            self.send_response(answer.status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.end_headers()
         self._write(body, answer)
 
-    def _write(self, body: bytes, answer: Answer) -> None:
-        size = answer.chunk_size or len(body) or 1
+    def _write(self, data: bytes, answer: Answer) -> None:
+        size = answer.chunk_size or len(data) or 1
         try:
-            for start in range(0, len(body), size):
-                self.wfile.write(body[start : start + size])
+            for start in range(0, len(data), size):
+                self.wfile.write(data[start : start + size])
                 self.wfile.flush()
-                if start + size < len(body) and self.server._wait(answer.chunk_delay_s):
+                if start + size < len(data) and self.server._wait(answer.chunk_delay_s):
                     break
         except OSError:
             pass  # the client gave up (its timeout or size cap): often the point

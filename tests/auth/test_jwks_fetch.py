@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import pytest
 import requests
@@ -129,6 +130,21 @@ def test_jwks_trickling_issuer_is_abandoned_at_the_deadline(kit, served):
     with pytest.raises(JwksFetchError, match="deadline"):
         JWKSFetcher(deadline_s=1.0, read_timeout_s=2.0).fetch(served.url)
     assert [r.headers["User-Agent"] for r in served.requests] == [USER_AGENT]
+
+
+def test_jwks_issuer_trickling_its_response_head_is_abandoned_at_the_deadline(kit, served):
+    # the status line and headers a byte per 0.5 s, each within the read timeout: the
+    # deadline covered only the body, and the fetch lasted as long as the head did
+    served.answer(Answer(body=body_of(kit), trickle_head=True, chunk_size=1, chunk_delay_s=0.5))
+    started = time.monotonic()
+    with pytest.raises(JwksFetchError, match="deadline"):
+        JWKSFetcher(deadline_s=1.0, read_timeout_s=2.0).fetch(served.url)
+    assert time.monotonic() - started < 2.0
+
+
+def test_jwks_head_in_pieces_within_the_deadline_is_read(kit, served):
+    served.answer(Answer(body=body_of(kit), trickle_head=True, chunk_size=40, chunk_delay_s=0.05))
+    assert json.loads(JWKSFetcher(deadline_s=5.0).fetch(served.url)) == kit.jwks()
 
 
 def pieces(kit) -> Answer:

@@ -27,6 +27,7 @@ MODES = (
     "5xx",  # 503 with a JSON body
     "slow",  # nothing for longer than any read timeout, then the JWKS
     "trickle",  # 200, the JWKS one byte a second
+    "trickle-head",  # the status line and headers one byte a second (about 100 s)
     "garbage",  # 200 application/json, bytes that are not JSON
     "html",  # 200 text/html, a login page
     "huge",  # 200 application/json, a 10 MB body
@@ -105,6 +106,7 @@ class FaultyIssuer:
                 chunk_size=1,
                 chunk_delay_s=1.0,
             ),
+            "trickle-head": Answer(trickle_head=True, chunk_size=1, chunk_delay_s=1.0),
             "garbage": Answer(body=b"\x00\xff{keys: [}\x81garbage" * 16),
             "html": Answer(
                 content_type="text/html",

@@ -29,6 +29,7 @@ COLD_FAULTS = [
     "5xx",
     "slow",
     "trickle",
+    "trickle-head",
     "garbage",
     "html",
     "huge",
