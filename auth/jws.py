@@ -22,6 +22,9 @@ from auth.errors import InvalidTokenError
 from auth.jose_json import JSONError, parse_object
 
 _URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# the last character of 4n+2 characters holds 2 bits of data (4 spare), of 4n+3 four (2 spare)
+_CANONICAL_LAST = {2: frozenset(_BASE64URL[::16]), 3: frozenset(_BASE64URL[::4])}
 # RFC 7515 §4.1.9 and RFC 9068 §2.1: compared case-insensitively, "application/" optional.
 ACCESS_TOKEN_TYPES = frozenset({"jwt", "at+jwt"})
 RFC9068_TYPES = frozenset({"at+jwt"})
@@ -65,9 +68,14 @@ def decode_json_segment(segment: str) -> dict[str, Any]:
 
 
 def decode_segment(segment: str) -> bytes:
-    """base64url without padding (RFC 7515 §2); else ``InvalidTokenError``."""
-    if len(segment) % 4 == 1:  # no byte string encodes to 4n+1 characters
+    """base64url without padding (RFC 7515 §2), in its one canonical spelling (the bits a
+    last character carries past the data are zero, RFC 4648 §3.5: one token, one string);
+    else ``InvalidTokenError``."""
+    tail = len(segment) % 4
+    if tail == 1:  # no byte string encodes to 4n+1 characters
         raise InvalidTokenError("bad base64url length")
+    if tail and segment[-1] not in _CANONICAL_LAST[tail]:
+        raise InvalidTokenError("bad base64url")
     try:
         data = segment.encode("ascii")
         padded = (data + b"=" * (-len(data) % 4)).translate(_URLSAFE_TO_STANDARD)

@@ -278,3 +278,28 @@ def test_production_settings_without_base_url_run_dpop_off(env, jwks, dpop, data
         assert resp.json["code"] == "authorization_header_missing"
     finally:
         app.extensions["cashman.db"].dispose()
+
+
+def with_stray_bits(segment: str) -> str:
+    """``segment`` with the spare low bit of its last base64url character set: the same
+    bytes to a lenient decoder, another spelling of the same token or proof."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    assert len(segment) % 4 in (2, 3)  # 64 and 256 bytes of signature leave spare bits
+    return segment[:-1] + alphabet[alphabet.index(segment[-1]) | 1]
+
+
+def test_a_proof_or_token_spelled_with_stray_base64url_bits_is_refused(
+    client, app, client_key, bound_token, bearer
+):
+    # RFC 4648 §3.5: one token, one string. A decoder that ignores the spare bits
+    # accepts several spellings of one signature (and of one token, as a cache key).
+    token_parts = bearer()["Authorization"].split(" ", 1)[1].split(".")
+    token = ".".join([*token_parts[:2], with_stray_bits(token_parts[2])])
+    proof_parts = client_key.proof("GET", f"{BASE}/incomes", bound_token).split(".")
+    proof = ".".join([*proof_parts[:2], with_stray_bits(proof_parts[2])])
+
+    as_bearer = client.get("/incomes", headers={"Authorization": f"Bearer {token}"})
+    as_dpop = client.get("/incomes", headers=dpop_headers(bound_token, proof))
+    assert (as_bearer.status_code, as_bearer.json["code"]) == (401, "invalid_token")
+    assert (as_dpop.status_code, as_dpop.json["code"]) == (401, "invalid_dpop_proof")
+    assert replay_rows(app) == 0
