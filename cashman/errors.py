@@ -72,13 +72,6 @@ class DuplicateMemberNamesError(BadRequest):
     description = "The request body has duplicate member names."
 
 
-class JSONNotObjectError(BadRequest):
-    """400: the body is JSON, but not an object (SPEC §4)."""
-
-    error_code = "invalid_json"
-    description = "The request body must be a JSON object."
-
-
 class UnreadableBodyError(BadRequest):
     """400: the server could not deliver the body (broken chunking, client gone; SPEC §4)."""
 

@@ -3,7 +3,7 @@
 Order of refusals for a body: not JSON by its Content-Type, or with a content
 coding (415), larger
 than 64 KiB even when chunked (413, raised by werkzeug while reading),
-not UTF-8 or not JSON (400), not an object (400), then the schema (422).
+not UTF-8 or not JSON (400), then not an object or refused by the schema (422).
 A body the server cannot deliver (a broken chunked encoding, a client gone
 mid-body) is a 400 too, with a warning line and no traceback: it is the
 client's fault, not a bug.
@@ -28,7 +28,6 @@ from cashman.errors import (
     ContentCodingError,
     DuplicateMemberNamesError,
     InvalidJSONError,
-    JSONNotObjectError,
     JSONTooDeepError,
     NotJSONError,
     RequestValidationError,
@@ -40,6 +39,7 @@ MAX_BODY_BYTES = 64 * 1024
 _READ_SIZE = 16 * 1024
 _JSON_MIMETYPE = re.compile(r"application/(?:[a-z0-9.!#$&^_-]+\+)?json\Z")
 _UTF8 = {"utf-8", "utf8", "us-ascii"}
+NOT_AN_OBJECT = "The request body must be a JSON object."
 
 
 class BodyParser(FlaskParser):
@@ -66,7 +66,8 @@ class BodyParser(FlaskParser):
             # bad UTF-8 and bad JSON
             raise InvalidJSONError() from None
         if not isinstance(data, dict):
-            raise JSONNotObjectError()
+            # well-formed JSON of the wrong type: a 422 like any other, not "malformed"
+            raise RequestValidationError({"_schema": [NOT_AN_OBJECT]})
         return data
 
     def handle_error(

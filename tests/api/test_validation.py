@@ -161,9 +161,11 @@ def test_integer_and_decimal_amounts_are_accepted(client, auth, amount, stored):
 
 
 @pytest.mark.parametrize("body", [b"[]", b'"text"', b"1", b"null", b"true"])
-def test_json_that_is_not_an_object_is_400(client, auth, body):
+def test_json_that_is_not_an_object_is_422(client, auth, body):
+    # well-formed JSON of the wrong type (SPEC §4: "wrong types" are 422, "malformed" 400)
     resp = client.post("/incomes", data=body, content_type="application/json", headers=auth)
-    assert (resp.status_code, resp.json["code"]) == (400, "invalid_json")
+    assert (resp.status_code, resp.json["code"]) == (422, "validation_error")
+    assert resp.json["errors"] == {"_schema": ["The request body must be a JSON object."]}
 
 
 @pytest.mark.parametrize(
