@@ -1,9 +1,10 @@
 """What runs around every view: one before-request hook and one after-request hook (SPEC §4, §6).
 
-Before the view: the request id and clock (``cashman.request_log``), then the CORS
-preflight answer (``cashman.cors``). After it, in this order: the body headers and
-``Cache-Control`` (``cashman.response_hooks``), CORS headers and ``Vary``, then the
-request id header and the request's log line, last so that it sees the final status.
+Before the view: the request id and clock (``cashman.request_log``), a method sent
+in other than upper case refused, then the CORS preflight answer (``cashman.cors``).
+After it, in this order: the body headers and ``Cache-Control``
+(``cashman.response_hooks``), CORS headers and ``Vary``, then the request id header
+and the request's log line, last so that it sees the final status.
 
 They were seven hooks; Flask runs each through ``ensure_sync`` and reads ``request``
 and ``g`` through their context proxies inside each, which on ``/ping`` cost more than
@@ -14,7 +15,8 @@ answers 500 and runs the after hook again on that answer, so the line is still w
 
 from __future__ import annotations
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from cashman import cors, request_log, response_hooks
 
@@ -29,6 +31,8 @@ def init_app(app: Flask, cors_origins: tuple[str, ...]) -> None:
         req = request._get_current_object()  # type: ignore[attr-defined]
         # first: the clock and the id exist before anything can fail
         request_log.start_request(req, g._get_current_object())  # type: ignore[attr-defined]
+        if req.environ.get("REQUEST_METHOD") != req.method:
+            refuse_method_as_sent(app, req)
         return cors.answer_preflight(req)
 
     def after_request(response: Response) -> Response:
@@ -44,3 +48,15 @@ def init_app(app: Flask, cors_origins: tuple[str, ...]) -> None:
     # Flask runs after-request hooks last-registered first: at the front, this one ends
     # the chain whatever is registered later, so the line has the final status
     app.after_request_funcs.setdefault(None, []).insert(0, after_request)
+
+
+def refuse_method_as_sent(app: Flask, req: Request) -> None:
+    """405 for a method the server passed on as sent but not in upper case (``get``).
+
+    Methods are case-sensitive (RFC 9110 §9.1): ``get`` is not ``GET`` but an unknown
+    method, as gunicorn's parser holds. granian passes it on, and werkzeug upper-cases
+    it, so it would be routed, and answered, as ``GET``. Raises ``MethodNotAllowed`` with
+    the methods the path does allow.
+    """
+    adapter = app.url_map.bind_to_environ(req.environ)
+    raise MethodNotAllowed(valid_methods=sorted(adapter.allowed_methods()))

@@ -78,16 +78,25 @@ def test_dpop_list_create_and_read_back(client, dpop, app, rows):
     assert replay_rows(app) == 3
 
 
-@pytest.mark.parametrize(("htm", "status"), [("get", 200), ("GET", 401)])
-def test_htm_is_compared_with_the_method_as_sent(client, client_key, bound_token, htm, status):
-    # a server may pass a lower-case method on (granian does); werkzeug upper-cases
-    # request.method, but `get` is not `GET` (RFC 9110 §9.1), so htm must be `get`
-    proof = client_key.proof(htm, f"{BASE}/incomes", bound_token)
-    builder = EnvironBuilder("/incomes", BASE, headers=dpop_headers(bound_token, proof))
-    resp = client.open({**builder.get_environ(), "REQUEST_METHOD": "get"})
+@pytest.mark.parametrize(("htm", "status"), [("POST", 201), ("post", 401), ("Post", 401)])
+def test_htm_is_compared_case_sensitively(client, dpop, htm, status):
+    # RFC 9110 §9.1: methods are case-sensitive, and so is htm (RFC 9449 §4.3)
+    headers = dpop("POST", claims={"htm": htm})
+    resp = client.post("/incomes", json={"description": "x", "amount": 1}, headers=headers)
     assert resp.status_code == status
     if status == 401:
         assert resp.json["code"] == "invalid_dpop_proof"
+
+
+@pytest.mark.parametrize("htm", ["get", "GET"])
+def test_a_method_sent_in_lower_case_is_refused_before_the_proof(
+    client, client_key, bound_token, htm
+):
+    # granian passes "get" on as sent; it is not GET (RFC 9110 §9.1) but an unknown method
+    proof = client_key.proof(htm, f"{BASE}/incomes", bound_token)
+    builder = EnvironBuilder("/incomes", BASE, headers=dpop_headers(bound_token, proof))
+    resp = client.open({**builder.get_environ(), "REQUEST_METHOD": "get"})
+    assert (resp.status_code, resp.json["code"]) == (405, "method_not_allowed")
 
 
 def test_dpop_and_bearer_tokens_of_one_user_own_the_same_rows(client, dpop, bearer):

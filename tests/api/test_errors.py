@@ -44,6 +44,18 @@ def test_405_names_the_allowed_methods(client, auth):
     assert set(resp.headers["Allow"].split(", ")) >= {"GET", "PATCH", "DELETE"}
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/ping"), ("get", "/incomes"), ("Post", "/incomes"), ("options", "/ping")],
+)
+def test_a_method_not_in_upper_case_is_an_unknown_method(client, auth, method, path):
+    # RFC 9110 §9.1: methods are case-sensitive; granian passes "get" on as sent, and
+    # werkzeug's upper-casing routed it as GET
+    resp = client.open(path, method=method, headers=auth)
+    assert (resp.status_code, resp.json["code"]) == (405, "method_not_allowed")
+    assert "GET" in resp.headers["Allow"].split(", ")
+
+
 def test_bug_in_a_view_is_a_bare_json_500(app, client):
     def broken():
         raise RuntimeError("secret detail /etc/passwd")
