@@ -9,6 +9,7 @@ import jsonschema_rs
 import pytest
 from openapi_spec_validator import validate
 
+# the Swagger UI page's own script and style files are not API routes
 IGNORED_ENDPOINTS = {"static"}
 
 
@@ -26,7 +27,7 @@ def test_document_is_valid_openapi(spec):
 
 def test_every_route_is_documented_with_its_methods(app, spec):
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in IGNORED_ENDPOINTS or rule.endpoint.startswith("docs."):
+        if rule.endpoint in IGNORED_ENDPOINTS or rule.rule.startswith("/docs/"):
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
         assert path in spec["paths"], path
