@@ -62,15 +62,13 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
-from sqlalchemy import BigInteger, Engine, bindparam, event, func, literal_column, select, true
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
 from auth.replay import ReplayStoreUnavailableError
 from cashman.database import Database, build_engine
 from cashman.dpop_replay_cleanup import RUN_BUDGET_S, SKEW_MARGIN_S, ReplayCleanup
-from cashman.models import DPoPReplayRecord
+from cashman.dpop_replay_sql import insert_statement, statement_dialect
 from cashman.pg_deadline import PG_ANSWER_TIMEOUT_S, AnswerTimeout, exec_params
 from cashman.prepared import PreparedQuery
 from cashman.write_lock import NoLock, WriterLock
@@ -81,7 +79,6 @@ _T = TypeVar("_T")
 
 RETRY_AFTER_S = 5.0
 MAX_IDLE_CONNECTIONS = 5  # as SQLAlchemy's default pool size; more are closed on return
-_TABLE = DPoPReplayRecord.__table__
 # the upsert's parameters in the order ``record`` passes them, checked against the
 # compiled statement when a store is made (a tuple built in place costs 0.1 us, the
 # mapping ordered by ``PreparedQuery.parameters`` 0.9 us)
@@ -96,27 +93,6 @@ class _StatementError(Exception):
     def __init__(self, lost: bool) -> None:
         super().__init__("statement failed")
         self.lost = lost
-
-
-def _insert_statement(dialect_name: str) -> Any:
-    """The upsert: inserted, or an expired row taken over, means recorded now."""
-    values = [bindparam(name, type_=column.type) for name, column in _TABLE.c.items()]
-    if dialect_name == "postgresql":
-        # One statement, one round trip: `set_config(..., true)` lasts only for the
-        # statement's own transaction, whose commit then does not wait for the WAL flush.
-        async_commit = func.set_config(
-            literal_column("'synchronous_commit'"), literal_column("'off'"), true()
-        ).is_not(None)
-        statement = postgresql.insert(_TABLE).from_select(
-            list(_TABLE.c.keys()), select(*values).where(async_commit)
-        )
-    else:
-        statement = sqlite.insert(_TABLE).values(values)
-    return statement.on_conflict_do_update(
-        index_elements=[_TABLE.c.jkt, _TABLE.c.jti_sha256],
-        set_={"expires_at": statement.excluded.expires_at},
-        where=_TABLE.c.expires_at < bindparam("now", type_=BigInteger),
-    )
 
 
 def _exec_params(connection: Any, sql: str, params: Sequence[Any], ok: pq.ExecStatus) -> Any:
@@ -137,15 +113,6 @@ def _exec_params(connection: Any, sql: str, params: Sequence[Any], ok: pq.ExecSt
     if result.status != ok:
         raise _StatementError(lost=pgconn.status != pq.ConnStatus.OK)
     return result
-
-
-def _statement_dialect(engine: Engine) -> Dialect:
-    """The dialect the statements are compiled for: libpq's ``$n`` placeholders on
-    PostgreSQL (they go to ``PQexecParams``, not through psycopg), the engine's own on
-    SQLite."""
-    if engine.dialect.name == "postgresql":
-        return postgresql.psycopg.dialect(paramstyle="numeric_dollar")
-    return engine.dialect
 
 
 def init_app(database: Database) -> DatabaseReplayStore:
@@ -195,8 +162,8 @@ class DatabaseReplayStore:
         )
         event.listen(self.write_engine, "connect", self._on_connect)
         # compiled once (PreparedQuery: SQL text, parameter order)
-        dialect = _statement_dialect(engine)
-        self._insert = PreparedQuery(_insert_statement(engine.dialect.name), dialect)
+        dialect = statement_dialect(engine)
+        self._insert = PreparedQuery(insert_statement(engine.dialect.name), dialect)
         compiled = (self._insert.positions, self._insert.defaults, self._insert.processors)
         if compiled != (_INSERT_PARAMETERS, {}, {}):
             raise RuntimeError("the upsert's parameters are not those record() passes")
