@@ -135,7 +135,8 @@ def test_database_cut_is_503_then_recovers_without_restart(live):
     for amount in (10.5, 20.25):
         assert _create(server, kit, amount).status_code == 201
         acknowledged += 1
-    pids = server.worker_pids()
+    # both workers: the server answers once one is up, the other may still be booting
+    pids = _wait_for_workers(server, 2, ())
 
     proxy.cut()
     for _ in range(3):  # both workers, pooled connections and new ones
@@ -285,7 +286,7 @@ def test_a_database_that_stops_answering_is_503_within_seconds_then_recovers(
             assert call("get", "/incomes", "DPoP").status_code == 200
             assert call("get", "/readyz").status_code == 200
         before = _rows(scratch_database)
-        pids = server.worker_pids()
+        pids = _wait_for_workers(server, 2, ())
 
         calls = [("get", "/incomes", "Bearer"), ("post", "/incomes", "Bearer")] * 2
         calls += [("get", "/readyz", "Bearer"), ("get", "/incomes", "DPoP")] * 2
