@@ -49,9 +49,6 @@ class DPoPSettings:
     auth_dpop_max_age: float = 300
     auth_dpop_nonce_secret: bytes | None = field(default=None, repr=False)
     api_base_url: str | None = None
-    #: ``API_BASE_URL`` as configured (``api_base_url`` is its normal form): the
-    #: ``resource`` the metadata names, identical to the identifier (RFC 9728 §3.3)
-    resource_identifier: str | None = None
     use_request_url: bool = False
     #: the configured mode that was turned ``off`` for lack of ``API_BASE_URL`` (a
     #: production entry), else None: the entry says so in one start-up warning
@@ -101,7 +98,7 @@ class DPoPSettings:
         secret = get_value(env, "AUTH_DPOP_NONCE_SECRET")
         if secret is not None and len(secret.encode("utf-8")) < MIN_SECRET_BYTES:
             raise ConfigError("AUTH_DPOP_NONCE_SECRET", "must be at least 32 bytes when set")
-        configured = base_url = get_value(env, "API_BASE_URL")
+        base_url = get_value(env, "API_BASE_URL")
         turned_off_from = None
         if base_url is not None:
             base_url = check_base_url(base_url)
@@ -118,7 +115,6 @@ class DPoPSettings:
             auth_dpop_max_age=max_age,
             auth_dpop_nonce_secret=secret.encode("utf-8") if secret is not None else None,
             api_base_url=base_url,
-            resource_identifier=configured,
             use_request_url=base_url is None and is_development,
             turned_off_from=turned_off_from,
         )

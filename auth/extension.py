@@ -133,12 +133,6 @@ class Auth:
         # the Host header decides this URL: only ever the loopback development server
         return request_base_url(req) if dpop.use_request_url else None
 
-    def resource_identifier(self, req: Request) -> str | None:
-        """The ``resource`` of the metadata (RFC 9728 §2): ``API_BASE_URL`` as configured;
-        in development without it, the request's own URL; else None."""
-        configured = self.settings.dpop.resource_identifier
-        return configured if configured is not None else self.base_url(req)
-
     def request_htu(self, req: Request) -> str:
         """The URI a DPoP proof's ``htu`` must match: the base URL joined with the path as
         received, percent-encoding intact (SPEC §3a step 3)."""

@@ -1,9 +1,8 @@
 """``GET /.well-known/oauth-protected-resource``: how a client gets a token (SPEC §3b, RFC 9728).
 
 Public, like ``/ping``. The document is ``auth.resource_metadata``'s for the resource
-``API_BASE_URL``, named as configured (RFC 9728 §3.3 asks for the identifier itself);
-when that URL has a path, it is also served at the well-known path with that path
-appended (RFC 9728 §3.1), and only there. Without ``API_BASE_URL`` the
+``API_BASE_URL``; when that URL has a path, it is also served at the well-known path
+with that path appended (RFC 9728 §3.1), and only there. Without ``API_BASE_URL`` the
 development server describes the request's own URL; a production entry answers 404
 (it has no trustworthy URL to name).
 """
@@ -56,11 +55,10 @@ def get_metadata_for_path(suffix: str) -> dict[str, Any]:
 
 def _document(suffix: str | None) -> dict[str, Any]:
     auth = current_auth()
-    base = auth.base_url(request)  # the normal form: paths are matched against it
-    resource = auth.resource_identifier(request)
-    if base is None or resource is None:
+    resource = auth.base_url(request)
+    if resource is None:
         raise NotFound()
-    if suffix is not None and "/" + suffix != resource_path(base):
+    if suffix is not None and "/" + suffix != resource_path(resource):
         raise NotFound()
-    documentation = base.rstrip("/") + DOCS_URL
+    documentation = resource.rstrip("/") + DOCS_URL
     return metadata_document(auth.settings, resource, (READ, WRITE), documentation)

@@ -72,7 +72,7 @@ def test_base_url_with_a_path_is_also_served_at_the_path_appended_url(make_clien
     for path in (WELL_KNOWN, f"{WELL_KNOWN}/cashman"):
         resp = client.get(path)
         assert resp.status_code == 200, path
-        assert resp.json["resource"] == "https://example.com/cashman/"  # as configured
+        assert resp.json["resource"] == "https://example.com/cashman"
         assert resp.json["resource_documentation"] == "https://example.com/cashman/docs"
     assert client.get(f"{WELL_KNOWN}/other").status_code == 404
 
@@ -105,35 +105,15 @@ def test_challenges_name_the_document_that_is_served(make_client):
     )
 
 
-@pytest.mark.parametrize(
-    ("configured", "paths", "url", "documentation"),
-    [
-        (
-            "HTTPS://API.Example.COM:443/api/",
-            (WELL_KNOWN, f"{WELL_KNOWN}/api"),
-            "https://api.example.com/.well-known/oauth-protected-resource/api",
-            "https://api.example.com/api/docs",
-        ),
-        (
-            "http://localhost:8080/",
-            (WELL_KNOWN,),
-            "http://localhost:8080/.well-known/oauth-protected-resource",
-            "http://localhost:8080/docs",
-        ),
-    ],
-)
-def test_urls_are_built_from_the_normal_form_and_resource_is_the_identifier_as_configured(
-    make_client, configured, paths, url, documentation
-):
-    # RFC 9728 §3.3: resource is identical to the identifier the client was given; the
-    # URLs built from it (metadata, documentation, every htu) use its normal form
-    client = make_client(API_BASE_URL=configured)
+def test_base_url_is_used_in_normal_form(make_client):
+    client = make_client(API_BASE_URL="HTTPS://API.Example.COM:443/api/")
     challenge = client.get("/incomes").headers["WWW-Authenticate"]
+    url = "https://api.example.com/.well-known/oauth-protected-resource/api"
     assert challenge.count(f'resource_metadata="{url}"') == 2
-    for path in paths:
+    for path in (WELL_KNOWN, f"{WELL_KNOWN}/api"):
         document = client.get(path).json
-        assert document["resource"] == configured
-        assert document["resource_documentation"] == documentation
+        assert document["resource"] == "https://api.example.com/api"
+        assert document["resource_documentation"] == "https://api.example.com/api/docs"
 
 
 # -- OpenAPI: the security schemes of the mode --------------------------------------------------
