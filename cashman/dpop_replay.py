@@ -105,7 +105,7 @@ def _exec_params(connection: Any, sql: str, params: Sequence[Any], ok: pq.ExecSt
     # text parameters: the statement's casts give PostgreSQL their types
     values = [str(value).encode() for value in params]
     try:
-        result = exec_params(pgconn, sql.encode(), values, PG_ANSWER_TIMEOUT_S)
+        result = exec_params(connection, sql.encode(), values, PG_ANSWER_TIMEOUT_S)
     except AnswerTimeout:
         raise  # not retried: a server that does not answer would keep the next one waiting
     except psycopg.OperationalError:

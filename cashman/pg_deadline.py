@@ -5,8 +5,9 @@ gone, but neither helps a pooled connection whose server (or a proxy, or a
 stalled network path whose kernel still acknowledges) takes a query and never
 answers: libpq then waits for ever, and so does the request, ``/readyz``
 included. Here every wait for the server's answer has a deadline,
-``PG_ANSWER_TIMEOUT_S``, after which the connection is closed (its protocol state
-is unknown) and a ``psycopg.OperationalError`` raised: SQLAlchemy sees a
+``PG_ANSWER_TIMEOUT_S``, after which the statement is cancelled (a backend waiting
+for a lock would otherwise wait on, holding a connection slot) and the connection
+closed (its protocol state is unknown), and a ``psycopg.OperationalError`` raised: SQLAlchemy sees a
 disconnect, drops the connection from its pool, and the app answers 503
 ``database_unavailable`` (``dpop_replay_unavailable`` for the replay store).
 
@@ -27,7 +28,7 @@ import inspect
 import select
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -38,6 +39,8 @@ from sqlalchemy import Engine, event
 # same bound as a new connection's connect_timeout (cashman.database)
 PG_ANSWER_TIMEOUT_S = 5.0
 # psycopg's own default for how often a wait wakes up to let Ctrl-C through
+# how long the cancel request of a statement given up on may take
+CANCEL_TIMEOUT_S = 1.0
 _WAIT_INTERVAL = inspect.signature(psycopg.Connection.wait).parameters["interval"].default
 
 
@@ -55,11 +58,11 @@ class DeadlineConnection(psycopg.Connection):
     wait given its own timeout (psycopg's ``notifies``) keeps it.
     """
 
-    answer_timeout_s: float = PG_ANSWER_TIMEOUT_S
+    answer_timeout_s: float | None = PG_ANSWER_TIMEOUT_S
 
     def wait(self, gen: Any, interval: float = _WAIT_INTERVAL, timeout: float | None = None) -> Any:
         """psycopg's ``Connection.wait`` with the deadline when no ``timeout`` is given."""
-        if timeout is not None:
+        if timeout is not None or self.answer_timeout_s is None:
             return super().wait(gen, interval, timeout)
         try:
             return super().wait(gen, interval, self.answer_timeout_s)
@@ -68,10 +71,23 @@ class DeadlineConnection(psycopg.Connection):
             # the server's or the network's word, and psycopg has dealt with it
             if self.closed or type(exc).__name__ != "_WaitTimeout":
                 raise
-            self.close()
+            give_up(self)
             raise AnswerTimeout(
                 f"no answer from the database within {self.answer_timeout_s:g} s"
             ) from None
+
+
+def give_up(connection: psycopg.Connection) -> None:
+    """Cancel the statement ``connection`` is waiting for, then close it.
+
+    Closing alone would leave the statement running on the server (a backend waiting
+    for a lock keeps waiting, and holds a connection slot) until it ends by itself. The
+    cancel request goes over a connection of its own, bounded by ``CANCEL_TIMEOUT_S``:
+    a server that does not answer at all does not answer that either.
+    """
+    with suppress(Exception):  # a best effort: the connection is closed whatever happens
+        connection.cancel_safe(timeout=CANCEL_TIMEOUT_S)
+    connection.close()
 
 
 def use_deadlines(engine: Engine, answer_timeout_s: float = PG_ANSWER_TIMEOUT_S) -> None:
@@ -100,24 +116,25 @@ def unbounded(connection: Any) -> Iterator[None]:
 
 
 def exec_params(
-    pgconn: pq.abc.PGconn, sql: bytes, params: Sequence[bytes], timeout_s: float
+    connection: psycopg.Connection, sql: bytes, params: Sequence[bytes], timeout_s: float
 ) -> pq.abc.PGresult:
     """One statement with text ``params`` (``PQsendQueryParams``): its last result.
 
     The answer is awaited on the socket, not inside libpq, for at most ``timeout_s``
-    seconds; past that the connection is closed (``pgconn.finish()``) and
-    ``AnswerTimeout`` raised. A connection that fails on the way raises
-    ``psycopg.OperationalError``, its status then ``BAD``.
+    seconds on ``connection``'s libpq connection; past that the statement is cancelled,
+    the connection closed (``give_up``) and ``AnswerTimeout`` raised. A connection that
+    fails on the way raises ``psycopg.OperationalError``, its status then ``BAD``.
     """
     deadline = time.monotonic() + timeout_s
+    pgconn = connection.pgconn
     pgconn.send_query_params(sql, params)
     while pgconn.flush():  # the statement is tiny: this loop almost never turns
-        _wait_for(pgconn, deadline, write=True)
+        _wait_for(connection, deadline, write=True)
     result = None
     while True:  # results until the null one that ends the statement's
         pgconn.consume_input()
         while pgconn.is_busy():  # get_result would block inside libpq
-            _wait_for(pgconn, deadline, write=False)
+            _wait_for(connection, deadline, write=False)
             pgconn.consume_input()
         last = pgconn.get_result()
         if last is None:
@@ -128,12 +145,12 @@ def exec_params(
     return result
 
 
-def _wait_for(pgconn: pq.abc.PGconn, deadline: float, *, write: bool) -> None:
+def _wait_for(connection: psycopg.Connection, deadline: float, *, write: bool) -> None:
     remaining = deadline - time.monotonic()
     if remaining > 0:
         poller = select.poll()  # not select(): a worker's descriptors may pass 1024
-        poller.register(pgconn.socket, select.POLLOUT if write else select.POLLIN)
+        poller.register(connection.pgconn.socket, select.POLLOUT if write else select.POLLIN)
         if poller.poll(remaining * 1000):
             return
-    pgconn.finish()
+    give_up(connection)
     raise AnswerTimeout("no answer from the database in time")
