@@ -60,7 +60,11 @@ class _HeadDeadline:
             timer.cancel()
 
     def _cut(self) -> None:
-        sock = self.sock
+        sock: Any = self.sock
+        # TLS inside TLS (an https:// proxy): urllib3's SSLTransport has no shutdown of
+        # its own; the socket it wraps does (and ends the read on the layers above it)
+        while sock is not None and not hasattr(sock, "shutdown"):
+            sock = getattr(sock, "socket", None)
         if sock is not None:
             with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -86,8 +90,9 @@ _POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 class DeadlineAdapter(HTTPAdapter):
-    """``requests`` transport adapter whose connections, direct or through an HTTP proxy,
-    honour ``deadline``; mount it on a session for ``http://`` and ``https://``."""
+    """``requests`` transport adapter whose connections, direct or through a proxy
+    (``http://`` or ``https://``), honour ``deadline``; mount it on a session for
+    ``http://`` and ``https://``."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         """As ``HTTPAdapter``'s, with this module's connection pools."""
