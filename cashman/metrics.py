@@ -116,7 +116,8 @@ def _request_series(route: str, method: str, status: int) -> tuple[Any, Any]:
 def _count_request(response: Response) -> Response:
     rule = request.url_rule
     route = rule.rule if rule is not None else UNMATCHED
-    method = request.method if request.method in KNOWN_METHODS else "other"
+    sent = request.environ.get("REQUEST_METHOD") or request.method  # not upper-cased
+    method = sent if sent in KNOWN_METHODS else "other"
     count, seconds = _request_series(route, method, response.status_code)
     count.inc()
     # set by the request log's first hook (cashman.request_log)

@@ -16,7 +16,7 @@ answers 500 and runs the after hook again on that answer, so the line is still w
 from __future__ import annotations
 
 from flask import Flask, Request, Response, g, request
-from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from cashman import cors, request_log, response_hooks
 
@@ -51,12 +51,16 @@ def init_app(app: Flask, cors_origins: tuple[str, ...]) -> None:
 
 
 def refuse_method_as_sent(app: Flask, req: Request) -> None:
-    """405 for a method the server passed on as sent but not in upper case (``get``).
+    """A method the server passed on as sent but not in upper case (``get``) is an
+    unknown method: 405 with the methods the path allows, 404 on an unknown path (as
+    for any unknown method).
 
-    Methods are case-sensitive (RFC 9110 §9.1): ``get`` is not ``GET`` but an unknown
-    method, as gunicorn's parser holds. granian passes it on, and werkzeug upper-cases
-    it, so it would be routed, and answered, as ``GET``. Raises ``MethodNotAllowed`` with
-    the methods the path does allow.
+    Methods are case-sensitive (RFC 9110 §9.1): ``get`` is not ``GET``. gunicorn's parser
+    refuses such a request line itself (400); granian passes it on, and werkzeug
+    upper-cases it, so it would be routed, and answered, as ``GET``. Raises
+    ``MethodNotAllowed`` or ``NotFound``.
     """
-    adapter = app.url_map.bind_to_environ(req.environ)
-    raise MethodNotAllowed(valid_methods=sorted(adapter.allowed_methods()))
+    allowed = app.url_map.bind_to_environ(req.environ).allowed_methods()
+    if not allowed:
+        raise NotFound()
+    raise MethodNotAllowed(valid_methods=sorted(allowed))

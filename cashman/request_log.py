@@ -104,7 +104,8 @@ def log_request(req: Request, state: Any, response: Response) -> Response:
     write_line(
         request_line(
             request_id,
-            loggable_method(req.method),
+            # as sent: werkzeug upper-cases request.method, and `get` is not `GET`
+            loggable_method(req.environ.get("REQUEST_METHOD") or req.method),
             loggable_path(req.path),
             response.status_code,
             duration_ms,

@@ -56,6 +56,12 @@ def test_a_method_not_in_upper_case_is_an_unknown_method(client, auth, method, p
     assert "GET" in resp.headers["Allow"].split(", ")
 
 
+def test_a_method_not_in_upper_case_on_an_unknown_path_is_404(client, auth):
+    # as FOO on an unknown path: no path, so no Allow to give (a 405 must carry one)
+    resp = client.open("/nowhere", method="get", headers=auth)
+    assert (resp.status_code, resp.json["code"]) == (404, "not_found")
+
+
 def test_bug_in_a_view_is_a_bare_json_500(app, client):
     def broken():
         raise RuntimeError("secret detail /etc/passwd")

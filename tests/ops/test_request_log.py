@@ -108,6 +108,12 @@ def test_request_id_on_error_responses(client, log_lines, method, path, headers,
     assert log_lines()[0]["status"] == status
 
 
+def test_the_method_is_logged_as_sent(client, log_lines):
+    # werkzeug upper-cases request.method; `get` (a 405 here) is not `GET`
+    assert client.open("/ping", method="get").status_code == 405
+    assert log_lines()[0]["method"] == "get"
+
+
 def test_each_request_gets_its_own_id(client):
     ids = {client.get("/ping").headers["X-Request-ID"] for _ in range(3)}
     assert len(ids) == 3
