@@ -40,9 +40,13 @@ def _b64(segment: str) -> bytes:
     if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
         raise Invalid("not base64url")
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except (binascii.Error, ValueError):
         raise Invalid("not base64url") from None
+    # one spelling per byte string (RFC 4648 §3.5): no stray bits in the last character
+    if base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii") != segment:
+        raise Invalid("not canonical base64url")
+    return data
 
 
 def _object(data: bytes) -> dict[str, Any]:

@@ -104,7 +104,8 @@ def test_mutated_token_accepted_only_when_oracle_says_valid(verifier, mutation):
     accepted = _verifier_accepts(verifier, token)
     event(f"accepted={accepted}, {what.split(':')[0]}")
     assert not accepted or _oracle(token), f"forged token accepted ({what})"
-    if " signed right" in what or token == VALID:
+    if " signed right" in what or token == VALID or what.startswith("chars stray"):
+        # (stray: the same signature spelled otherwise, refused as the oracle refuses it)
         # re-signed with the real key: the claim and header rules must agree both ways
         assert accepted == _oracle(token), f"valid token refused ({what})"
 
