@@ -69,7 +69,7 @@ from auth.replay import ReplayStoreUnavailableError
 from cashman.database import Database, build_engine
 from cashman.dpop_replay_cleanup import RUN_BUDGET_S, SKEW_MARGIN_S, ReplayCleanup
 from cashman.dpop_replay_sql import insert_statement, statement_dialect
-from cashman.pg_deadline import PG_ANSWER_TIMEOUT_S, AnswerTimeout, exec_params
+from cashman.pg_deadline import AnswerTimeout, exec_params
 from cashman.prepared import PreparedQuery
 from cashman.write_lock import NoLock, WriterLock
 
@@ -105,7 +105,7 @@ def _exec_params(connection: Any, sql: str, params: Sequence[Any], ok: pq.ExecSt
     # text parameters: the statement's casts give PostgreSQL their types
     values = [str(value).encode() for value in params]
     try:
-        result = exec_params(connection, sql.encode(), values, PG_ANSWER_TIMEOUT_S)
+        result = exec_params(connection, sql.encode(), values)
     except AnswerTimeout:
         raise  # not retried: a server that does not answer would keep the next one waiting
     except psycopg.OperationalError:

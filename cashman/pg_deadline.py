@@ -15,8 +15,8 @@ disconnect, drops the connection from its pool, and the app answers 503
   (query, fetch, commit, rollback, the pool's ping); ``use_deadlines`` makes an
   engine connect with it.
 - ``exec_params``: the replay store's one-round-trip statement through libpq
-  (``cashman.dpop_replay``), sent and awaited without blocking inside libpq, under
-  the same deadline.
+  (``cashman.dpop_replay``), awaited by psycopg's generator under the same deadline
+  rather than blocking inside libpq.
 
 Migrations run without it (``unbounded``): a schema change or the wait for another
 instance's migration lock may rightly take longer than any request.
@@ -25,14 +25,12 @@ instance's migration lock may rightly take longer than any request.
 from __future__ import annotations
 
 import inspect
-import select
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
-from psycopg import pq
+from psycopg.generators import execute
 from sqlalchemy import Engine, event
 
 # a pooled connection's statement is answered within this or the request is a 503: the
@@ -115,42 +113,16 @@ def unbounded(connection: Any) -> Iterator[None]:
         connection.answer_timeout_s = saved
 
 
-def exec_params(
-    connection: psycopg.Connection, sql: bytes, params: Sequence[bytes], timeout_s: float
-) -> pq.abc.PGresult:
-    """One statement with text ``params`` (``PQsendQueryParams``): its last result.
+def exec_params(connection: psycopg.Connection, sql: bytes, params: Sequence[bytes]) -> Any:
+    """One statement with text ``params`` on ``connection``'s libpq connection
+    (``PQsendQueryParams``): its last ``PGresult``, an error result included.
 
-    The answer is awaited on the socket, not inside libpq, for at most ``timeout_s``
-    seconds on ``connection``'s libpq connection; past that the statement is cancelled,
-    the connection closed (``give_up``) and ``AnswerTimeout`` raised. A connection that
-    fails on the way raises ``psycopg.OperationalError``, its status then ``BAD``.
+    The answer is awaited by psycopg's own non-blocking generator through
+    ``connection.wait``: on a ``DeadlineConnection``, within its deadline, past which
+    the statement is cancelled, the connection closed and ``AnswerTimeout`` raised. A
+    connection that fails on the way raises ``psycopg.OperationalError``, its status
+    then ``BAD``.
     """
-    deadline = time.monotonic() + timeout_s
     pgconn = connection.pgconn
     pgconn.send_query_params(sql, params)
-    while pgconn.flush():  # the statement is tiny: this loop almost never turns
-        _wait_for(connection, deadline, write=True)
-    result = None
-    while True:  # results until the null one that ends the statement's
-        pgconn.consume_input()
-        while pgconn.is_busy():  # get_result would block inside libpq
-            _wait_for(connection, deadline, write=False)
-            pgconn.consume_input()
-        last = pgconn.get_result()
-        if last is None:
-            break
-        result = last
-    if result is None:
-        raise psycopg.OperationalError("no result from the database")
-    return result
-
-
-def _wait_for(connection: psycopg.Connection, deadline: float, *, write: bool) -> None:
-    remaining = deadline - time.monotonic()
-    if remaining > 0:
-        poller = select.poll()  # not select(): a worker's descriptors may pass 1024
-        poller.register(connection.pgconn.socket, select.POLLOUT if write else select.POLLIN)
-        if poller.poll(remaining * 1000):
-            return
-    give_up(connection)
-    raise AnswerTimeout("no answer from the database in time")
+    return connection.wait(execute(pgconn))[-1]
