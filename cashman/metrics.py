@@ -116,7 +116,7 @@ def _request_series(route: str, method: str, status: int) -> tuple[Any, Any]:
 def _count_request(response: Response) -> Response:
     rule = request.url_rule
     route = rule.rule if rule is not None else UNMATCHED
-    sent = request.environ.get("REQUEST_METHOD") or request.method  # not upper-cased
+    sent = request.environ["REQUEST_METHOD"]  # as sent: request.method is upper-cased
     method = sent if sent in KNOWN_METHODS else "other"
     count, seconds = _request_series(route, method, response.status_code)
     count.inc()

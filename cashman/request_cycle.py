@@ -31,7 +31,7 @@ def init_app(app: Flask, cors_origins: tuple[str, ...]) -> None:
         req = request._get_current_object()  # type: ignore[attr-defined]
         # first: the clock and the id exist before anything can fail
         request_log.start_request(req, g._get_current_object())  # type: ignore[attr-defined]
-        if req.environ.get("REQUEST_METHOD") != req.method:
+        if req.environ["REQUEST_METHOD"] != req.method:
             refuse_method_as_sent(app, req)
         return cors.answer_preflight(req)
 

@@ -105,7 +105,7 @@ def log_request(req: Request, state: Any, response: Response) -> Response:
         request_line(
             request_id,
             # as sent: werkzeug upper-cases request.method, and `get` is not `GET`
-            loggable_method(req.environ.get("REQUEST_METHOD") or req.method),
+            loggable_method(req.environ["REQUEST_METHOD"]),
             loggable_path(req.path),
             response.status_code,
             duration_ms,
