@@ -36,9 +36,9 @@ from sqlalchemy import Engine, event
 # a pooled connection's statement is answered within this or the request is a 503: the
 # same bound as a new connection's connect_timeout (cashman.database)
 PG_ANSWER_TIMEOUT_S = 5.0
-# psycopg's own default for how often a wait wakes up to let Ctrl-C through
 # how long the cancel request of a statement given up on may take
 CANCEL_TIMEOUT_S = 1.0
+# psycopg's own default for how often a wait wakes up to let Ctrl-C through
 _WAIT_INTERVAL = inspect.signature(psycopg.Connection.wait).parameters["interval"].default
 
 
@@ -51,9 +51,9 @@ class DeadlineConnection(psycopg.Connection):
     """A ``psycopg.Connection`` whose every wait for the server ends within
     ``answer_timeout_s`` seconds (default ``PG_ANSWER_TIMEOUT_S``; None: no bound).
 
-    Past it the connection is closed and ``AnswerTimeout`` raised, with
-    ``connection.closed`` then True (what SQLAlchemy takes for a disconnect). A
-    wait given its own timeout (psycopg's ``notifies``) keeps it.
+    Past it the statement is cancelled, the connection closed and ``AnswerTimeout``
+    raised, with ``connection.closed`` then True (what SQLAlchemy takes for a
+    disconnect). A wait given its own timeout (psycopg's ``notifies``) keeps it.
     """
 
     answer_timeout_s: float | None = PG_ANSWER_TIMEOUT_S
@@ -69,13 +69,13 @@ class DeadlineConnection(psycopg.Connection):
             # the server's or the network's word, and psycopg has dealt with it
             if self.closed or type(exc).__name__ != "_WaitTimeout":
                 raise
-            give_up(self)
+            _give_up(self)
             raise AnswerTimeout(
                 f"no answer from the database within {self.answer_timeout_s:g} s"
             ) from None
 
 
-def give_up(connection: psycopg.Connection) -> None:
+def _give_up(connection: psycopg.Connection) -> None:
     """Cancel the statement ``connection`` is waiting for, then close it.
 
     Closing alone would leave the statement running on the server (a backend waiting
