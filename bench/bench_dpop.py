@@ -5,7 +5,10 @@ cashman.serve``, granian, 2 workers x 2 threads), one on SQLite and one on Postg
 both running for the whole run. Every round sends each server, for ``/secured/ping`` and
 ``GET /incomes?limit=50`` (60 rows seeded), the Bearer request and the same request with
 a DPoP-bound token and a fresh proof per request (wrk, 8 connections, loopback), in turn,
-the order reversed every other round. Each run is paired with the server CPU it cost
+the order reversed every other round. ``--connections 2,8`` measures each pair at every
+listed load in the same rounds: what a request costs depends on how busy the server is,
+Bearer's most (a saturated server queues and batches; a lightly loaded one pays its
+wake-ups per request). Each run is paired with the server CPU it cost
 (the whole process tree, /proc); the figure is the median over rounds of the per-round
 ratio DPoP / Bearer, next to the SPEC's limits (2x and 1.5x). Proofs are made by this
 script before each DPoP run (wrk cannot sign), one per request to send.
@@ -186,59 +189,75 @@ def http_part(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         for r in range(args.http_rounds):
             for db, server in servers.items():
                 for endpoint, (path, _) in ENDPOINTS.items():
-                    runs = measure_pair(args, tmp, server, client, bound, bearer_file, path, r)
-                    for scheme, sample in runs.items():
-                        samples.setdefault(f"{db} {endpoint} {scheme}", []).append(sample)
-                        print(
-                            f"  round {r + 1}/{args.http_rounds} {db:<10} {endpoint:<13} "
-                            f"{scheme:<6} {sample.rps:7.0f} req/s "
-                            f"{sample.cpu_us_per_request:7.1f} us CPU/req",
-                            flush=True,
+                    for conns in args.connections:
+                        runs = measure_pair(
+                            args, tmp, server, (client, bound, bearer_file), path, conns, r
                         )
-        return summarise_http(samples, list(servers))
+                        for scheme, sample in runs.items():
+                            key = f"{db} {endpoint}{_load_label(args, conns)} {scheme}"
+                            samples.setdefault(key, []).append(sample)
+                            print(
+                                f"  round {r + 1}/{args.http_rounds} {db:<10} {endpoint:<13}"
+                                f"{_load_label(args, conns)} {scheme:<6} {sample.rps:7.0f} "
+                                f"req/s {sample.cpu_us_per_request:7.1f} us CPU/req",
+                                flush=True,
+                            )
+        return summarise_http(args, samples, list(servers))
 
 
-def measure_pair(args, tmp, server, client, bound, bearer_file, path, round_index):
+def _load_label(args: argparse.Namespace, conns: int) -> str:
+    """`` c8`` when several loads are measured, else nothing (the figures' keys as before)."""
+    return f" c{conns}" if len(args.connections) > 1 else ""
+
+
+def measure_pair(args, tmp, server, credentials, path, conns, round_index):
     """The Bearer run, then the DPoP run with enough fresh proofs (order flipped every
-    other round, the proofs then sized on the previous round's Bearer run)."""
+    other round, the proofs then sized on the previous round's Bearer run), both with
+    ``conns`` wrk connections. ``credentials``: (client key, bound token, Bearer token
+    file)."""
+    client, bound, bearer_file = credentials
     bearer_load = harness.Load("bearer", path=path, tokens=bearer_file)
     htu = server.base_url + path.split("?", 1)[0]
     runs: dict[str, harness.Sample] = {}
     order = ("bearer", "dpop") if round_index % 2 == 0 else ("dpop", "bearer")
     for scheme in order:
         if scheme == "bearer":
-            runs["bearer"] = harness.run_wrk(server, bearer_load, args.seconds, args.connections)
+            runs["bearer"] = harness.run_wrk(server, bearer_load, args.seconds, conns)
             continue
-        expected = args.last_bearer.get((server.base_url, path), 8000 * args.seconds)
+        expected = args.last_bearer.get((server.base_url, path, conns), 8000 * args.seconds)
         count = int(expected * PROOF_MARGIN) + 1000
         load = dpop_load("dpop", tmp, client, bound, "GET", path, htu, count)
-        runs["dpop"] = harness.run_wrk(server, load, args.seconds, args.connections)
-    args.last_bearer[(server.base_url, path)] = runs["bearer"].requests
+        runs["dpop"] = harness.run_wrk(server, load, args.seconds, conns)
+    args.last_bearer[(server.base_url, path, conns)] = runs["bearer"].requests
     return runs
 
 
-def summarise_http(samples, dbs) -> dict[str, Any]:
-    """Medians per variant and the paired DPoP / Bearer ratio per database and endpoint."""
+def summarise_http(args, samples, dbs) -> dict[str, Any]:
+    """Medians per variant and the paired DPoP / Bearer ratio per database, endpoint and
+    load."""
     out: dict[str, Any] = {}
     print("\nserver CPU per request, median over rounds (range); DPoP / Bearer paired per round")
     for db in dbs:
         for endpoint, (_, limit) in ENDPOINTS.items():
-            bearer = [s.cpu_us_per_request for s in samples[f"{db} {endpoint} bearer"]]
-            dpop = [s.cpu_us_per_request for s in samples[f"{db} {endpoint} dpop"]]
-            ratios = harness.paired_ratios(dpop, bearer)
-            ratio = harness.median(ratios)
-            verdict = "within" if ratio <= limit else "OVER"
-            out[f"{db} {endpoint}"] = {
-                "bearer_cpu_us": harness.spread(bearer),
-                "dpop_cpu_us": harness.spread(dpop),
-                "ratio": harness.spread(ratios),
-                "spec_limit": limit,
-            }
-            print(
-                f"  {db:<10} {endpoint:<13} Bearer {harness.median(bearer):7.1f} us  "
-                f"DPoP {harness.median(dpop):7.1f} us  ratio {ratio:.2f}x "
-                f"({min(ratios):.2f}-{max(ratios):.2f}), SPEC <= {limit}x: {verdict}"
-            )
+            for conns in args.connections:
+                name = f"{db} {endpoint}{_load_label(args, conns)}"
+                bearer = [s.cpu_us_per_request for s in samples[f"{name} bearer"]]
+                dpop = [s.cpu_us_per_request for s in samples[f"{name} dpop"]]
+                ratios = harness.paired_ratios(dpop, bearer)
+                ratio = harness.median(ratios)
+                verdict = "within" if ratio <= limit else "OVER"
+                out[name] = {
+                    "connections": conns,
+                    "bearer_cpu_us": harness.spread(bearer),
+                    "dpop_cpu_us": harness.spread(dpop),
+                    "ratio": harness.spread(ratios),
+                    "spec_limit": limit,
+                }
+                print(
+                    f"  {name:<28} Bearer {harness.median(bearer):7.1f} us  "
+                    f"DPoP {harness.median(dpop):7.1f} us  ratio {ratio:.2f}x "
+                    f"({min(ratios):.2f}-{max(ratios):.2f}), SPEC <= {limit}x: {verdict}"
+                )
     return out
 
 
@@ -299,12 +318,28 @@ def inprocess_part(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def connection_counts(text: str) -> tuple[int, ...]:
+    """``"8"`` or ``"2,8"``: wrk connection counts, each at least 2 (wrk runs 2 threads)."""
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
+    if not counts or min(counts) < 2:
+        raise argparse.ArgumentTypeError("wrk needs at least 2 connections (one per thread)")
+    return tuple(dict.fromkeys(counts))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smoke run: tiny, no speed asserted")
     p.add_argument("--http-rounds", type=int, default=7, help="part 1: interleaved rounds")
     p.add_argument("--seconds", type=float, default=5.0, help="part 1: wrk seconds per run")
-    p.add_argument("--connections", type=int, default=8)
+    p.add_argument(
+        "--connections",
+        type=connection_counts,
+        default=(8,),
+        help="part 1: wrk connections, or several (2,8) measured side by side each round",
+    )
     p.add_argument("--workers", type=int, default=2, help="part 1: server processes")
     p.add_argument("--threads", type=int, default=2, help="part 1: threads per worker")
     p.add_argument(

@@ -106,3 +106,36 @@ def test_jwks_fetches_are_counted_per_app():
         discovery = requests.get(jwks.issuer + DISCOVERY_PATH.lstrip("/"), timeout=5).json()
         assert discovery["jwks_uri"] == jwks.issuer + ".well-known/jwks.json"
         assert (jwks.fetches_of("app-a"), jwks.fetches_of("app-b"), jwks.fetches) == (2, 0, 2)
+
+
+def test_dpop_bench_measures_each_listed_load_and_pairs_within_it(capsys):
+    import bench_dpop
+
+    args = bench_dpop.parse_args(["--connections", "2,8,2"])
+    assert args.connections == (2, 8)  # each load once, in the order given
+
+    def runs(*cpu_us: float) -> list[Sample]:
+        return [Sample("x", 1000, 1.0, us * 1000 / 1e6, 1.0, 2.0) for us in cpu_us]
+
+    samples = {}
+    for endpoint in bench_dpop.ENDPOINTS:
+        # at 2 connections DPoP is 1.5x Bearer in both rounds, at 8 it is 3x
+        samples[f"SQLite {endpoint} c2 bearer"] = runs(200, 300)
+        samples[f"SQLite {endpoint} c2 dpop"] = runs(300, 450)
+        samples[f"SQLite {endpoint} c8 bearer"] = runs(100, 100)
+        samples[f"SQLite {endpoint} c8 dpop"] = runs(300, 300)
+    out = bench_dpop.summarise_http(args, samples, ["SQLite"])
+    assert out["SQLite /secured/ping c2"]["ratio"]["median"] == pytest.approx(1.5)
+    assert out["SQLite /secured/ping c8"]["ratio"]["median"] == pytest.approx(3.0)
+    assert out["SQLite /secured/ping c8"]["connections"] == 8
+    printed = capsys.readouterr().out
+    assert "SQLite /secured/ping c2" in printed and "within" in printed and "OVER" in printed
+
+
+@pytest.mark.parametrize("value", ["1", "2,x", ""])
+def test_dpop_bench_refuses_a_load_wrk_cannot_run(value, capsys):
+    import bench_dpop
+
+    with pytest.raises(SystemExit):
+        bench_dpop.parse_args(["--connections", value])
+    assert "--connections" in capsys.readouterr().err
