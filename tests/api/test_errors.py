@@ -38,6 +38,43 @@ def test_routing_errors_are_json(client, auth, method, path, status, code):
     assert "<" not in resp.get_data(as_text=True)
 
 
+def _spellings(rule: str) -> list[str]:
+    """Other spellings of ``rule``'s path (its variables filled): each slash but the first
+    doubled in turn (the test client reads a leading ``//`` as a host), and the trailing
+    slash added or taken away."""
+    path = re.sub(r"<[^>]+>", "1", rule)
+    doubled = [path[:i] + "/" + path[i:] for i, char in enumerate(path) if char == "/" and i]
+    return [*doubled, path.rstrip("/") if path.endswith("/") else path + "/"]
+
+
+def test_no_spelling_of_a_path_is_redirected_to_a_url_from_host(app, client, auth):
+    # werkzeug answered /incomes//1 with an HTML 308 to http://<Host>/incomes/1, before
+    # authentication, keeping the method: an unknown path is a JSON 404 like any other
+    seen = 0
+    for rule in app.url_map.iter_rules():
+        for path in _spellings(rule.rule):
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                resp = client.open(
+                    path, method=method, headers={**auth, "Host": "evil.example"}, json={}
+                )
+                seen += 1
+                assert not 300 <= resp.status_code < 400, (method, path, resp.status_code)
+                assert "Location" not in resp.headers, (method, path)
+                if resp.status_code >= 400:
+                    assert resp.mimetype == "application/json", (method, path)
+    assert seen > 30
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/incomes//1", "/secured//ping", "/incomes//", "/.well-known//oauth-protected-resource"],
+)
+def test_a_doubled_slash_is_an_unknown_path(client, auth, path):
+    resp = client.patch(path, headers={**auth, "Host": "evil.example"}, json={"amount": 1})
+    assert (resp.status_code, resp.json["code"]) == (404, "not_found")
+    assert "Location" not in resp.headers
+
+
 def test_405_names_the_allowed_methods(client, auth):
     resp = client.put("/incomes/1", headers=auth)
     assert resp.status_code == 405
