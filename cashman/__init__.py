@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     register_converters(app, api)
     for blueprint in (transactions.bp, ping.bp, health.bp, docs.bp, resource_metadata.bp):
         api.register_blueprint(blueprint)
-    docs.init_app(app, api)
+    docs.init_app(app, api, dpop.api_base_url)
     return app
 
 

@@ -9,6 +9,9 @@ import jsonschema_rs
 import pytest
 from openapi_spec_validator import validate
 
+from cashman import create_app
+from cashman.config import Settings
+
 # the Swagger UI page's own script and style files are not API routes
 IGNORED_ENDPOINTS = {"static"}
 
@@ -234,3 +237,34 @@ def test_documented_cursor_is_never_empty(spec):
 @pytest.mark.parametrize(("path", "method"), [("/incomes", "post"), ("/expenses/{tx_id}", "patch")])
 def test_body_operations_document_411(spec, path, method):
     assert "411" in spec["paths"][path][method]["responses"]
+
+
+@pytest.fixture
+def prefixed_client(env, jwks):
+    """A client of the app with ``API_BASE_URL=https://api.example.com/api``."""
+    app = create_app(Settings.from_env({**env, "API_BASE_URL": "https://api.example.com/api"}))
+    yield app.test_client()
+    app.extensions["cashman.db"].dispose()
+
+
+@pytest.mark.parametrize("path", ["/docs", "/docs/"])
+def test_docs_page_behind_a_path_prefix_names_urls_under_it(prefixed_client, path):
+    # the README's proxy serves the API under /api and strips it: the browser must ask for
+    # /api/docs/..., which reaches the app as /docs/...
+    client = prefixed_client
+    html = client.get(path, headers={"Host": "evil.example"}).get_data(as_text=True)
+    assets = re.findall(r"(?:src|href)=\"([^\"]+)\"", html)
+    assert assets and all(asset.startswith("/api/docs/") for asset in assets), assets
+    for asset in assets:
+        with client.get(asset.removeprefix("/api")) as asset_resp:
+            assert asset_resp.status_code == 200, asset
+    config = docs_config(html)
+    assert config["url"] == "/api/openapi.json"
+    assert config["oauth2RedirectUrl"] == "https://api.example.com/api/docs/oauth2-redirect.html"
+    assert "evil.example" not in html
+
+
+def test_docs_page_never_names_the_host_header(client):
+    html = client.get("/docs", headers={"Host": "evil.example"}).get_data(as_text=True)
+    assert "evil.example" not in html
+    assert docs_config(html)["oauth2RedirectUrl"] == "/docs/oauth2-redirect.html"
