@@ -33,7 +33,8 @@ class CashmanFlask(Flask):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         """As ``Flask(import_name, ...)``."""
         super().__init__(*args, **kwargs)
-        # rules added from here on match the path as sent: no merged slashes
+        # rules added from here on match the path as sent: without this, werkzeug reads
+        # /secured//ping as /secured/ping (a redirect, or that path's 405), not as unknown
         self.url_map.merge_slashes = False
         self._sync_callables: dict[Callable[..., Any], Callable[..., Any]] = {}
 

@@ -22,6 +22,7 @@ from flask import Flask
 from flask_smorest import Api, current_api
 from flask_swagger_ui import get_swaggerui_blueprint
 
+from auth.htu import request_htu
 from cashman.blueprint import Blueprint
 
 DOCS_URL = "/docs"
@@ -46,9 +47,9 @@ def init_app(app: Flask, api: Api, api_base_url: str | None = None) -> None:
     path prefixes the URLs the page names; its scheme and host make the OAuth2 redirect
     page's URL absolute."""
     prefix = urlsplit(api_base_url).path.rstrip("/") if api_base_url else ""
-    redirect_page = f"{prefix}{DOCS_URL}/oauth2-redirect.html"
-    if api_base_url:
-        redirect_page = api_base_url.rstrip("/").removesuffix(prefix) + redirect_page
+    redirect_page = DOCS_URL + "/oauth2-redirect.html"
+    if api_base_url:  # the join Location and Link use (cashman.locations)
+        redirect_page = request_htu(api_base_url, redirect_page)
     config = {**SWAGGER_UI_CONFIG, "oauth2RedirectUrl": redirect_page}
     page = get_swaggerui_blueprint(
         prefix + DOCS_URL, prefix + SPEC_URL, config=config, blueprint_name="docs"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from cashman import create_app
+from cashman.config import Settings
 from cashman.models import IdempotencyRecord, Transaction
 
 
@@ -43,3 +45,19 @@ def rows(app):
 @pytest.fixture
 def idempotency_rows(rows):
     return lambda: rows(IdempotencyRecord)
+
+
+@pytest.fixture
+def make_client(env, jwks):
+    """``make_client(is_development=False, **env_changes)`` -> a client of such an app."""
+    apps = []
+
+    def make(is_development=False, **changes):
+        settings = Settings.from_env({**env, **changes}, is_development=is_development)
+        app = create_app(settings)
+        apps.append(app)
+        return app.test_client()
+
+    yield make
+    for app in apps:
+        app.extensions["cashman.db"].dispose()

@@ -9,9 +9,6 @@ import jsonschema_rs
 import pytest
 from openapi_spec_validator import validate
 
-from cashman import create_app
-from cashman.config import Settings
-
 # the Swagger UI page's own script and style files are not API routes
 IGNORED_ENDPOINTS = {"static"}
 
@@ -239,19 +236,11 @@ def test_body_operations_document_411(spec, path, method):
     assert "411" in spec["paths"][path][method]["responses"]
 
 
-@pytest.fixture
-def prefixed_client(env, jwks):
-    """A client of the app with ``API_BASE_URL=https://api.example.com/api``."""
-    app = create_app(Settings.from_env({**env, "API_BASE_URL": "https://api.example.com/api"}))
-    yield app.test_client()
-    app.extensions["cashman.db"].dispose()
-
-
 @pytest.mark.parametrize("path", ["/docs", "/docs/"])
-def test_docs_page_behind_a_path_prefix_names_urls_under_it(prefixed_client, path):
+def test_docs_page_behind_a_path_prefix_names_urls_under_it(make_client, path):
     # the README's proxy serves the API under /api and strips it: the browser must ask for
     # /api/docs/..., which reaches the app as /docs/...
-    client = prefixed_client
+    client = make_client(API_BASE_URL="https://api.example.com/api")
     html = client.get(path, headers={"Host": "evil.example"}).get_data(as_text=True)
     assets = re.findall(r"(?:src|href)=\"([^\"]+)\"", html)
     assert assets and all(asset.startswith("/api/docs/") for asset in assets), assets

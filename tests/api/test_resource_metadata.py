@@ -5,26 +5,7 @@ from __future__ import annotations
 import pytest
 from openapi_spec_validator import validate
 
-from cashman import create_app
-from cashman.config import Settings
-
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
-
-
-@pytest.fixture
-def make_client(env, jwks):
-    """``make_client(is_development=False, **env_changes)`` -> a client of such an app."""
-    apps = []
-
-    def make(is_development=False, **changes):
-        settings = Settings.from_env({**env, **changes}, is_development=is_development)
-        app = create_app(settings)
-        apps.append(app)
-        return app.test_client()
-
-    yield make
-    for app in apps:
-        app.extensions["cashman.db"].dispose()
 
 
 def test_document_describes_the_api(make_client, kit):
