@@ -98,6 +98,19 @@ def parse_authorization(
     return Credentials(scheme, token)
 
 
+def names_scheme(header_values: Sequence[str], scheme: str) -> bool:
+    """Whether the one ``Authorization`` value starts with ``scheme`` (``"Bearer"`` or
+    ``"DPoP"``, matched case-insensitively, RFC 9110 §11.1), whatever follows it.
+
+    For answers that depend only on which scheme a client chose, where no credentials
+    are checked (the ``DPoP-Nonce`` of SPEC §3a step 6 on every answer to a DPoP
+    request). ``header_values``: every ``Authorization`` field; none or several: False.
+    """
+    if len(header_values) != 1:
+        return False
+    return _PATTERNS[(scheme,)][0].match(header_values[0].lstrip(_OWS)) is not None
+
+
 def parse_bearer(header_values: Sequence[str]) -> str:
     """The token of the one ``Authorization: Bearer`` header (RFC 6750 §2.1).
 

@@ -11,7 +11,7 @@ from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import BadRequest
 
 from auth.authentication import Authenticator
-from auth.bearer import DPOP
+from auth.bearer import DPOP, names_scheme
 from auth.challenges import Challenges
 from auth.errors import AuthError
 from auth.events import NO_OBSERVER, AuthObserver
@@ -117,8 +117,9 @@ class Auth:
         return self.challenges.render(err)
 
     def add_nonce(self, response: Response) -> Response:
-        """RFC 9449 §8.2: every answer to a DPoP request carries the current nonce (SPEC §3a)."""
-        if g.get("auth_scheme") == DPOP:
+        """RFC 9449 §8.2: every answer to a DPoP request carries the current nonce (SPEC §3a
+        step 6), whichever route answered: a protected one, an open one, a 404 or a 405."""
+        if is_dpop_request(request):
             nonce = self.authenticator.current_nonce()
             if nonce is not None:
                 response.headers["DPoP-Nonce"] = nonce
@@ -140,3 +141,17 @@ class Auth:
         if base is None:  # unreachable: DPoP is never on without one
             raise RuntimeError("DPoP is on without API_BASE_URL")
         return request_htu(base, raw_request_path(req.environ))
+
+
+def is_dpop_request(req: Request) -> bool:
+    """A request made with DPoP (SPEC §3a step 6): the ``DPoP`` scheme, as the credentials
+    check saw it or, where no check ran, in the one ``Authorization`` header; or a
+    ``DPoP`` proof with no ``Authorization`` at all. With the Bearer scheme a ``DPoP``
+    header is ignored (step 1), so that request is not one."""
+    scheme = g.get("auth_scheme")
+    if scheme is not None:
+        return bool(scheme == DPOP)
+    authorization = req.headers.getlist("Authorization")
+    if authorization:
+        return names_scheme(authorization, DPOP)
+    return "DPoP" in req.headers

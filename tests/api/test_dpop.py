@@ -244,6 +244,44 @@ def test_step_6_nonce_required_then_accepted_by_another_instance(env, dpop, othe
     assert answered.headers["DPoP-Nonce"] == nonce
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/ping", 200),  # open: no credentials are checked
+        ("GET", "/no/such/path", 404),
+        ("DELETE", "/incomes", 405),
+        ("PUT", "/secured/ping", 405),
+    ],
+)
+def test_step_6_every_answer_to_a_dpop_request_carries_the_nonce(
+    env, dpop, other_instance, method, path, status
+):
+    # SPEC §3a step 6: responses to DPoP requests carry the current DPoP-Nonce, also the
+    # ones whose route checks no credentials or that no route answers
+    api = other_instance(AUTH_DPOP_NONCE_SECRET=SECRET)
+    nonce = api.get("/incomes", headers=dpop()).headers["DPoP-Nonce"]
+    resp = api.open(path, method=method, headers=dpop(method, path, nonce=nonce))
+    assert resp.status_code == status
+    assert resp.headers["DPoP-Nonce"] == nonce
+    # the scheme is matched case-insensitively (RFC 9110 §11.1); a proof alone is DPoP too
+    headers = dpop(method, path, nonce=nonce)
+    lower = {**headers, "Authorization": headers["Authorization"].replace("DPoP ", "dpop ")}
+    assert api.open(path, method=method, headers=lower).headers["DPoP-Nonce"] == nonce
+    proof_only = {"DPoP": headers["DPoP"]}
+    assert api.open(path, method=method, headers=proof_only).headers["DPoP-Nonce"] == nonce
+
+
+def test_step_6_no_nonce_on_answers_to_requests_without_dpop(env, kit, dpop, other_instance):
+    api = other_instance(AUTH_DPOP_NONCE_SECRET=SECRET)
+    bearer = {"Authorization": f"Bearer {kit.mint(scopes=[READ])}"}
+    for path in ("/ping", "/incomes", "/no/such/path"):
+        assert "DPoP-Nonce" not in api.get(path).headers
+        assert "DPoP-Nonce" not in api.get(path, headers=bearer).headers
+    # with the Bearer scheme a DPoP header is ignored (SPEC §3a step 1)
+    ignored = {**bearer, "DPoP": dpop()["DPoP"]}
+    assert "DPoP-Nonce" not in api.get("/incomes", headers=ignored).headers
+
+
 def test_write_scope_is_checked_under_dpop(client, kit, client_key, dpop):
     token = client_key.mint_bound(kit, scopes=[READ])
     resp = client.post(

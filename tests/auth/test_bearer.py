@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auth.bearer import MAX_TOKEN_LENGTH, parse_authorization, parse_bearer
+from auth.bearer import MAX_TOKEN_LENGTH, names_scheme, parse_authorization, parse_bearer
 from auth.errors import AuthorizationHeaderMissingError, InvalidHeaderError
 
 MISSING = "authorization_header_missing"
@@ -214,3 +214,23 @@ def test_parse_authorization_joined_accepted_scheme_is_400_even_after_an_unaccep
 ):
     with pytest.raises(InvalidHeaderError):
         parse_authorization([value], schemes)
+
+
+@pytest.mark.parametrize(
+    ("values", "scheme", "named"),
+    [
+        (["DPoP abc"], "DPoP", True),
+        (["dpop abc"], "DPoP", True),
+        ([" DPOP"], "DPoP", True),  # only the scheme: still the one the client chose
+        (["DPoP a$b"], "DPoP", True),  # a grammar the credentials check refuses
+        (["Bearer abc"], "DPoP", False),
+        (["DPoPx abc"], "DPoP", False),
+        (["Basic DPoP"], "DPoP", False),
+        (["DPoP a", "DPoP b"], "DPoP", False),  # two fields: no one scheme
+        ([], "DPoP", False),
+        (["bearer abc"], "Bearer", True),
+        (["DPoP abc"], "Bearer", False),
+    ],
+)
+def test_names_scheme_reads_only_the_scheme(values, scheme, named):
+    assert names_scheme(values, scheme) is named
