@@ -26,7 +26,9 @@ _METHODS = frozenset(
 # or a long base64url run: either may be a token sent in the URL by mistake
 _JWS_SHAPED = r"[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\."
 _TOKENISH = re.compile(_JWS_SHAPED + r"|[A-Za-z0-9_.=-]{40,}")
-_HOLDS_JWS = re.compile(_JWS_SHAPED)
+# "eyJ" is base64url of '{"': the head of a JOSE header or claims set, which every token
+# and proof starts with, so a token's first characters alone are refused too
+_HOLDS_JWS = re.compile(_JWS_SHAPED + r"|eyJ[A-Za-z0-9_-]{7,}")
 # in free text: a whole compact JWS/JWE (every part), or the same long base64url run
 _TOKEN_IN_TEXT = re.compile(
     r"[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*|[A-Za-z0-9_.=-]{40,}"
@@ -59,7 +61,8 @@ def loggable_method(method: str) -> str:
 
 def holds_jws(text: str) -> bool:
     """Whether ``text`` holds something shaped like a compact JWS or JWE (a token, a DPoP
-    proof, or the signed part of one)."""
+    proof, or the signed part of one), or the base64url of a JSON object's start of at
+    least 10 characters (the head of one, cut short)."""
     return _HOLDS_JWS.search(text) is not None
 
 

@@ -63,10 +63,11 @@ class StderrHandler(logging.StreamHandler):
 def request_id_from(value: str | None) -> str:
     """The incoming id if it is sane, else a fresh uuid4 hex.
 
-    Sane: 1-128 of ``[A-Za-z0-9._:-]``, and nothing shaped like a compact JWS, so no token
-    or DPoP proof reaches the log as a request id (the length alone keeps out every RS256
-    token and ES256 proof, not a short unsigned one). A long base64url run alone is kept:
-    at most 128 characters it is no whole token, and trace ids look like that."""
+    Sane: 1-128 of ``[A-Za-z0-9._:-]``, and nothing shaped like a compact JWS nor the
+    base64url head of a JOSE header or claims set (``eyJ...``), so no token or DPoP proof,
+    whole or its first 128 characters, reaches the log as a request id (the length alone
+    keeps out every whole RS256 token and ES256 proof, not a short unsigned one or a
+    token's head). Another long base64url run is kept: trace ids look like that."""
     if value and _SANE_REQUEST_ID.fullmatch(value) and not holds_jws(value):
         return value
     return uuid4_hex()

@@ -83,6 +83,9 @@ def test_sane_request_id_echoed(client, log_lines, request_id):
         # an unsigned JWT fits in 128 characters; the head of a proof (header.payload.)
         "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
         "eyJ0eXAiOiJkcG9wK2p3dCJ9.eyJqdGkiOiJ4In0.abc",
+        # the head of a token or proof cut to fit: its header, and its claims' start
+        "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9",
+        "trace-eyJpc3MiOiJodHRwczovL2Fw",
     ],
 )
 def test_insane_request_id_replaced(client, log_lines, request_id):
@@ -106,6 +109,18 @@ def test_request_id_on_error_responses(client, log_lines, method, path, headers,
     assert resp.status_code == status
     assert HEX_ID.fullmatch(resp.headers["X-Request-ID"])
     assert log_lines()[0]["status"] == status
+
+
+def test_the_first_128_characters_of_a_token_or_proof_are_no_request_id(
+    client, log_lines, kit, client_key
+):
+    token = kit.mint()
+    proof = client_key.proof("GET", "http://localhost/ping", token)
+    for credential in (token, proof):
+        for head in (credential[:128], credential[:20], credential[:128].replace(".", "-")):
+            resp = client.get("/ping", headers={"X-Request-ID": head})
+            assert HEX_ID.fullmatch(resp.headers["X-Request-ID"])
+            assert log_lines()[-1]["request_id"] == resp.headers["X-Request-ID"]
 
 
 def test_the_method_is_logged_as_sent(client, log_lines):
