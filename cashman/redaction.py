@@ -7,7 +7,8 @@ path loses its query string and every segment that looks like a token (a JWS/JWT
 base64url parts joined by dots, or any long base64url run) and is capped in
 length; and ``RedactTokens``, a logging filter for loggers whose lines quote a
 URL (``gunicorn.conf.py`` puts it on gunicorn's), formats each record and
-redacts ``access_token=`` values and token-like runs.
+redacts ``access_token=`` values and token-like runs, dotted Python names excepted
+(gunicorn names its worker class, a traceback its modules).
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ _HOLDS_JWS = re.compile(_JWS_SHAPED + r"|eyJ[A-Za-z0-9_-]{7,}")
 _TOKEN_IN_TEXT = re.compile(
     r"[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_.-]*|[A-Za-z0-9_.=-]{40,}"
 )
+# A dotted Python name (a module, a class, a worker: ``cashman.gunicorn_worker.Name``) is
+# kept in free text, unless a part may be the base64url of a JSON object (``ey`` or
+# ``ew``: ``{`` then a quote or whitespace, how every JOSE header, so every JWS and JWE,
+# starts) or is longer than names are (a signature is 86 characters at least).
+_NAME_PART = r"(?!e[wy])[A-Za-z_][A-Za-z0-9_]{0,63}"
+_DOTTED_NAME = re.compile(rf"{_NAME_PART}(?:\.{_NAME_PART})+")
 # the value of an access_token parameter, up to the next parameter, space or quote
 _ACCESS_TOKEN_PARAM = re.compile(r"(access_token=)[^&\s'\"]*", re.IGNORECASE)
 
@@ -67,9 +74,17 @@ def holds_jws(text: str) -> bool:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with every ``access_token=`` value and token-like run replaced."""
+    """``text`` with every ``access_token=`` value and token-like run replaced; a dotted
+    Python name in gunicorn's own lines (``Using worker: cashman.gunicorn_worker...``,
+    a traceback's) stays, since no token has that shape (module docstring)."""
     text = _ACCESS_TOKEN_PARAM.sub(rf"\g<1>{REDACTED}", text)
-    return _TOKEN_IN_TEXT.sub(REDACTED, text)
+    return _TOKEN_IN_TEXT.sub(_redacted_run, text)
+
+
+def _redacted_run(match: re.Match[str]) -> str:
+    """A token-like run of free text replaced, unless it is a dotted Python name."""
+    run = match.group()
+    return run if _DOTTED_NAME.fullmatch(run) else REDACTED
 
 
 class RedactTokens(logging.Filter):

@@ -33,11 +33,31 @@ def formatted(rec):
         ('GET /x?ACCESS_TOKEN=abc" x', f'GET /x?ACCESS_TOKEN={REDACTED}" x'),
         ("GET /tokens/{jwt} HTTP/1.1", f"GET /tokens/{REDACTED} HTTP/1.1"),
         ("Booting worker with pid: 42", "Booting worker with pid: 42"),
+        # dotted Python names are not tokens: gunicorn's start-up line, a traceback's
+        (
+            "Using worker: cashman.gunicorn_worker.HeadReadingWorker",
+            "Using worker: cashman.gunicorn_worker.HeadReadingWorker",
+        ),
+        (
+            "in cashman.dpop_replay_cleanup.ReplayCleanup.run_one_batch_now",
+            "in cashman.dpop_replay_cleanup.ReplayCleanup.run_one_batch_now",
+        ),
+        # ...but a token whose parts happen to look like names still goes
+        ("x {named_jwt} y", f"x {REDACTED} y"),
+        ("x {spaced_header} y", f"x {REDACTED} y"),
+        ("x {short_es256} y", f"x {REDACTED} y"),
     ],
 )
 def test_filter_redacts_the_formatted_message(token, line, logged):
     jwt = token()
-    rec = record("Invalid request from ip=%s: %s", "127.0.0.1", line.format(jwt=jwt))
+    shapes = {
+        "jwt": jwt,
+        # every part a name: a header of `{"`, `{ ` or `{\n`, a name-like signature
+        "named_jwt": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.abc_DEF",
+        "spaced_header": "ewogImFsZyI6IkVTMjU2In0.eyAic3ViIjoieCJ9.sig",
+        "short_es256": "abcdefghij.klmnopqrst." + "A" * 86,
+    }
+    rec = record("Invalid request from ip=%s: %s", "127.0.0.1", line.format(**shapes))
     assert formatted(rec) == f"Invalid request from ip=127.0.0.1: {logged}"
     assert rec.args is None
 

@@ -170,6 +170,14 @@ def test_startup_line_is_written_once(running, issuer):
     ]
 
 
+def test_start_up_lines_redact_nothing(running):
+    running.stop()
+    # no token was sent: every line is the server's own, dotted names and all
+    assert "[redacted]" not in running.stderr, running.stderr
+    if "gunicorn" in running.stderr:
+        assert "Using worker: cashman.gunicorn_worker.HeadReadingWorker" in running.stderr
+
+
 def test_empty_database_is_migrated_once_and_serves(running, issuer, tmp_path):
     token = issuer.kit.mint(scopes=["read:transactions", "write:transactions"])
     created = requests.post(
