@@ -115,8 +115,9 @@ def _request_series(route: str, method: str, status: int) -> tuple[Any, Any]:
 
 def _count_request(response: Response) -> Response:
     rule = request.url_rule
-    route = rule.rule if rule is not None else UNMATCHED
     sent = request.environ["REQUEST_METHOD"]  # as sent: request.method is upper-cased
+    # werkzeug routed `get` as GET; the method as sent took no rule (a 405, request_cycle)
+    route = rule.rule if rule is not None and sent == request.method else UNMATCHED
     method = sent if sent in KNOWN_METHODS else "other"
     count, seconds = _request_series(route, method, response.status_code)
     count.inc()

@@ -8,6 +8,7 @@ Counts are compared before and after, since the series live for the process.
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import REGISTRY
 
 from cashman import create_app
@@ -43,6 +44,18 @@ def test_an_unknown_method_is_one_label(env, jwks, tmp_path, monkeypatch):
     before = counted("cashman_http_requests_total", **labels)
     assert client.open("/ping", method="BREW").status_code == 405
     assert counted("cashman_http_requests_total", **labels) == before + 1
+
+
+@pytest.mark.parametrize("method", ["get", "Post", "delete"])
+def test_a_method_in_another_case_is_unmatched(env, jwks, tmp_path, monkeypatch, method):
+    # methods are case-sensitive (RFC 9110 §9.1): `get` is no GET, so no rule took it
+    client = counting_app(env, tmp_path, monkeypatch).test_client()
+    labels = {"route": "unmatched", "method": "other", "status": "405"}
+    routed = {"route": "/incomes", "method": "other", "status": "405"}
+    before, before_routed = (counted("cashman_http_requests_total", **x) for x in (labels, routed))
+    assert client.open("/incomes", method=method).status_code == 405
+    assert counted("cashman_http_requests_total", **labels) == before + 1
+    assert counted("cashman_http_requests_total", **routed) == before_routed
 
 
 def test_without_metrics_bind_nothing_is_counted(env, jwks, tmp_path, monkeypatch):
