@@ -23,7 +23,6 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 from flask import Flask
-from werkzeug.serving import WSGIRequestHandler
 
 from auth import ConfigError, DPoPSettings, dev_issuer
 from auth.bearer import BEARER
@@ -31,6 +30,7 @@ from auth.dev_token import DevIssuerServer
 from auth.dpop_proof import load_key
 from cashman import create_app, lifecycle, request_log
 from cashman.config import Settings, cors_origins_from_env
+from cashman.dev_request_handler import QuietRequestHandler
 from cashman.startup import fail
 
 ROOT = Path(__file__).resolve().parent
@@ -164,14 +164,6 @@ def shown_path(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-class QuietRequestHandler(WSGIRequestHandler):
-    """No werkzeug access line: it would print the query string (``?access_token=``);
-    the app logs one redacted JSON line per request itself."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Skip werkzeug's per-request line."""
 
 
 def start_dev_issuer(host: str, env: dict[str, str]) -> tuple[DevIssuerServer, dict[str, str]]:

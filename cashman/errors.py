@@ -9,6 +9,7 @@ traceback. (Token errors are ``auth``'s, in the same shape: SPEC §3.)
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Flask, Response, current_app
@@ -47,6 +48,7 @@ _GENERIC: dict[int, tuple[str, str]] = {
     500: ("internal_error", "Internal server error."),
     501: ("not_implemented", "The request uses something this server does not implement."),
     503: ("service_unavailable", "The service is unavailable; retry later."),
+    505: ("http_version_not_supported", "The HTTP version is not supported."),
 }
 
 
@@ -202,6 +204,14 @@ def generic_error(status: int) -> tuple[str, str]:
     with nothing more specific to say; ``bad_request`` for a 4xx this table lacks,
     ``internal_error`` for a 5xx)."""
     return _GENERIC.get(status) or _GENERIC[400 if status < 500 else 500]
+
+
+def generic_error_body(status: int) -> bytes:
+    """The JSON error body (UTF-8, one line) of ``generic_error(status)``, for an answer a
+    server writes itself, outside the app (``cashman.gunicorn_worker``, the development
+    server's ``cashman.dev_request_handler``): it quotes nothing of the request."""
+    code, description = generic_error(status)
+    return json.dumps({"code": code, "description": description}).encode() + b"\n"
 
 
 def _generic(error: HTTPException) -> tuple[str, str]:

@@ -40,7 +40,6 @@ the pin moves):
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import selectors
 import time
@@ -53,7 +52,7 @@ from gunicorn.http.parser import RequestParser
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
-from cashman.errors import generic_error
+from cashman.errors import generic_error_body
 
 # granian's header read timeout (``cashman.serve``): the whole head, from its first byte
 HEAD_READ_TIMEOUT_S = 30
@@ -73,8 +72,7 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
     instead of an HTML page quoting what it could not parse (SPEC §4: never HTML). The
     text gunicorn had for the page (``mesg``) is not sent: it may quote a header value.
     """
-    code, description = generic_error(status_int)
-    body = json.dumps({"code": code, "description": description}).encode() + b"\n"
+    body = generic_error_body(status_int)
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from auth import dev_issuer
+from tests.support import raw_http
 from tests.support.processes import (
     PYTHON,
     ROOT,
@@ -134,6 +135,42 @@ def test_access_token_in_query_never_printed(running):
     running.stop()
     assert "secret-in-query" not in running.stdout + running.stderr
     assert running.stderr.count(token) == 0
+
+
+def test_requests_the_dev_server_refuses_itself_are_json_and_never_logged(running):
+    # what werkzeug refuses before the app sees it (a malformed request line, an unknown
+    # HTTP version) gets the API's JSON shape, and neither the answer nor the log quotes it
+    token, url = curl_lines(running.stdout)[0]
+    port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+    heads = [
+        f"GET /ping {token}\r\n\r\n",
+        f"GET /ping HTTP/1.1 {token}\r\nHost: x\r\n\r\n",
+        f"GET /ping HTTP/9.9\r\nX: {token}\r\n\r\n",
+        f"GET /{token}{'a' * 70_000} HTTP/1.1\r\n\r\n",
+        f"GET /ping HTTP/1.1\r\nX: {token}{'a' * 70_000}\r\n\r\n",
+    ]
+    codes = {
+        400: "bad_request",
+        505: "http_version_not_supported",
+        414: "uri_too_long",
+        431: "request_header_fields_too_large",
+    }
+    statuses = []
+    for head in heads:
+        with raw_http.connect(port) as sock:
+            sock.sendall(head.encode("ascii"))
+            answer = raw_http.read_response(sock)
+        statuses.append(answer.status)
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.json()["code"] == codes[answer.status]
+        assert token.encode() not in answer.body
+        assert answer.closes
+    assert statuses == [400, 400, 505, 414, 431]
+    printed = running.stdout.count(token)  # the banner's own curl lines show it
+    running.stop()
+    assert token.split(".")[2] not in running.stderr, running.stderr
+    assert running.stdout.count(token) == printed
+    assert "refused before the app" in running.stderr
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1", "example.com"])  # noqa: S104

@@ -1,0 +1,60 @@
+"""The development server's request handler (``python server.py``, ``make run``): werkzeug's,
+with nothing of a request in its log and no HTML in its own answers (SPEC §3, §3a step 8,
+§4).
+
+werkzeug's handler writes an access line per request (it would print the query string:
+``?access_token=``), and refuses a request it cannot parse (a malformed request line, an
+unknown HTTP version, a head too long) through ``http.server``'s ``send_error``, which
+logs the offending text, puts it in the status line's reason phrase and answers an HTML
+page quoting it: a token sent where the HTTP version belongs went into all three. Here
+the app logs one redacted JSON line per request itself (``cashman.request_log``); a
+refusal is the API's JSON error shape with the status's standard reason, logged by its
+status alone; and every line the handler still writes passes the same redaction as
+gunicorn's (``cashman.redaction``).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from werkzeug.serving import WSGIRequestHandler
+
+from cashman.errors import generic_error_body
+from cashman.redaction import redact_text
+
+_NO_BODY = (HTTPStatus.NO_CONTENT, HTTPStatus.RESET_CONTENT, HTTPStatus.NOT_MODIFIED)
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """``WSGIRequestHandler`` without its access line, with JSON refusals and redacted logs."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Skip werkzeug's per-request line: the app writes its own."""
+
+    def log(self, type: str, message: str, *args: object) -> None:
+        """werkzeug's line, formatted first, then with tokens redacted."""
+        super().log(type, "%s", redact_text(message % args if args else message))
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Refuse a request the server could not take: ``code`` (an HTTP status) with its
+        standard reason and the JSON body of ``cashman.errors.generic_error_body``, then
+        close. ``message`` and ``explain`` (``http.server``'s, which may quote the request
+        line) are neither sent nor logged."""
+        self.log_error("code %d, refused before the app", code)
+        # a request line without a valid version leaves http.server taking it for HTTP/0.9,
+        # whose answers have no head: a refusal always has one (status, type, length)
+        self.request_version = self.protocol_version
+        try:
+            reason: str | None = HTTPStatus(code).phrase
+        except ValueError:  # a status http.server has no phrase for: it supplies "" itself
+            reason = None
+        self.send_response(code, reason)
+        self.send_header("Connection", "close")
+        body = b""
+        if code >= 200 and code not in _NO_BODY:
+            body = generic_error_body(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
