@@ -43,6 +43,11 @@ json_values = st.recursive(
     max_leaves=12,
 )
 
+# A token a module mints when pytest imports it (a strategy or an @example needs it then)
+# is used until that module's last test, which may run well into a long suite: such a
+# token lives longer than any run (CI's limit is 30 minutes), never the kit's 5 minutes.
+COLLECTED_TOKEN_LIFETIME_S = 6 * 3600
+
 
 class RawNumber:
     """A JSON number written exactly as ``text`` (see the module docstring)."""

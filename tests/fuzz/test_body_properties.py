@@ -24,13 +24,13 @@ from hypothesis import strategies as st
 from auth.testing import AuthKit
 from cashman import create_app
 from cashman.config import Settings
-from tests.fuzz.strategies import json_values
+from tests.fuzz.strategies import COLLECTED_TOKEN_LIFETIME_S, json_values
 
 KIT = AuthKit()
-HEADERS = {
-    "Authorization": f"Bearer {KIT.mint(scopes=['read:transactions', 'write:transactions'])}",
-    "Content-Type": "application/json",
-}
+TOKEN = KIT.mint(
+    scopes=["read:transactions", "write:transactions"], expires_in=COLLECTED_TOKEN_LIFETIME_S
+)
+HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 ERROR_KEYS = {"code", "description"}
 
 # digits a number may spend in a body that stays under the 64 KiB limit

@@ -22,9 +22,12 @@ from schemathesis import checks
 from auth.testing import AuthKit
 from cashman import create_app
 from cashman.config import Settings
+from tests.fuzz.strategies import COLLECTED_TOKEN_LIFETIME_S
 
 KIT = AuthKit()
-TOKEN = KIT.mint(scopes=["read:transactions", "write:transactions"], expires_in=3600)
+TOKEN = KIT.mint(
+    scopes=["read:transactions", "write:transactions"], expires_in=COLLECTED_TOKEN_LIFETIME_S
+)
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,

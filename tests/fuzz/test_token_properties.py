@@ -26,6 +26,7 @@ from cashman.config import Settings
 from tests.fuzz import oracle
 from tests.fuzz.strategies import (
     B64TOKEN,
+    COLLECTED_TOKEN_LIFETIME_S,
     RawNumber,
     authorization_headers,
     dumps,
@@ -33,7 +34,11 @@ from tests.fuzz.strategies import (
 )
 
 KIT = AuthKit()
-VALID = KIT.mint(sub="user-1", scopes=["read:transactions", "write:transactions"], expires_in=3000)
+VALID = KIT.mint(
+    sub="user-1",
+    scopes=["read:transactions", "write:transactions"],
+    expires_in=COLLECTED_TOKEN_LIFETIME_S,
+)
 REFUSALS = {
     400: {"invalid_header"},
     401: {"authorization_header_missing", "invalid_token", "token_expired", "invalid_claims"},
