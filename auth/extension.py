@@ -150,8 +150,10 @@ def is_dpop_request(req: Request) -> bool:
     header is ignored (step 1), so that request is not one."""
     scheme = g.get("auth_scheme")
     if scheme is not None:
-        return bool(scheme == DPOP)
-    authorization = req.headers.getlist("Authorization")
-    if authorization:
-        return names_scheme(authorization, DPOP)
-    return "DPoP" in req.headers
+        return scheme == DPOP
+    # one environ lookup each, as the credentials check reads them (auth.decorators),
+    # rather than a walk over every header
+    authorization = req.environ.get("HTTP_AUTHORIZATION")
+    if authorization is not None:
+        return names_scheme([authorization], DPOP)
+    return "HTTP_DPOP" in req.environ

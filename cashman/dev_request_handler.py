@@ -44,11 +44,7 @@ class QuietRequestHandler(WSGIRequestHandler):
         # a request line without a valid version leaves http.server taking it for HTTP/0.9,
         # whose answers have no head: a refusal always has one (status, type, length)
         self.request_version = self.protocol_version
-        try:
-            reason: str | None = HTTPStatus(code).phrase
-        except ValueError:  # a status http.server has no phrase for: it supplies "" itself
-            reason = None
-        self.send_response(code, reason)
+        self.send_response(code)  # no message: http.server's standard reason for the code
         self.send_header("Connection", "close")
         body = b""
         if code >= 200 and code not in _NO_BODY:
