@@ -27,6 +27,7 @@ import struct
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -201,6 +202,28 @@ class JWKSHandler(BaseHTTPRequestHandler):
         except OSError:
             pass  # the client gave up (its timeout or size cap): often the point
         self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What ``http.server`` refuses itself (a malformed request line, an unknown
+        version, an unsupported method), as JSON: ``{"error": "<status name>"}``.
+
+        ``message`` and ``explain`` are dropped: the standard page puts the client's
+        request line (which may hold a token) in the reason phrase and an HTML body.
+        """
+        status = HTTPStatus(code)
+        body = json.dumps({"error": status.name.lower()}).encode()
+        self.close_connection = True
+        # a request line it could not read leaves "HTTP/0.9", which would send the body
+        # without a status line: answer as HTTP/1.0 instead
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"
+        self.send_response(status)  # http.server's own reason phrase, nothing echoed
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and status >= 200 and status not in (204, 304):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read ``requests``, and the API logs its own lines."""

@@ -7,6 +7,8 @@ tested through the development issuer (``test_dev_issuer.py``).
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 
@@ -96,3 +98,39 @@ def test_jwks_server_close_ends_waiting_handlers_at_once(kit):
 def test_jwks_server_binds_to_loopback_only(host):
     with pytest.raises(ValueError, match="loopback only"):
         JWKSServer({"keys": []}, host=host)
+
+
+def _raw_exchange(server: JWKSServer, request: bytes) -> bytes:
+    """Send ``request`` as is and read the whole answer (the server closes after it)."""
+    host, port = server.server_address[:2]
+    with socket.create_connection((host, port), timeout=5) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status", "error"),
+    [
+        # a token sent where the version goes: http.server echoed it in the reason
+        # phrase and in an HTML page
+        (
+            b"GET /.well-known/jwks.json eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln",
+            400,
+            "bad_request",
+        ),
+        (b"GET /.well-known/jwks.json HTTP/2.0", 505, "http_version_not_supported"),
+        (b"PUT /eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln HTTP/1.1", 501, "not_implemented"),
+    ],
+)
+def test_jwks_server_refusals_are_json_and_echo_nothing(kit, request_line, status, error):
+    with JWKSServer(kit.jwks) as server:
+        answer = _raw_exchange(server, request_line + b"\r\nHost: x\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *fields = head.decode("latin-1").split("\r\n")
+    assert status_line.startswith("HTTP/1.") and f" {status} " in status_line + " "
+    assert b"eyJ" not in answer
+    assert "Content-Type: application/json" in fields
+    assert json.loads(body) == {"error": error}
