@@ -39,20 +39,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dotenv import load_dotenv
-
 ROOT = Path(__file__).resolve().parent
 # gunicorn executes this file before it changes directory: find the app's packages here
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-load_dotenv(ROOT / ".env", override=False)
+# before anything of cashman is imported: the metrics' directory may come from .env
+from auth.env_file import load_env_file  # noqa: E402 - needs ROOT on sys.path
+from auth.variables import ConfigError, get_value  # noqa: E402
 
-from cashman import lifecycle, redaction  # noqa: E402 - needs ROOT on sys.path
+try:
+    load_env_file(ROOT / ".env")
+except ConfigError as _exc:
+    # cashman.startup's one line, without importing cashman first
+    print(f"cashman: configuration error: {_exc}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+from cashman import lifecycle, redaction  # noqa: E402
 from cashman.body_buffer import set_connection_closer  # noqa: E402
 from cashman.gunicorn_worker import STALL_TIMEOUT_S  # noqa: E402
 from cashman.server_config import ServerSettings, cores, int_setting  # noqa: E402
 from cashman.startup import exit_on_config_error, migrate_or_exit  # noqa: E402
 
+GUNICORN_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # under gunicorn its own older names keep working, and win when set
 GUNICORN_ALIASES = {
     "BIND": "GUNICORN_BIND",
@@ -79,6 +87,10 @@ with exit_on_config_error():
     graceful_timeout = int_setting(os.environ, ("GUNICORN_GRACEFUL_TIMEOUT",), 30, 1, 3600)
     # keep idle client connections a little longer than a typical load balancer's 60 s
     keepalive = int_setting(os.environ, ("GUNICORN_KEEPALIVE",), 75, 0, 3600)
+    # gunicorn itself takes an unknown level silently as "info"
+    loglevel = (get_value(os.environ, "GUNICORN_LOGLEVEL") or "info").lower()
+    if loglevel not in GUNICORN_LOG_LEVELS:
+        raise ConfigError("GUNICORN_LOGLEVEL", f"must be one of {', '.join(GUNICORN_LOG_LEVELS)}")
 # the API's address is checked here too: gunicorn's own failure to bind is a page of
 # retries and exit status 1 (SPEC §6: one line, status 2)
 _bind_source = next((n for n in ("GUNICORN_BIND", "BIND") if os.environ.get(n)), "PORT")
@@ -100,7 +112,6 @@ limit_request_fields = 100
 # the app writes one JSON line per request itself (cashman.request_log)
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 # heartbeat files in memory: a container's overlay filesystem can stall them
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 proc_name = "cashman"

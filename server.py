@@ -21,22 +21,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dotenv import load_dotenv
 from flask import Flask
 
 from auth import ConfigError, DPoPSettings, dev_issuer
 from auth.bearer import BEARER
 from auth.dev_token import DevIssuerServer
 from auth.dpop_proof import load_key
+from auth.env_file import load_env_file
 from cashman import create_app, lifecycle, request_log
 from cashman.config import Settings, cors_origins_from_env
 from cashman.dev_request_handler import QuietRequestHandler
-from cashman.startup import fail
+from cashman.startup import exit_on_config_error, fail
 
 ROOT = Path(__file__).resolve().parent
 DEV_TOKEN_LIFETIME_S = 24 * 3600
 
-load_dotenv(ROOT / ".env", override=False)
+with exit_on_config_error():
+    load_env_file(ROOT / ".env")
 
 
 def build_app(env: Mapping[str, str]) -> Flask:

@@ -268,23 +268,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidClaimsError:
         parser.error("--sub: must be 1-255 characters without control characters")
     scopes = DEFAULT_SCOPES if args.scope is None else tuple(" ".join(args.scope).split())
-    audience = args.audience or _env_audience()
-    jkt = None
-    if args.dpop_key is not None:
-        from auth.dpop_proof import load_key
+    from auth.variables import ConfigError
 
-        jkt = load_key(args.dpop_key).jkt
+    try:
+        audience = args.audience or _env_audience()
+        jkt = None
+        if args.dpop_key is not None:
+            from auth.dpop_proof import load_key
+
+            jkt = load_key(args.dpop_key).jkt
+        issuer = DevIssuer.load()
+    except (ConfigError, DevIssuerError, OSError, ValueError) as exc:
+        # one line, as the servers refuse a bad setting: a key file or .env it cannot use
+        print(f"auth.dev_issuer: {exc}", file=sys.stderr)
+        return 2
     print(WARNING, file=sys.stderr)
-    print(DevIssuer.load().mint(args.sub, scopes, args.expires_in, audience, jkt=jkt))
+    print(issuer.mint(args.sub, scopes, args.expires_in, audience, jkt=jkt))
     return 0
 
 
 def _env_audience() -> str:
-    """``API_AUDIENCE`` as the server reads it: the environment, else ``.env``, else default."""
-    from dotenv import load_dotenv
+    """``API_AUDIENCE`` as the server reads it: the environment, else ``.env``, else default.
+    Raises ``ConfigError`` for a ``.env`` or a value it cannot use."""
+    from auth.env_file import load_env_file
+    from auth.variables import get_value
 
-    load_dotenv(Path(__file__).resolve().parent.parent / ".env", override=False)
-    return os.environ.get("API_AUDIENCE", "").strip() or DEV_AUDIENCE
+    load_env_file(Path(__file__).resolve().parent.parent / ".env")
+    return get_value(os.environ, "API_AUDIENCE") or DEV_AUDIENCE
 
 
 if __name__ == "__main__":

@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from dotenv import load_dotenv
-
 from auth.dev_issuer import dpop_key_file, write_new_key
+from auth.env_file import load_env_file
 from auth.testing import DPoPKey, generate_ec_key
+from auth.variables import ConfigError
 
 
 def load_key(path: Path) -> DPoPKey:
@@ -67,10 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "client's, beside DEV_ISSUER_KEY_FILE)",
     )
     args = parser.parse_args(argv)
-    load_dotenv(Path(__file__).resolve().parent.parent / ".env", override=False)
     try:
+        load_env_file(Path(__file__).resolve().parent.parent / ".env")
         key = load_key(args.key or dpop_key_file())
-    except (OSError, ValueError) as exc:
+    except (ConfigError, OSError, ValueError) as exc:
         print(f"auth.dpop_proof: {exc}", file=sys.stderr)
         return 2
     # RFC 9449 §4.2: htu is the URI without query and fragment

@@ -28,6 +28,9 @@ ASYMMETRIC_ALGORITHMS = (
     "ES512",
 )
 HTTPS_ONLY = "must use https (plain http only for localhost/127.0.0.1/::1)"
+# PEP 383: Python hands over environment bytes that are not UTF-8 as lone surrogates,
+# which no setting can use (nor encode again: a secret's bytes, a database path)
+_UNDECODABLE = re.compile("[\ud800-\udfff]")
 
 
 class ConfigError(Exception):
@@ -41,10 +44,16 @@ class ConfigError(Exception):
 
 
 def get_value(env: Mapping[str, str], name: str) -> str | None:
-    """The stripped value, or None when unset or blank (``.env`` files often leave ``X=``)."""
+    """The stripped value, or None when unset or blank (``.env`` files often leave ``X=``).
+
+    Raises ``ConfigError`` naming ``name`` when the value holds bytes that are not UTF-8
+    (the value itself is not quoted: it may be a secret).
+    """
     value = env.get(name)
     if value is None or not value.strip():
         return None
+    if _UNDECODABLE.search(value):
+        raise ConfigError(name, "is not UTF-8 text (it holds a byte that UTF-8 cannot decode)")
     return value.strip()
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from auth import AuthSettings, ConfigError
+from auth.variables import get_value
 from cashman.server_config import Bind, parse_bind
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
     """``DATABASE_URL`` checked and normalized (SQLite file under ``instance/`` by default).
     Raises ``ConfigError`` when invalid (SPEC §2, §5)."""
     env = os.environ if env is None else env
-    url = (env.get("DATABASE_URL") or "").strip() or DEFAULT_DATABASE_URL
+    url = get_value(env, "DATABASE_URL") or DEFAULT_DATABASE_URL
     for alias in _PG_ALIASES:
         if url.startswith(alias):
             url = _PG_DRIVER + url[len(alias) :]
@@ -50,7 +51,7 @@ def cors_origins_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
     """``CORS_ORIGINS``: exact origins, lower-cased, a trailing slash forgiven.
     Raises ``ConfigError`` for a value that is not an origin (SPEC §2, §4 CORS)."""
     origins = []
-    for item in env.get("CORS_ORIGINS", "").split(","):
+    for item in (get_value(env, "CORS_ORIGINS") or "").split(","):
         origin = item.strip().rstrip("/").lower()
         if not origin:
             continue
@@ -93,10 +94,10 @@ class Settings:
         ``API_BASE_URL`` (SPEC §3a); the production entries never pass it."""
         env = os.environ if env is None else env
         origins = cors_origins_from_env(env)
-        port_text = (env.get("PORT") or "").strip() or "5000"
+        port_text = get_value(env, "PORT") or "5000"
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             raise ConfigError("PORT", "must be a TCP port number (1-65535)")
-        metrics_text = (env.get("METRICS_BIND") or "").strip()
+        metrics_text = get_value(env, "METRICS_BIND") or ""
         return cls(
             auth=AuthSettings.from_env(env, is_development=is_development),
             database_url=database_url_from_env(env),

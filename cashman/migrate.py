@@ -29,7 +29,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from auth import ConfigError
-from cashman.config import database_url_from_env
+from auth.env_file import load_env_file
+from cashman.config import PROJECT_ROOT, database_url_from_env
 from cashman.database import build_engine
 from cashman.migration_lock import migration_lock
 from cashman.schema_revisions import (
@@ -102,12 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m cashman.migrate [--to REVISION]``: migrate the database named by
     ``DATABASE_URL``; one line and exit status 2 when it cannot (``cashman.startup``)."""
     args = parse_args(argv)
-    from dotenv import load_dotenv
-
     with exit_on_config_error():
         # an unknown --to is refused before any setting is read or the database touched
         target = HEAD if args.to is None else resolve_target(args.to, known_revisions())
-        load_dotenv(override=False)
+        load_env_file(PROJECT_ROOT / ".env")
         url = database_url_from_env()
         before = migrate_url(url, target)
     shown = make_url(url).render_as_string()

@@ -39,15 +39,15 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from dotenv import load_dotenv
 from flask import Flask
 
 from auth import ConfigError
+from auth.env_file import load_env_file
 from cashman import lifecycle
 from cashman.config import PROJECT_ROOT
 from cashman.parent_watch import watch_parent
 from cashman.server_config import ServerSettings
-from cashman.startup import fail, migrate_or_exit
+from cashman.startup import exit_on_config_error, fail, migrate_or_exit
 from cashman.worker_watch import WorkerWatch
 
 HEAD_READ_TIMEOUT_S = 30
@@ -158,7 +158,8 @@ def build_server(size: ServerSettings) -> Any:
 def main(argv: Sequence[str] | None = None) -> None:
     """Check, migrate, then serve until SIGTERM or SIGINT."""
     args = parse_args(argv)
-    load_dotenv(PROJECT_ROOT / ".env", override=False)
+    with exit_on_config_error():
+        load_env_file(PROJECT_ROOT / ".env")
     settings = lifecycle.prepare(os.environ)
     size = server_settings(args, os.environ)
     # the API's address too: granian would otherwise fail with a stack trace when it binds

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from auth import ConfigError
+from auth.variables import get_value
 
 DEFAULT_PORT = 8000
 DEFAULT_THREADS = 4
@@ -139,9 +140,10 @@ class ServerSettings:
 
 
 def first_set(env: Mapping[str, str], names: Sequence[str]) -> tuple[str, str | None]:
-    """The first of ``names`` with a non-blank value in ``env``, and that value (else None)."""
+    """The first of ``names`` with a non-blank value in ``env``, and that value (else None).
+    Raises ``ConfigError`` for a value that is not UTF-8 (``auth.variables.get_value``)."""
     for name in names:
-        value = env.get(name, "").strip()
+        value = get_value(env, name)
         if value:
             return name, value
     return names[-1], None

@@ -99,6 +99,10 @@ def test_settings_jwks_url_override():
         ({"JWKS_MAX_STALE": "1e99"}, "JWKS_MAX_STALE"),
         ({"AUTH_TOKEN_CACHE_SIZE": "1.5"}, "AUTH_TOKEN_CACHE_SIZE"),
         ({"AUTH_TOKEN_CACHE_SIZE": "-1"}, "AUTH_TOKEN_CACHE_SIZE"),
+        # an environment byte that is not UTF-8 reaches Python as a lone surrogate (PEP 383)
+        ({"AUTH0_ISSUER": "https://caf\udce9.example.com/"}, "AUTH0_ISSUER"),
+        ({"AUTH0_DOMAIN": "caf\udce9.example.com"}, "AUTH0_DOMAIN"),
+        ({"API_AUDIENCE": "https://api.example/\udcff"}, "API_AUDIENCE"),
     ],
 )
 def test_settings_bad_variable_names_it_in_one_line(env, variable):
@@ -108,6 +112,7 @@ def test_settings_bad_variable_names_it_in_one_line(env, variable):
     assert caught.value.variable == variable
     assert message.startswith(f"{variable}: ")
     assert "\n" not in message
+    assert "\udc" not in message  # a value that cannot be printed is not quoted
 
 
 def test_settings_missing_audience_message():

@@ -12,6 +12,7 @@ import requests
 from auth import dev_issuer
 from tests.support import raw_http
 from tests.support.processes import (
+    GUNICORN,
     PYTHON,
     ROOT,
     curl_lines,
@@ -248,6 +249,32 @@ def test_dotenv_read_and_environment_wins(copied_entry, dotenv, env, status):
     result = run_command([PYTHON, "-c", "import server"], full_env, cwd=copied_entry)
     assert result.returncode == status, result.stderr
     assert "Traceback" not in result.stderr
+
+
+UNUSABLE_DOTENV = {
+    # what some Windows editors save as "Unicode"
+    "utf-16": "API_AUDIENCE=https://api.example.com/\n".encode("utf-16"),
+    "latin-1": "API_AUDIENCE=https://api.example.com/caf\xe9\n".encode("latin-1"),
+    "nul": b"API_AUDIENCE=https://api.example.com/\nAUTH_LEEWAY=\x00\n",
+}
+
+
+@pytest.mark.parametrize("entry", ["dev", "gunicorn"])
+@pytest.mark.parametrize("content", UNUSABLE_DOTENV.values(), ids=UNUSABLE_DOTENV.keys())
+def test_a_dotenv_that_cannot_be_used_is_one_line(copied_entry, entry, content):
+    # python-dotenv's error was a stack trace and exit status 1 on every entry
+    shutil.copy(ROOT / "gunicorn.conf.py", copied_entry / "gunicorn.conf.py")
+    (copied_entry / ".env").write_bytes(content)
+    settings = {"AUTH0_DOMAIN": "example.us.auth0.com", "BIND": f"127.0.0.1:{free_port()}"}
+    env = hermetic_env(copied_entry, **settings, PYTHONPATH=str(ROOT))
+    for name in ("API_AUDIENCE", "AUTH_LEEWAY"):
+        env.pop(name, None)  # unset, so .env would fill them
+    command = [PYTHON, "-c", "import server"] if entry == "dev" else [GUNICORN, "server:app"]
+    result = run_command(command, env, cwd=copied_entry)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [result.stderr.strip()] and result.stderr.startswith(
+        "cashman: configuration error: .env: "
+    ), result.stderr
 
 
 @pytest.mark.parametrize("port", ["0", "99999", "65536", "-1", "http", "\uff15\uff10\uff10\uff10"])

@@ -74,6 +74,12 @@ def closed_port() -> int:
         ({**TENANT, "AUTH_DPOP_ALGORITHMS": "HS256"}, "AUTH_DPOP_ALGORITHMS"),
         ({**TENANT, "AUTH_DPOP_MAX_AGE": "3600"}, "AUTH_DPOP_MAX_AGE"),
         ({**TENANT, "AUTH_DPOP_NONCE_SECRET": "too-short"}, "AUTH_DPOP_NONCE_SECRET"),
+        # bytes that are not UTF-8 (Python passes them on as lone surrogates): a secret
+        # from /dev/urandom, a Latin-1 path; each crashed with a stack trace
+        ({**TENANT, "AUTH_DPOP_NONCE_SECRET": "abc\udcff" + "d" * 40}, "AUTH_DPOP_NONCE_SECRET"),
+        ({**TENANT, "DATABASE_URL": "sqlite:////tmp/caf\udce9.db"}, "DATABASE_URL"),
+        ({**TENANT, "API_AUDIENCE": "https://api.example/caf\udce9"}, "API_AUDIENCE"),
+        ({**TENANT, "WEB_THREADS": "4\udcff"}, "WEB_THREADS"),
         # the metrics' files: a path that cannot be a directory, or a file
         ({**METRICS, "PROMETHEUS_MULTIPROC_DIR": "/proc/nope"}, "PROMETHEUS_MULTIPROC_DIR"),
         ({**METRICS, "PROMETHEUS_MULTIPROC_DIR": "/etc/passwd"}, "PROMETHEUS_MULTIPROC_DIR"),
@@ -89,6 +95,13 @@ def test_bad_setting_is_one_line_and_exit_2(request, tmp_path, kind, env, variab
     assert line.startswith(f"cashman: configuration error: {variable}: "), line
     if variable == "CASHMAN_DEV_ISSUER":  # the line names the entry that refused, and the other
         assert "python -m cashman.serve" in line and "gunicorn" in line, line
+
+
+def test_gunicorn_log_level_it_does_not_know_is_one_line(tmp_path):
+    # gunicorn itself would take "loud" silently as "info"
+    server = production("gunicorn", tmp_path, free_port(), **TENANT, GUNICORN_LOGLEVEL="loud")
+    line = one_line_refusal(server)
+    assert line.startswith("cashman: configuration error: GUNICORN_LOGLEVEL: "), line
 
 
 @pytest.mark.parametrize("kind", SERVERS)
