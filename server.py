@@ -215,6 +215,7 @@ def run_development(argv: Sequence[str] | None = None) -> None:
     app = build_app(env)
     settings: Settings = app.config["CASHMAN_SETTINGS"]
     request_log.log_startup(settings.auth.issuers, settings.auth.api_audience)
+    lifecycle.log_startup_warnings(settings)
     port = settings.port if cli_port is None else cli_port
     if issuer_server is not None:
         issuer = issuer_server.dev_issuer

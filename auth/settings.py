@@ -22,7 +22,6 @@ verbatim: a full URL is matched exactly, as the SPEC asks.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,8 +39,6 @@ from auth.variables import (  # noqa: F401 - ConfigError and ASYMMETRIC_ALGORITH
     number,
     split_list,
 )
-
-logger = logging.getLogger(__name__)
 
 # RFC 1123 §2.1: a label is 1-63 letters, digits and hyphens, not starting or ending with one
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
@@ -80,6 +77,24 @@ class AuthSettings:
     # proof whose htu nobody configured
     dpop: DPoPSettings = field(default=DPOP_OFF)
 
+    @property
+    def startup_warnings(self) -> tuple[str, ...]:
+        """One line for each setting that is valid but likely a mistake, for the app to
+        log once at start-up: an issuer whose tokens will not match (``issuer_warning``),
+        ``JWKS_MIN_REFRESH_INTERVAL`` below 1 s, DPoP off for lack of ``API_BASE_URL``
+        (``DPoPSettings.startup_warning``). Empty when there is none."""
+        warnings = [w for w in map(issuer_warning, self.issuers) if w is not None]
+        if self.jwks_min_refresh_interval < 1:
+            # Allowed so a test suite sees a rotated key at once; in production it lets every
+            # request with a random kid reach the issuer.
+            warnings.append(
+                f"JWKS_MIN_REFRESH_INTERVAL is {self.jwks_min_refresh_interval:g} s (below 1 s):"
+                " random kids can then reach the issuer on every request; use only in tests"
+            )
+        if self.dpop.startup_warning is not None:
+            warnings.append(self.dpop.startup_warning)
+        return tuple(warnings)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, is_development: bool = False) -> AuthSettings:
         """Validate the SPEC §2 variables in ``env``; raise ``ConfigError`` on the first bad one.
@@ -93,14 +108,6 @@ class AuthSettings:
             raise ConfigError("API_AUDIENCE", "is required (the API identifier expected in `aud`)")
         issuers, owner_includes_issuer = _issuers(env)
         min_refresh = _seconds(env, "JWKS_MIN_REFRESH_INTERVAL", 30)
-        if min_refresh < 1:
-            # Allowed so a test suite sees a rotated key at once; in production it lets every
-            # request with a random kid reach the issuer.
-            logger.warning(
-                "JWKS_MIN_REFRESH_INTERVAL is %g s (below 1 s): random kids can then reach "
-                "the issuer on every request; use only in tests",
-                min_refresh,
-            )
         return cls(
             api_audience=audience,
             issuers=issuers,
@@ -153,7 +160,6 @@ def _issuers(env: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
             raise ConfigError("AUTH0_ISSUER", "lists no issuer URL")
         for issuer in issuers:
             check_url("AUTH0_ISSUER", issuer)
-            _warn_missing_slash(issuer)
         return tuple(dict.fromkeys(issuers)), True
     domains = get_value(env, "AUTH0_DOMAIN")
     if domains is None:
@@ -195,14 +201,24 @@ def _is_host(text: str) -> bool:
     return match["port"] is None or 0 < int(match["port"]) <= 65535
 
 
-def _warn_missing_slash(issuer: str) -> None:
+def issuer_warning(issuer: str) -> str | None:
+    """Why tokens of ``issuer`` (a configured issuer URL) would likely never match its
+    ``iss``, compared exactly (SPEC §3 step 5); None when nothing looks wrong."""
     # Auth0 writes `iss` as "https://tenant/": "https://tenant" would never match.
     if not issuer.endswith("/") and (urlsplit(issuer).path == "" or ".auth0.com" in issuer.lower()):
-        logger.warning(
-            "AUTH0_ISSUER %s has no trailing '/'; Auth0 issues `iss` with one, "
-            "so its tokens will not match",
-            issuer,
+        return (
+            f"AUTH0_ISSUER {issuer} has no trailing '/'; Auth0 issues `iss` with one, "
+            "so its tokens will not match"
         )
+    # scheme and host are case-insensitive as URLs (RFC 3986 §6.2.2.1), but not as `iss`
+    scheme, _, rest = issuer.partition("://")
+    authority = rest.partition("/")[0]
+    if scheme != scheme.lower() or authority != authority.lower():
+        return (
+            f"AUTH0_ISSUER {issuer} has upper-case letters in its scheme or host; `iss` is "
+            "compared exactly and Auth0 writes it in lower case, so its tokens will not match"
+        )
+    return None
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

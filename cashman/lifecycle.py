@@ -87,12 +87,17 @@ def before_workers_start(settings: Settings) -> None:
     trusted, warn once when DPoP runs off for lack of ``API_BASE_URL`` (SPEC §3a), and
     start the metrics listener when ``METRICS_BIND`` is set (SPEC §6)."""
     request_log.log_startup(settings.auth.issuers, settings.auth.api_audience)
-    warning = settings.auth.dpop.startup_warning
-    if warning is not None:
-        logger.warning(json.dumps({"event": "startup_warning", "message": warning}))
+    log_startup_warnings(settings)
     registry = worker_registry()
     if settings.metrics_bind is not None:
         metrics_listener.start(settings.metrics_bind, registry.directory)
+
+
+def log_startup_warnings(settings: Settings) -> None:
+    """Each of ``settings.auth.startup_warnings`` as one JSON line, event
+    ``startup_warning`` (SPEC §2: a likely mistake is a warning, not a refusal)."""
+    for warning in settings.auth.startup_warnings:
+        logger.warning(json.dumps({"event": "startup_warning", "message": warning}))
 
 
 def worker_registry() -> WorkerRegistry:

@@ -173,6 +173,22 @@ def test_configuration_is_checked_once_not_per_worker(running):
     # the one start-up warning the settings give: once for the server, not once per worker
     warnings = [line for line in running.stderr.splitlines() if "JWKS_MIN_REFRESH_INTERVAL" in line]
     assert len(warnings) == 1, running.stderr
+    assert json.loads(warnings[0])["event"] == "startup_warning"
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_an_issuer_its_tokens_cannot_match_is_a_start_up_warning(tmp_path, issuer, kind):
+    # `iss` is compared exactly: an issuer written in upper case matches no token
+    shouted = issuer.kit.issuer.replace("http://", "HTTP://", 1)
+    port = free_port()
+    server = production(kind, tmp_path, port, **{**issuer.env(), "AUTH0_ISSUER": shouted})
+    try:
+        server.wait_http(f"http://127.0.0.1:{port}/ping")
+    finally:
+        server.stop()
+    events = [json.loads(line) for line in server.stderr.splitlines() if "upper-case" in line]
+    assert [e["event"] for e in events] == ["startup_warning"], server.stderr
+    assert shouted in events[0]["message"]
 
 
 def test_startup_line_is_written_once(running, issuer):
