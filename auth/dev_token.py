@@ -33,6 +33,7 @@ from auth.dpop import DPoPVerifier
 from auth.dpop_settings import DPoPSettings
 from auth.errors import AuthError, InvalidClaimsError
 from auth.jwks_server import JWKSHandler, JWKSServer
+from auth.loopback import names_loopback
 from auth.replay import MemoryReplayStore
 
 ENDPOINT_PATH = "/oauth/token"
@@ -109,10 +110,14 @@ class TokenHandler(JWKSHandler):
 
     def do_OPTIONS(self) -> None:
         """CORS preflight of the token request (it carries a ``DPoP`` header)."""
+        if self._refused_host():
+            return
         self._send(204, None, preflight=True)
 
     def do_POST(self) -> None:
         """A token, bound to the proof's key when there is a proof."""
+        if self._refused_host():
+            return
         if self.path.split("?", 1)[0] != ENDPOINT_PATH:
             self._send(404, {"error": "not_found"})
             return
@@ -122,6 +127,16 @@ class TokenHandler(JWKSHandler):
             return
         status, body = self.server.token_response(fields, self.headers.get_all("DPoP") or [])
         self._send(status, body)
+
+    def _refused_host(self) -> bool:
+        """421 unless the request names a loopback host (or none, as HTTP/1.0 may): a page
+        on a name rebound to 127.0.0.1 would otherwise mint tokens as its same origin."""
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) <= 1 and all(names_loopback(host) for host in hosts):
+            return False
+        description = "the token endpoint answers only localhost, 127.0.0.1 or [::1] in Host"
+        self._send(421, {"error": "invalid_request", "error_description": description})
+        return True
 
     def _fields(self) -> dict[str, str] | None:
         """The body's ``sub`` and ``scope`` (form or JSON); None when unreadable."""

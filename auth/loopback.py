@@ -29,3 +29,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(literal) == _IPV6_LOOPBACK
     except ValueError:
         return False
+
+
+def names_loopback(host_field: str) -> bool:
+    """Whether a ``Host`` field value (``host[:port]``, RFC 9110 §7.2) names a loopback
+    host (``is_loopback``), whatever the port.
+
+    A server bound to loopback checks it to refuse DNS rebinding: a web page whose own
+    name was made to resolve to 127.0.0.1 reaches the server as its same origin, with
+    that name in ``Host``. Never raises.
+    """
+    value = host_field.strip()
+    if value.startswith("["):  # an IPv6 literal, then ":port" or nothing
+        literal, bracket, rest = value.partition("]")
+        host, port = literal + bracket, rest.removeprefix(":")
+        if rest and not rest.startswith(":"):
+            return False
+    else:
+        host, _, port = value.partition(":")
+    return (not port or port.isdigit()) and is_loopback(host)

@@ -11,6 +11,10 @@ the app logs one redacted JSON line per request itself (``cashman.request_log``)
 refusal is the API's JSON error shape with the status's standard reason, logged by its
 status alone; and every line the handler still writes passes the same redaction as
 gunicorn's (``cashman.redaction``).
+
+The server binds to loopback only, and answers only requests that name a loopback host
+in ``Host`` (421 otherwise): a web page on a name rebound to 127.0.0.1 (DNS rebinding)
+would otherwise reach it as its own origin, past ``CORS_ORIGINS``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from http import HTTPStatus
 
 from werkzeug.serving import WSGIRequestHandler
 
+from auth.loopback import names_loopback
 from cashman.errors import generic_error_body
 from cashman.redaction import redact_text
 
@@ -27,6 +32,17 @@ _NO_BODY = (HTTPStatus.NO_CONTENT, HTTPStatus.RESET_CONTENT, HTTPStatus.NOT_MODI
 
 class QuietRequestHandler(WSGIRequestHandler):
     """``WSGIRequestHandler`` without its access line, with JSON refusals and redacted logs."""
+
+    def run_wsgi(self) -> None:
+        """The app, for a request naming a loopback host in its one ``Host`` (or none, as
+        HTTP/1.0 may); 421 for another name, 400 for two ``Host`` fields (RFC 9112 §3.2)."""
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) > 1:
+            self.send_error(HTTPStatus.BAD_REQUEST)
+        elif hosts and not names_loopback(hosts[0]):
+            self.send_error(HTTPStatus.MISDIRECTED_REQUEST)
+        else:
+            super().run_wsgi()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Skip werkzeug's per-request line: the app writes its own."""
@@ -46,6 +62,7 @@ class QuietRequestHandler(WSGIRequestHandler):
         self.request_version = self.protocol_version
         self.send_response(code)  # no message: http.server's standard reason for the code
         self.send_header("Connection", "close")
+        self.close_connection = True
         body = b""
         if code >= 200 and code not in _NO_BODY:
             body = generic_error_body(code)

@@ -42,6 +42,7 @@ _GENERIC: dict[int, tuple[str, str]] = {
     414: ("uri_too_long", "The URL is too long."),
     415: ("unsupported_media_type", "The request body must be application/json."),
     417: ("expectation_failed", "The Expect header cannot be met."),
+    421: ("misdirected_request", "This server does not answer for the host in Host."),
     422: ("validation_error", "The request is invalid."),
     429: ("too_many_requests", "Too many requests; see Retry-After."),
     431: ("request_header_fields_too_large", "The request headers are too large."),

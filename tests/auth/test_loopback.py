@@ -12,6 +12,7 @@ import pytest
 from auth import AuthSettings, ConfigError, is_loopback
 from auth.dev_issuer import DevIssuerError, require_loopback
 from auth.jwks_server import JWKSServer
+from auth.loopback import names_loopback
 
 LOOPBACK = ["localhost", "LocalHost", "127.0.0.1", "::1", "[::1]", "0:0:0:0:0:0:0:1", "0::01"]
 NOT_LOOPBACK = [
@@ -71,3 +72,28 @@ def test_dev_issuer_and_jwks_server_refuse_what_settings_refuse(host):
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "LOCALHOST"])
 def test_dev_issuer_accepts_what_settings_accept(host):
     require_loopback(host)
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        ("localhost", True),
+        ("LocalHost:5000", True),
+        ("127.0.0.1:8080", True),
+        ("[::1]", True),
+        ("[::1]:5000", True),
+        ("[0:0:0:0:0:0:0:1]:5000", True),
+        (" 127.0.0.1:5000 ", True),  # RFC 9110 §5.5: optional whitespace around the value
+        ("evil.example", False),
+        ("localhost.evil.example:5000", False),
+        ("127.0.0.1.nip.io:5000", False),
+        ("127.0.0.2:5000", False),  # loopback to the kernel, not to the SPEC
+        ("::1", False),  # an IPv6 literal in Host is bracketed
+        ("[::1]x", False),
+        ("localhost:50a0", False),
+        ("localhost:", True),  # an empty port is the default one (RFC 3986 §3.2.3)
+        ("", False),
+    ],
+)
+def test_names_loopback_reads_a_host_field(field, expected):
+    assert names_loopback(field) is expected

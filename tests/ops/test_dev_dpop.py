@@ -179,6 +179,31 @@ def test_token_endpoint_cors_for_allowed_origins_only(server):
     assert allowed.headers["Access-Control-Allow-Origin"] == ORIGIN
 
 
+@pytest.mark.parametrize("method", ["POST", "OPTIONS"])
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        # DNS rebinding: a page on a name made to resolve to 127.0.0.1 is its own origin
+        ("evil.example:{port}", 421),
+        ("localhost.evil.example", 421),
+        ("127.0.0.1.evil.example:{port}", 421),
+        ("localhost:{port}", None),
+        ("127.0.0.1:{port}", None),
+        ("[::1]:{port}", None),
+    ],
+)
+def test_token_endpoint_answers_only_loopback_names_in_host(server, method, host, status):
+    port = server.server_address[1]
+    headers = {"Host": host.format(port=port), "Origin": ORIGIN}
+    resp = requests.request(method, server.token_url, headers=headers, timeout=10)
+    if status is None:
+        assert resp.status_code in (200, 204)
+    else:
+        assert resp.status_code == status
+        assert resp.json()["error"] == "invalid_request"
+        assert "access_token" not in resp.text
+
+
 def test_token_endpoint_binds_to_loopback_only(issuer):
     with pytest.raises(dev_issuer.DevIssuerError):
         DevIssuerServer(issuer, audience="a", host="0.0.0.0")  # noqa: S104

@@ -129,6 +129,41 @@ def test_mint_command_token_accepted_by_running_server(running, tmp_path):
     assert (listed.status_code, posted.status_code) == (200, 403)
 
 
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        # DNS rebinding: a page on a name made to resolve to 127.0.0.1 is its own origin,
+        # past CORS_ORIGINS; the answer is not the app's
+        ("evil.example:{port}", 421),
+        ("localhost.evil.example:{port}", 421),
+        ("localhost:{port}", 200),
+        ("127.0.0.1:{port}", 200),
+        ("[::1]:{port}", 200),
+        ("LOCALHOST", 200),
+    ],
+)
+def test_dev_server_answers_only_loopback_names_in_host(running, host, status):
+    token, url = curl_lines(running.stdout)[0]
+    port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+    head = f"GET /secured/ping HTTP/1.1\r\nHost: {host.format(port=port)}\r\n"
+    with raw_http.connect(port) as sock:
+        sock.sendall(f"{head}Authorization: Bearer {token}\r\n\r\n".encode("ascii"))
+        answer = raw_http.read_response(sock)
+    assert answer.status == status
+    assert answer.headers["content-type"] == "application/json"
+    if status == 421:
+        assert answer.json()["code"] == "misdirected_request"
+        assert answer.closes
+
+
+def test_dev_server_refuses_two_host_fields(running):
+    port = int(curl_lines(running.stdout)[0][1].rsplit(":", 1)[1].split("/", 1)[0])
+    with raw_http.connect(port) as sock:
+        sock.sendall(f"GET /ping HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: x\r\n\r\n".encode())
+        answer = raw_http.read_response(sock)
+    assert (answer.status, answer.json()["code"]) == (400, "bad_request")
+
+
 def test_access_token_in_query_never_printed(running):
     token, url = curl_lines(running.stdout)[0]
     requests.get(f"{url}?access_token={token}", timeout=10)
