@@ -46,7 +46,8 @@ def request_base_url(req: Request) -> str:
     match = _HOST.fullmatch(host)
     if match is None or (match["port"] is not None and not 0 < int(match["port"]) < 65536):
         raise MalformedHostError()
-    return f"{req.scheme}://{host}"
+    # the normal form API_BASE_URL is used in (RFC 3986 §6.2.2.1: the host in lower case)
+    return f"{req.scheme}://{host.lower()}"
 
 
 class Auth:
