@@ -125,6 +125,14 @@ class TransactionNotFoundError(NotFound):
     description = "There is no such transaction."
 
 
+class HostFieldError(BadRequest):
+    """400: an HTTP/1.1 request without a ``Host`` field, or with more than one (RFC 9112
+    §3.2: a server MUST answer so)."""
+
+    error_code = "invalid_host"
+    description = "An HTTP/1.1 request needs exactly one Host header."
+
+
 class DatabaseUnavailableError(ServiceUnavailable):
     """503 with ``Retry-After``: the database is down, unreachable or locked (SPEC §5, §6)."""
 

@@ -1,7 +1,8 @@
 """What runs around every view: one before-request hook and one after-request hook (SPEC §4, §6).
 
 Before the view: the request id and clock (``cashman.request_log``), a method sent
-in other than upper case refused, then the CORS preflight answer (``cashman.cors``).
+in other than upper case and a ``Host`` field missing or repeated refused, then the
+CORS preflight answer (``cashman.cors``).
 After it, in this order: the body headers and ``Cache-Control``
 (``cashman.response_hooks``), CORS headers and ``Vary``, then the request id header
 and the request's log line, last so that it sees the final status.
@@ -19,6 +20,7 @@ from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from cashman import cors, request_log, response_hooks
+from cashman.errors import HostFieldError
 
 
 def init_app(app: Flask, cors_origins: tuple[str, ...]) -> None:
@@ -33,6 +35,7 @@ def init_app(app: Flask, cors_origins: tuple[str, ...]) -> None:
         request_log.start_request(req, g._get_current_object())  # type: ignore[attr-defined]
         if req.environ["REQUEST_METHOD"] != req.method:
             refuse_method_as_sent(app, req)
+        refuse_bad_host_field(req.environ)
         return cors.answer_preflight(req)
 
     def after_request(response: Response) -> Response:
@@ -64,3 +67,13 @@ def refuse_method_as_sent(app: Flask, req: Request) -> None:
     if not allowed:
         raise NotFound()
     raise MethodNotAllowed(valid_methods=sorted(allowed))
+
+
+def refuse_bad_host_field(environ: dict) -> None:
+    """RFC 9112 §3.2: an HTTP/1.1 request with no ``Host`` field, or with more than one,
+    is a 400 (``HostFieldError``). gunicorn refuses two itself and passes none on as
+    absent; granian passes none on as empty and two joined by a comma, which no single
+    ``host[:port]`` holds. HTTP/1.0 may omit it."""
+    host = environ.get("HTTP_HOST")
+    if (not host and environ.get("SERVER_PROTOCOL") == "HTTP/1.1") or (host and "," in host):
+        raise HostFieldError()

@@ -57,6 +57,28 @@ def test_non_ascii_or_empty_authorization_is_the_apps_400(shared_server, value):
     assert (answer.status, json.loads(answer.body)["code"]) == (400, "invalid_header")
 
 
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        # RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host, or
+        # with two; granian served both
+        (b"GET /ping HTTP/1.1\r\n", 400),
+        (b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: example.com\r\n", 400),
+        (b"GET /ping HTTP/1.1\r\nHost: \r\n", 400),
+        (b"GET /ping HTTP/1.0\r\n", 200),  # HTTP/1.0 may leave it out
+        (b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n", 200),
+    ],
+)
+def test_host_field_missing_or_repeated_is_a_400(shared_server, head, status):
+    with raw_http.connect(shared_server.port) as sock:
+        raw_http.send_all(sock, head + b"Connection: close\r\n\r\n")
+        answer = raw_http.read_response(sock)
+    assert answer.status == status
+    assert answer.headers["content-type"] == "application/json"
+    if status == 400:
+        assert json.loads(answer.body)["code"] in ("invalid_host", "bad_request")
+
+
 # what each server answers itself, before the app can (the README's table)
 REFUSED = {
     "huge head": (b"GET /ping HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 300_000 + b"\r\n\r\n", 431),
