@@ -31,6 +31,7 @@ from auth.env_file import load_env_file
 from cashman import create_app, lifecycle, request_log
 from cashman.config import Settings, cors_origins_from_env
 from cashman.dev_request_handler import QuietRequestHandler
+from cashman.server_config import Bind, listen_problem
 from cashman.startup import exit_on_config_error, fail
 
 ROOT = Path(__file__).resolve().parent
@@ -214,9 +215,14 @@ def run_development(argv: Sequence[str] | None = None) -> None:
         issuer_server, env = start_dev_issuer(host, env)
     app = build_app(env)
     settings: Settings = app.config["CASHMAN_SETTINGS"]
+    port = settings.port if cli_port is None else cli_port
+    # before the banner: its curl lines would name a port another program answers on
+    problem = listen_problem(Bind(host, port))
+    if problem is not None:
+        source = "PORT" if cli_port is None else "--port"
+        fail(f"{source}: cannot listen on {Bind(host, port)} ({problem})")
     request_log.log_startup(settings.auth.issuers, settings.auth.api_audience)
     lifecycle.log_startup_warnings(settings)
-    port = settings.port if cli_port is None else cli_port
     if issuer_server is not None:
         issuer = issuer_server.dev_issuer
         audience = env["API_AUDIENCE"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
 
 import pytest
@@ -318,6 +319,22 @@ def test_dev_server_refuses_a_bad_port_option_in_one_line(tmp_path, port):
     assert server.wait_exit() == 2
     assert server.stderr.strip().splitlines() == [
         "cashman: configuration error: --port: must be a TCP port number (1-65535)"
+    ]
+
+
+def test_dev_server_on_a_port_in_use_is_one_line_and_no_banner(tmp_path):
+    # the banner's curl lines named the port another program answers on; then werkzeug
+    # failed with exit status 1
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = dev_server(tmp_path, port)
+        assert server.wait_exit() == 2, server.stderr
+    assert server.stdout == ""
+    assert server.stderr.strip().splitlines() == [
+        f"cashman: configuration error: --port: cannot listen on 127.0.0.1:{port} "
+        "(Address already in use)"
     ]
 
 
