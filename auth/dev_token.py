@@ -129,10 +129,16 @@ class TokenHandler(JWKSHandler):
         self._send(status, body)
 
     def _refused_host(self) -> bool:
-        """421 unless the request names a loopback host (or none, as HTTP/1.0 may): a page
-        on a name rebound to 127.0.0.1 would otherwise mint tokens as its same origin."""
+        """True, once answered, unless the request names a loopback host in its one
+        ``Host`` (HTTP/1.0 may send none): 421 for another name, since a page on a name
+        rebound to 127.0.0.1 would otherwise mint tokens as its same origin; 400 for two
+        ``Host`` fields, or none in HTTP/1.1 (RFC 9112 §3.2)."""
         hosts = self.headers.get_all("Host") or []
-        if len(hosts) <= 1 and all(names_loopback(host) for host in hosts):
+        if len(hosts) > 1 or (not hosts and self.request_version == "HTTP/1.1"):
+            description = "an HTTP/1.1 request needs exactly one Host header"
+            self._send(400, {"error": "invalid_request", "error_description": description})
+            return True
+        if all(names_loopback(host) for host in hosts):
             return False
         description = "the token endpoint answers only localhost, 127.0.0.1 or [::1] in Host"
         self._send(421, {"error": "invalid_request", "error_description": description})

@@ -166,7 +166,7 @@ class JWKSHandler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         answer = self.server._received(path, dict(self.headers.items()))
         if answer is None:
-            answer = Answer(status=404, body=b'{"error": "not found"}')
+            answer = Answer(status=404, body=b'{"error": "not_found"}')
         if answer.reset:
             # RST instead of FIN: the client sees a dropped connection, no status line.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

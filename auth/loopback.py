@@ -47,4 +47,5 @@ def names_loopback(host_field: str) -> bool:
             return False
     else:
         host, _, port = value.partition(":")
-    return (not port or port.isdigit()) and is_loopback(host)
+    port_ok = not port or (port.isascii() and port.isdigit() and 0 < int(port) < 65536)
+    return port_ok and is_loopback(host)

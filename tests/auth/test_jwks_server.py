@@ -38,6 +38,7 @@ def test_jwks_server_fixed_document_and_unknown_path(kit):
         assert requests.get(server.url, timeout=5).json() == {"keys": []}
         missing = requests.get(server.issuer + "other", timeout=5)
         assert missing.status_code == 404
+        assert missing.json() == {"error": "not_found"}  # as every other code: snake case
         assert server.fetches == 1
         assert [r.path for r in server.requests] == ["/.well-known/jwks.json", "/other"]
 

@@ -91,6 +91,8 @@ def test_dev_issuer_accepts_what_settings_accept(host):
         ("::1", False),  # an IPv6 literal in Host is bracketed
         ("[::1]x", False),
         ("localhost:50a0", False),
+        ("localhost:99999", False),
+        ("localhost:0", False),
         ("localhost:", True),  # an empty port is the default one (RFC 3986 §3.2.3)
         ("", False),
     ],

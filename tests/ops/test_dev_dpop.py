@@ -18,6 +18,7 @@ from auth.dpop_proof import load_key
 from auth.testing import DPoPKey, dpop_headers, jwk_thumbprint
 from cashman import create_app
 from cashman.config import Settings
+from tests.support import raw_http
 from tests.support.processes import PYTHON, hermetic_env, run_command
 
 ORIGIN = "http://127.0.0.1:8080"
@@ -202,6 +203,22 @@ def test_token_endpoint_answers_only_loopback_names_in_host(server, method, host
         assert resp.status_code == status
         assert resp.json()["error"] == "invalid_request"
         assert "access_token" not in resp.text
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /oauth/token HTTP/1.1\r\nContent-Length: 0\r\n",
+        b"POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n"
+        b"Content-Length: 0\r\n",
+    ],
+    ids=["no Host", "two Host fields"],
+)
+def test_token_endpoint_refuses_a_missing_or_repeated_host(server, head):
+    with raw_http.connect(server.server_address[1]) as sock:
+        sock.sendall(head + b"Connection: close\r\n\r\n")
+        answer = raw_http.read_response(sock)
+    assert (answer.status, answer.json()["error"]) == (400, "invalid_request")
 
 
 def test_token_endpoint_binds_to_loopback_only(issuer):
