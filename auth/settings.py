@@ -201,24 +201,31 @@ def _is_host(text: str) -> bool:
     return match["port"] is None or 0 < int(match["port"]) <= 65535
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
 def issuer_warning(issuer: str) -> str | None:
-    """Why tokens of ``issuer`` (a configured issuer URL) would likely never match its
-    ``iss``, compared exactly (SPEC §3 step 5); None when nothing looks wrong."""
+    """Every reason why tokens of ``issuer`` (a configured issuer URL, already checked by
+    ``check_url``) would likely never match its ``iss``, compared exactly (SPEC §3 step
+    5), in one line; None when nothing looks wrong."""
+    reasons = []
+    parts = urlsplit(issuer)
     # Auth0 writes `iss` as "https://tenant/": "https://tenant" would never match.
-    if not issuer.endswith("/") and (urlsplit(issuer).path == "" or ".auth0.com" in issuer.lower()):
-        return (
-            f"AUTH0_ISSUER {issuer} has no trailing '/'; Auth0 issues `iss` with one, "
-            "so its tokens will not match"
-        )
+    if not issuer.endswith("/") and (parts.path == "" or ".auth0.com" in issuer.lower()):
+        reasons.append("has no trailing '/' (Auth0 writes `iss` with one)")
     # scheme and host are case-insensitive as URLs (RFC 3986 §6.2.2.1), but not as `iss`
     scheme, _, rest = issuer.partition("://")
     authority = rest.partition("/")[0]
     if scheme != scheme.lower() or authority != authority.lower():
-        return (
-            f"AUTH0_ISSUER {issuer} has upper-case letters in its scheme or host; `iss` is "
-            "compared exactly and Auth0 writes it in lower case, so its tokens will not match"
-        )
-    return None
+        reasons.append("has upper-case letters in its scheme or host (Auth0 writes none)")
+    if parts.port is not None and parts.port == _DEFAULT_PORTS.get(parts.scheme):
+        reasons.append(f"names the default port {parts.port} (Auth0 writes none)")
+    if not reasons:
+        return None
+    return (
+        f"AUTH0_ISSUER {issuer} {'; '.join(reasons)}: `iss` is compared exactly, "
+        "so its tokens will not match"
+    )
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

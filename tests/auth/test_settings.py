@@ -204,23 +204,28 @@ def test_settings_plain_http_jwks_allowed_for_loopback():
 
 
 @pytest.mark.parametrize(
-    ("issuer", "warning"),
+    ("issuer", "reasons"),
     [
-        ("https://tenant.us.auth0.com", "trailing"),
-        ("https://login.example.com", "trailing"),
-        ("https://tenant.us.auth0.com/", None),
-        ("https://idp.example.com/realms/main", None),
-        # `iss` is compared exactly, and Auth0 writes it in lower case
-        ("HTTPS://tenant.us.auth0.com/", "upper-case"),
-        ("https://Tenant.us.auth0.com/", "upper-case"),
-        ("https://idp.example.com/Realms/Main", None),  # a path keeps its case
+        ("https://tenant.us.auth0.com", ["trailing"]),
+        ("https://login.example.com", ["trailing"]),
+        ("https://tenant.us.auth0.com/", []),
+        ("https://idp.example.com/realms/main", []),
+        # `iss` is compared exactly, and Auth0 writes it in lower case, without a port
+        ("HTTPS://tenant.us.auth0.com/", ["upper-case"]),
+        ("https://Tenant.us.auth0.com/", ["upper-case"]),
+        ("https://idp.example.com/Realms/Main", []),  # a path keeps its case
+        ("https://tenant.us.auth0.com:443/", ["default port"]),
+        ("https://idp.example.com:8443/", []),
+        ("http://127.0.0.1:80/", ["default port"]),
+        # every reason at once, not one per restart
+        ("https://TENANT.auth0.com:443", ["trailing", "upper-case", "default port"]),
     ],
 )
-def test_settings_warns_on_an_issuer_its_tokens_will_not_match(issuer, warning):
+def test_settings_warns_on_an_issuer_its_tokens_will_not_match(issuer, reasons):
     warnings = [w for w in settings(AUTH0_ISSUER=issuer).startup_warnings if "AUTH0_ISSUER" in w]
-    assert len(warnings) == (warning is not None)
-    if warning is not None:
-        assert warning in warnings[0] and issuer in warnings[0] and "\n" not in warnings[0]
+    assert len(warnings) == bool(reasons)
+    for reason in reasons:
+        assert reason in warnings[0] and issuer in warnings[0] and "\n" not in warnings[0]
 
 
 def test_settings_several_issuers_keep_order_and_jwks():
