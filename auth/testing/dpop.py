@@ -54,7 +54,10 @@ class DPoPKey:
     """
 
     def __init__(self, alg: str = "ES256", key: Any = None) -> None:
-        """``alg``: ES256/384/512 (a fresh EC key) or RS*/PS* (a fresh RSA-2048 key)."""
+        """``alg``: ES256/384/512 (a fresh EC key) or RS*/PS* 256/384/512 (a fresh RSA-2048
+        key); ``ValueError`` for another."""
+        if alg[:2] not in ("ES", "RS", "PS") or alg[2:] not in ("256", "384", "512"):
+            raise ValueError(f"a DPoP key signs with ES*, RS* or PS* (256/384/512), not {alg!r}")
         self.alg = alg
         if key is None:
             key = generate_ec_key(alg) if alg.startswith("ES") else generate_rsa_key()

@@ -107,21 +107,23 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
 def sign(signing_input: bytes, alg: str, key: PrivateKey | bytes) -> bytes:
     """A JWS signature (RFC 7518 §3) of ``signing_input`` with ``alg``; HS* takes bytes.
 
-    Raises ``TypeError`` when an HS* ``key`` is not bytes, ``KeyError`` for an unknown hash.
+    Raises ``TypeError`` when ``key`` is not the kind ``alg`` signs with (bytes for HS*,
+    an RSA key for RS*/PS*, an EC key for ES*), ``KeyError`` for an unknown hash.
     """
     digest = HASHES[alg[2:]]
     if alg.startswith("HS"):
         if not isinstance(key, bytes):
             raise TypeError("HS* signs with a bytes secret")
         return hmac.new(key, signing_input, getattr(hashlib, digest.name)).digest()
+    if alg.startswith(("RS", "PS")) and not isinstance(key, rsa.RSAPrivateKey):
+        raise TypeError(f"{alg} signs with an RSA private key, not {type(key).__name__}")
     if alg.startswith("RS"):
-        assert isinstance(key, rsa.RSAPrivateKey)  # noqa: S101
         return key.sign(signing_input, padding.PKCS1v15(), digest())
     if alg.startswith("PS"):
-        assert isinstance(key, rsa.RSAPrivateKey)  # noqa: S101
         pss = padding.PSS(mgf=padding.MGF1(digest()), salt_length=digest.digest_size)
         return key.sign(signing_input, pss, digest())
-    assert isinstance(key, ec.EllipticCurvePrivateKey)  # noqa: S101
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{alg} signs with an EC private key, not {type(key).__name__}")
     r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(digest())))
     size = (key.curve.key_size + 7) // 8
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")

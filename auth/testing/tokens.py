@@ -77,7 +77,9 @@ class AuthKit(IssuerKeys):
         now: float | None = None,
     ) -> dict[str, Any]:
         """The default claims of an Auth0-like access token; ``expires_in`` and ``now`` in
-        seconds (``now`` a NumericDate, default the current time)."""
+        seconds (``now`` a NumericDate, default the current time). ``scopes`` and
+        ``permissions`` are lists of names; one string is read as names separated by
+        spaces (as ``scope`` is written), not as a list of its characters."""
         now = time.time() if now is None else now
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -88,11 +90,13 @@ class AuthKit(IssuerKeys):
             "jti": uuid.uuid4().hex,
             "client_id": self.client_id,
         }
-        scope_list = list(scopes)
+        scope_list = scopes.split() if isinstance(scopes, str) else list(scopes)
         if scope_list:
             claims["scope"] = " ".join(scope_list)
         if permissions is not None:
-            claims["permissions"] = list(permissions)
+            claims["permissions"] = (
+                permissions.split() if isinstance(permissions, str) else list(permissions)
+            )
         return claims
 
     def mint(

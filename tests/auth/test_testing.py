@@ -7,6 +7,7 @@ import json
 
 import pytest
 import responses
+from jose import jwt
 
 from auth import AuthSettings
 from auth.errors import InvalidTokenError
@@ -129,3 +130,15 @@ def test_kit_rotation_through_app(kit, jwks, database_url, overrides, status_aft
         assert resp.status_code == status_after_rotation
     finally:
         app.extensions["cashman.db"].dispose()
+
+
+def test_kit_reads_one_string_of_scopes_as_names_not_characters(kit):
+    token = kit.mint(scopes="read:transactions write:transactions", permissions="a b")
+    claims = jwt.get_unverified_claims(token)
+    assert claims["scope"] == "read:transactions write:transactions"
+    assert claims["permissions"] == ["a", "b"]
+
+
+def test_kit_says_which_key_an_algorithm_needs(kit):
+    with pytest.raises(TypeError, match="ES256 signs with an EC private key"):
+        kit.mint(alg="ES256")  # the kit's key is RSA

@@ -114,3 +114,9 @@ def test_kit_thumbprint_of_the_rfc9449_example_key():
 
 def test_dpop_headers():
     assert dpop_headers("tok", "prf") == {"Authorization": "DPoP tok", "DPoP": "prf"}
+
+
+@pytest.mark.parametrize("alg", ["foo", "ES256K", "HS256", "EdDSA", ""])
+def test_client_key_refuses_an_algorithm_it_cannot_make(alg):
+    with pytest.raises(ValueError, match="ES\\*, RS\\* or PS\\*"):
+        DPoPKey(alg)
