@@ -283,6 +283,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"auth.dev_issuer: {exc}", file=sys.stderr)
         return 2
     print(WARNING, file=sys.stderr)
+    if has_tenant(os.environ):  # after .env: python server.py then starts no dev issuer
+        print(
+            "note: AUTH0_DOMAIN or AUTH0_ISSUER is set: an API started with this "
+            "configuration trusts that tenant and refuses this token",
+            file=sys.stderr,
+        )
     print(issuer.mint(args.sub, scopes, args.expires_in, audience, jkt=jkt))
     return 0
 

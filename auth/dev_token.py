@@ -152,7 +152,10 @@ class TokenHandler(JWKSHandler):
             return None
         if not 0 <= length <= MAX_BODY_BYTES:
             return None
-        raw = self.rfile.read(length).decode("utf-8", "replace")
+        try:  # a sub or scope that is not UTF-8 is refused, not turned into U+FFFD
+            raw = self.rfile.read(length).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
         if not raw.strip():
             return {}
         if "json" in (self.headers.get("Content-Type") or ""):

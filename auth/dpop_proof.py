@@ -19,6 +19,7 @@ The proof is made by the test kit's ``DPoPKey``, the same code the project's tes
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,10 @@ from auth.dev_issuer import dpop_key_file, write_new_key
 from auth.env_file import load_env_file
 from auth.testing import DPoPKey, generate_ec_key
 from auth.variables import ConfigError
+
+# RFC 9110 §9.1 and §5.6.2: a method is a token
+_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 def load_key(path: Path) -> DPoPKey:
@@ -67,6 +72,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "client's, beside DEV_ISSUER_KEY_FILE)",
     )
     args = parser.parse_args(argv)
+    # a proof for any of these could never match, and a non-ASCII token is no JWS: refused
+    # here rather than printed (or a traceback)
+    if not _METHOD.fullmatch(args.method):
+        parser.error("--method: must be an HTTP method such as GET or POST")
+    parts = urlsplit(args.url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        parser.error("--url: must be an absolute http:// or https:// URL")
+    if args.token is not None and not _COMPACT.fullmatch(args.token):
+        parser.error("--token: must be the access token, a compact JWS (ASCII)")
     try:
         load_env_file(Path(__file__).resolve().parent.parent / ".env")
         key = load_key(args.key or dpop_key_file())
@@ -74,7 +88,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"auth.dpop_proof: {exc}", file=sys.stderr)
         return 2
     # RFC 9449 §4.2: htu is the URI without query and fragment
-    parts = urlsplit(args.url)
     htu = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     print(key.proof(args.method.upper(), htu, args.token, nonce=args.nonce))
     return 0

@@ -99,6 +99,36 @@ def test_cli_proof_refuses_a_key_file_that_is_not_p256(tmp_path):
     assert "EC P-256" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("tenant", "noted"), [({}, False), ({"AUTH0_DOMAIN": "example.us.auth0.com"}, True)]
+)
+def test_cli_token_says_when_the_api_would_trust_a_tenant_instead(tmp_path, tenant, noted):
+    env = hermetic_env(tmp_path, **tenant)
+    done = run_command([PYTHON, "-m", "auth.dev_issuer"], env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(".") == 2  # the token, printed all the same
+    assert ("trusts that tenant" in done.stderr) is noted
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--method", "GET", "--url", "127.0.0.1:5000/incomes"], "--url"),  # no scheme
+        (["--method", "GET", "--url", ""], "--url"),
+        (["--method", "GET", "--url", "ftp://127.0.0.1/incomes"], "--url"),
+        (["--method", "", "--url", "http://127.0.0.1/incomes"], "--method"),
+        (["--method", "GET /x", "--url", "http://127.0.0.1/incomes"], "--method"),
+        (["--method", "GET", "--url", "http://127.0.0.1/", "--token", "t\u00f6k"], "--token"),
+    ],
+)
+def test_cli_proof_refuses_what_could_never_match(tmp_path, args, option):
+    # each printed a proof no server accepts, or (a non-ASCII token) a traceback
+    done = run_command([PYTHON, "-m", "auth.dpop_proof", *args], hermetic_env(tmp_path))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert f"error: {option}: " in done.stderr and "Traceback" not in done.stderr
+
+
 # -- the token endpoint ------------------------------------------------------------------------
 
 
@@ -203,6 +233,14 @@ def test_token_endpoint_answers_only_loopback_names_in_host(server, method, host
         assert resp.status_code == status
         assert resp.json()["error"] == "invalid_request"
         assert "access_token" not in resp.text
+
+
+def test_token_endpoint_refuses_a_body_that_is_not_utf8(server):
+    # the sub was "caf\ufffd": a name the client never sent
+    body = "sub=caf\u00e9".encode("latin-1")
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    resp = requests.post(server.token_url, data=body, headers=headers, timeout=10)
+    assert (resp.status_code, resp.json()["error"]) == (400, "invalid_request")
 
 
 @pytest.mark.parametrize(
