@@ -56,13 +56,21 @@ tokens or DPoP-bound ones).
   24 h returns the first response and creates nothing; the same key with a different body
   is 422 `idempotency_key_reused`. Keys are per user.
 - Bodies: `application/json` (or `application/*+json`, UTF-8) without a content coding only
-  (415), at most 64 KiB (413), a JSON object (400). Every error is `{{"code",
-  "description"}}`.
+  (415), at most 64 KiB (413), well-formed JSON (400 `invalid_json`) holding an object (422
+  `validation_error`, under `_schema`). Every error is `{{"code", "description"}}`.
+- With server nonces on, every answer to a DPoP request carries `DPoP-Nonce`, the nonce the
+  next proof must carry.
 """
 
 # status -> (description, headers it carries): the error answers operations refer to
 ERROR_RESPONSES: dict[int, tuple[str, dict[str, str]]] = {
-    400: ("Malformed request, Authorization header or JSON body", {}),
+    400: (
+        "Malformed request, Authorization header or JSON body",
+        {
+            "WWW-Authenticate": "For a malformed Authorization header: the challenge of the "
+            "scheme used, with error=invalid_request (RFC 6750 §3.1)"
+        },
+    ),
     401: (
         "Missing or invalid access token or DPoP proof",
         {

@@ -212,6 +212,11 @@ class PageSize(fields.Integer):
         return int(value)
 
 
+def _absent() -> None:
+    """The value of an optional query or header field that was not sent."""
+    return None
+
+
 class CursorField(fields.String):
     """The opaque ``cursor`` of a ``Link: rel="next"`` URL, given once."""
 
@@ -238,8 +243,9 @@ class ListArgs(Schema):
         validate=validate.Range(min=1, max=MAX_PAGE_SIZE, error=PAGE_SIZE_MESSAGE),
         metadata={"example": 50},
     )
-    # the cursor is opaque, but never empty
-    cursor = CursorField(load_default=None, metadata={"minLength": 1})
+    # the cursor is opaque, but never empty. None when absent, through a callable: a query
+    # or header value cannot be null, and a None default would be documented as one
+    cursor = CursorField(load_default=_absent, allow_none=False, metadata={"minLength": 1})
 
 
 # Idempotency-Key: visible ASCII but the comma, which only a repeated field (two lines
@@ -255,7 +261,8 @@ class IdempotencyHeader(Schema):
 
     idempotency_key = fields.String(
         data_key="Idempotency-Key",
-        load_default=None,
+        load_default=_absent,
+        allow_none=False,
         validate=validate.Regexp(
             _IDEMPOTENCY_KEY + r"\Z",
             error="1 to 255 visible ASCII characters, no comma, given once.",
