@@ -46,8 +46,7 @@ def request_base_url(req: Request) -> str:
     match = _HOST.fullmatch(host)
     if match is None or (match["port"] is not None and not 0 < int(match["port"]) < 65536):
         raise MalformedHostError()
-    # the normal form API_BASE_URL is used in (RFC 3986 §6.2.2.1: the host in lower case)
-    return f"{req.scheme}://{host.lower()}"
+    return f"{req.scheme}://{host}"
 
 
 class Auth:
