@@ -11,9 +11,12 @@ agrees on.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 _NAMES = frozenset({"localhost", "127.0.0.1"})
 _IPV6_LOOPBACK = ipaddress.IPv6Address("::1")
+# RFC 1123 labels, for the names under localhost. that names_loopback accepts
+_DNS_NAME = re.compile(r"(?:(?!-)[a-z0-9-]{1,63}(?<!-)\.)+localhost")
 
 
 def is_loopback(host: str) -> bool:
@@ -33,7 +36,8 @@ def is_loopback(host: str) -> bool:
 
 def names_loopback(host_field: str) -> bool:
     """Whether a ``Host`` field value (``host[:port]``, RFC 9110 §7.2) names a loopback
-    host (``is_loopback``), whatever the port.
+    host, whatever the port: ``is_loopback``, or a name under ``localhost.`` (RFC 6761
+    §6.3: never sent to DNS, so no page can rebind it).
 
     A server bound to loopback checks it to refuse DNS rebinding: a web page whose own
     name was made to resolve to 127.0.0.1 reaches the server as its same origin, with
@@ -48,4 +52,6 @@ def names_loopback(host_field: str) -> bool:
     else:
         host, _, port = value.partition(":")
     port_ok = not port or (port.isascii() and port.isdigit() and 0 < int(port) < 65536)
-    return port_ok and is_loopback(host)
+    name = host.lower()
+    under_localhost = name.endswith(".localhost") and _DNS_NAME.fullmatch(name) is not None
+    return port_ok and (is_loopback(host) or under_localhost)

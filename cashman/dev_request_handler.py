@@ -12,18 +12,22 @@ refusal is the API's JSON error shape with the status's standard reason, logged 
 status alone; and every line the handler still writes passes the same redaction as
 gunicorn's (``cashman.redaction``).
 
-The server binds to loopback only, and answers only requests that name a loopback host
-in ``Host`` (421 otherwise): a web page on a name rebound to 127.0.0.1 (DNS rebinding)
-would otherwise reach it as its own origin, past ``CORS_ORIGINS``.
+Bound to a loopback address (always, with the development issuer), it answers only
+requests naming a loopback host (421 otherwise), in ``Host`` and in an absolute-form
+target, which werkzeug takes as the request's host: a web page on a name rebound to
+127.0.0.1 (DNS rebinding) would otherwise reach it as its own origin, past
+``CORS_ORIGINS``. Bound elsewhere (``--host 0.0.0.0`` with a tenant configured), other
+machines call it by their own names for it, and no name is refused.
 """
 
 from __future__ import annotations
 
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
 from werkzeug.serving import WSGIRequestHandler
 
-from auth.loopback import names_loopback
+from auth.loopback import is_loopback, names_loopback
 from cashman.errors import generic_error_body
 from cashman.redaction import redact_text
 
@@ -34,15 +38,29 @@ class QuietRequestHandler(WSGIRequestHandler):
     """``WSGIRequestHandler`` without its access line, with JSON refusals and redacted logs."""
 
     def run_wsgi(self) -> None:
-        """The app, for a request naming a loopback host in its one ``Host`` (or none, as
-        HTTP/1.0 may); 421 for another name, 400 for two ``Host`` fields (RFC 9112 §3.2)."""
+        """The app, unless the request has two ``Host`` fields (400, RFC 9112 §3.2) or,
+        on a loopback address, names another host (421). A request without ``Host``
+        reaches the app, which refuses it in HTTP/1.1 (``cashman.request_cycle``)."""
         hosts = self.headers.get_all("Host") or []
         if len(hosts) > 1:
             self.send_error(HTTPStatus.BAD_REQUEST)
-        elif hosts and not names_loopback(hosts[0]):
+        elif self._guards_host() and not all(map(names_loopback, self._named_hosts(hosts))):
             self.send_error(HTTPStatus.MISDIRECTED_REQUEST)
         else:
             super().run_wsgi()
+
+    def _guards_host(self) -> bool:
+        return is_loopback(str(self.server.server_address[0]))
+
+    def _named_hosts(self, hosts: list[str]) -> list[str]:
+        """The hosts the request names: its ``Host``, and an absolute-form target's
+        (RFC 9112 §3.2.2), which werkzeug hands the app as ``HTTP_HOST``."""
+        if "://" in self.path:
+            try:
+                return [*hosts, urlsplit(self.path).netloc]
+            except ValueError:  # an unclosed IPv6 bracket
+                return [*hosts, ""]
+        return hosts
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Skip werkzeug's per-request line: the app writes its own."""

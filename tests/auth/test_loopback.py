@@ -94,6 +94,13 @@ def test_dev_issuer_accepts_what_settings_accept(host):
         ("localhost:99999", False),
         ("localhost:0", False),
         ("localhost:", True),  # an empty port is the default one (RFC 3986 §3.2.3)
+        # RFC 6761 §6.3: names under localhost. never reach DNS, so none can be rebound
+        ("app.localhost:5000", True),
+        ("A.B.LocalHost", True),
+        ("localhost.", False),
+        ("-x.localhost", False),
+        ("evil.example.localhost.evil.example", False),
+        ("x..localhost", False),
         ("", False),
     ],
 )

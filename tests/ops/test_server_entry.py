@@ -157,6 +157,32 @@ def test_dev_server_answers_only_loopback_names_in_host(running, host, status):
         assert answer.closes
 
 
+def test_dev_server_refuses_another_host_in_an_absolute_form_target(running):
+    # werkzeug hands the app the target's host as HTTP_HOST: the metadata named it
+    port = int(curl_lines(running.stdout)[0][1].rsplit(":", 1)[1].split("/", 1)[0])
+    target = f"http://evil.example:{port}/.well-known/oauth-protected-resource"
+    with raw_http.connect(port) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n".encode())
+        answer = raw_http.read_response(sock)
+    assert (answer.status, answer.json()["code"]) == (421, "misdirected_request")
+
+
+def test_dev_server_bound_beyond_loopback_answers_any_host(tmp_path):
+    # with a tenant (no development issuer) it may listen for other machines, which call
+    # it by their own names for it
+    port = free_port()
+    tenant = {"AUTH0_DOMAIN": "example.us.auth0.com", "API_AUDIENCE": "https://api.test/"}
+    server = dev_server(tmp_path, port, "--host", "127.0.0.2", **tenant)
+    try:
+        server.wait_http(f"http://127.0.0.2:{port}/ping")
+        with raw_http.connect(port, host="127.0.0.2") as sock:
+            sock.sendall(f"GET /ping HTTP/1.1\r\nHost: devbox.lan:{port}\r\n\r\n".encode())
+            answer = raw_http.read_response(sock)
+    finally:
+        server.stop()
+    assert answer.status == 200
+
+
 def test_dev_server_refuses_two_host_fields(running):
     port = int(curl_lines(running.stdout)[0][1].rsplit(":", 1)[1].split("/", 1)[0])
     with raw_http.connect(port) as sock:

@@ -34,9 +34,9 @@ class Response:
         return "close" in self.headers.get("connection", "").lower()
 
 
-def connect(port: int, timeout_s: float = TIMEOUT_S) -> socket.socket:
-    """A TCP connection to 127.0.0.1:``port``."""
-    return socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
+def connect(port: int, timeout_s: float = TIMEOUT_S, host: str = "127.0.0.1") -> socket.socket:
+    """A TCP connection to ``host``:``port`` (a loopback address)."""
+    return socket.create_connection((host, port), timeout=timeout_s)
 
 
 def request(
