@@ -268,10 +268,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidClaimsError:
         parser.error("--sub: must be 1-255 characters without control characters")
     scopes = DEFAULT_SCOPES if args.scope is None else tuple(" ".join(args.scope).split())
-    from auth.variables import ConfigError
+    from auth.env_file import load_env_file
+    from auth.variables import ConfigError, get_value
 
     try:
-        audience = args.audience or _env_audience()
+        # .env first, whatever the options: it may name a tenant or the key file
+        load_env_file(Path(__file__).resolve().parent.parent / ".env")
+        audience = args.audience or get_value(os.environ, "API_AUDIENCE") or DEV_AUDIENCE
         jkt = None
         if args.dpop_key is not None:
             from auth.dpop_proof import load_key
@@ -291,16 +294,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print(issuer.mint(args.sub, scopes, args.expires_in, audience, jkt=jkt))
     return 0
-
-
-def _env_audience() -> str:
-    """``API_AUDIENCE`` as the server reads it: the environment, else ``.env``, else default.
-    Raises ``ConfigError`` for a ``.env`` or a value it cannot use."""
-    from auth.env_file import load_env_file
-    from auth.variables import get_value
-
-    load_env_file(Path(__file__).resolve().parent.parent / ".env")
-    return get_value(os.environ, "API_AUDIENCE") or DEV_AUDIENCE
 
 
 if __name__ == "__main__":

@@ -76,8 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # here rather than printed (or a traceback)
     if not _METHOD.fullmatch(args.method):
         parser.error("--method: must be an HTTP method such as GET or POST")
-    parts = urlsplit(args.url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(args.url)
+        parts.port  # noqa: B018 - ValueError for a port out of range
+    except ValueError:  # an unclosed IPv6 bracket, a port past 65535
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         parser.error("--url: must be an absolute http:// or https:// URL")
     if args.token is not None and not _COMPACT.fullmatch(args.token):
         parser.error("--token: must be the access token, a compact JWS (ASCII)")

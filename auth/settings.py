@@ -56,7 +56,10 @@ JWKS_PATH = ".well-known/jwks.json"
 
 @dataclass(frozen=True)
 class AuthSettings:
-    """Everything ``auth`` needs, attribute names = SPEC variables in lower case."""
+    """Everything ``auth`` needs, attribute names = SPEC variables in lower case.
+
+    Nothing here logs: ``startup_warnings`` holds what the app should log once at start-up.
+    """
 
     api_audience: str
     issuers: tuple[str, ...]
@@ -207,7 +210,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 def issuer_warning(issuer: str) -> str | None:
     """Every reason why tokens of ``issuer`` (a configured issuer URL, already checked by
     ``check_url``) would likely never match its ``iss``, compared exactly (SPEC §3 step
-    5), in one line; None when nothing looks wrong."""
+    5), in one line; None when nothing looks wrong. The reasons are how Auth0 writes
+    ``iss``: another issuer may write it otherwise, so this warns and never refuses."""
     reasons = []
     parts = urlsplit(issuer)
     # Auth0 writes `iss` as "https://tenant/": "https://tenant" would never match.
@@ -222,9 +226,10 @@ def issuer_warning(issuer: str) -> str | None:
         reasons.append(f"names the default port {parts.port} (Auth0 writes none)")
     if not reasons:
         return None
+    # the issuer may come from AUTH0_ISSUER or AUTH0_DOMAIN: the line names both
     return (
-        f"AUTH0_ISSUER {issuer} {'; '.join(reasons)}: `iss` is compared exactly, "
-        "so its tokens will not match"
+        f"issuer {issuer} (AUTH0_ISSUER or AUTH0_DOMAIN) {'; '.join(reasons)}: `iss` is "
+        "compared exactly, so tokens whose `iss` is written as Auth0 writes it will not match"
     )
 
 

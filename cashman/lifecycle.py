@@ -84,8 +84,9 @@ def check_listeners(settings: Settings, api: Bind, api_source: str | None = None
 
 def before_workers_start(settings: Settings) -> None:
     """In the parent, before the first worker starts: say which issuers and audience are
-    trusted, warn once when DPoP runs off for lack of ``API_BASE_URL`` (SPEC §3a), and
-    start the metrics listener when ``METRICS_BIND`` is set (SPEC §6)."""
+    trusted, log each of the settings' start-up warnings once (``log_startup_warnings``:
+    DPoP off for lack of ``API_BASE_URL``, SPEC §3a; an issuer its tokens will not match),
+    and start the metrics listener when ``METRICS_BIND`` is set (SPEC §6)."""
     request_log.log_startup(settings.auth.issuers, settings.auth.api_audience)
     log_startup_warnings(settings)
     registry = worker_registry()

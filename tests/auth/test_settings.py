@@ -99,8 +99,6 @@ def test_settings_jwks_url_override():
         ({"AUTH_TOKEN_CACHE_SIZE": "1.5"}, "AUTH_TOKEN_CACHE_SIZE"),
         ({"AUTH_TOKEN_CACHE_SIZE": "-1"}, "AUTH_TOKEN_CACHE_SIZE"),
         # an environment byte that is not UTF-8 reaches Python as a lone surrogate (PEP 383)
-        ({"AUTH0_ISSUER": "https://caf\udce9.example.com/"}, "AUTH0_ISSUER"),
-        ({"AUTH0_ISSUER": "", "AUTH0_DOMAIN": "caf\udce9.example.com"}, "AUTH0_DOMAIN"),
         ({"API_AUDIENCE": "https://api.example/\udcff"}, "API_AUDIENCE"),
     ],
 )
@@ -222,7 +220,7 @@ def test_settings_plain_http_jwks_allowed_for_loopback():
     ],
 )
 def test_settings_warns_on_an_issuer_its_tokens_will_not_match(issuer, reasons):
-    warnings = [w for w in settings(AUTH0_ISSUER=issuer).startup_warnings if "AUTH0_ISSUER" in w]
+    warnings = [w for w in settings(AUTH0_ISSUER=issuer).startup_warnings if w.startswith("issuer")]
     assert len(warnings) == bool(reasons)
     for reason in reasons:
         assert reason in warnings[0] and issuer in warnings[0] and "\n" not in warnings[0]

@@ -116,6 +116,8 @@ def test_cli_token_says_when_the_api_would_trust_a_tenant_instead(tmp_path, tena
         (["--method", "GET", "--url", "127.0.0.1:5000/incomes"], "--url"),  # no scheme
         (["--method", "GET", "--url", ""], "--url"),
         (["--method", "GET", "--url", "ftp://127.0.0.1/incomes"], "--url"),
+        (["--method", "GET", "--url", "http://[::1/incomes"], "--url"),  # was a traceback
+        (["--method", "GET", "--url", "http://127.0.0.1:99999/incomes"], "--url"),
         (["--method", "", "--url", "http://127.0.0.1/incomes"], "--method"),
         (["--method", "GET /x", "--url", "http://127.0.0.1/incomes"], "--method"),
         (["--method", "GET", "--url", "http://127.0.0.1/", "--token", "t\u00f6k"], "--token"),

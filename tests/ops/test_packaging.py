@@ -23,13 +23,10 @@ PACKAGES = ("auth", "cashman")
 
 
 def package_files() -> set[str]:
-    """Every file of the two packages, as paths inside a wheel."""
-    return {
-        path.relative_to(ROOT).as_posix()
-        for package in PACKAGES
-        for path in (ROOT / package).rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
-    }
+    """Every file git tracks in the two packages, as paths inside a wheel."""
+    listed = run_command(["git", "ls-files", "-z", *PACKAGES], clean_env(), cwd=ROOT)
+    assert listed.returncode == 0, listed.stderr
+    return {name for name in listed.stdout.split("\0") if name}
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +34,9 @@ def wheel(tmp_path_factory):
     """The wheel pip builds from a copy of this checkout's tracked sources."""
     work = tmp_path_factory.mktemp("packaging")
     source = work / "source"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", *package_files()):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, source / name)
-    for package in PACKAGES:
-        shutil.copytree(
-            ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
-        )
     pip_wheel = [PYTHON, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
     built = run_command([*pip_wheel, "-w", str(work / "dist"), str(source)], clean_env(), cwd=work)
     assert built.returncode == 0, built.stderr
