@@ -43,22 +43,16 @@ ROOT = Path(__file__).resolve().parent
 # gunicorn executes this file before it changes directory: find the app's packages here
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-# before anything of cashman is imported: the metrics' directory may come from .env
 from auth.env_file import load_env_file  # noqa: E402 - needs ROOT on sys.path
 from auth.variables import ConfigError, get_value  # noqa: E402
-
-try:
-    load_env_file(ROOT / ".env")
-except ConfigError as _exc:
-    # cashman.startup's one line, without importing cashman first
-    print(f"cashman: configuration error: {_exc}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
 from cashman import lifecycle, redaction  # noqa: E402
 from cashman.body_buffer import set_connection_closer  # noqa: E402
 from cashman.gunicorn_worker import STALL_TIMEOUT_S  # noqa: E402
 from cashman.server_config import ServerSettings, cores, int_setting  # noqa: E402
 from cashman.startup import exit_on_config_error, migrate_or_exit  # noqa: E402
+
+with exit_on_config_error():  # as cashman.serve: nothing of cashman reads it on import
+    load_env_file(ROOT / ".env")
 
 GUNICORN_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 # under gunicorn its own older names keep working, and win when set

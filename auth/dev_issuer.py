@@ -36,8 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auth.env_file import load_env_file
 from auth.jwks_server import JWKSServer
 from auth.loopback import is_loopback
+from auth.variables import ConfigError, get_value
 
 #: The issuer of development tokens; http is accepted because the host is loopback.
 DEV_ISSUER = "http://127.0.0.1/cashman-dev-issuer/"
@@ -268,9 +270,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidClaimsError:
         parser.error("--sub: must be 1-255 characters without control characters")
     scopes = DEFAULT_SCOPES if args.scope is None else tuple(" ".join(args.scope).split())
-    from auth.env_file import load_env_file
-    from auth.variables import ConfigError, get_value
-
     try:
         # .env first, whatever the options: it may name a tenant or the key file
         load_env_file(Path(__file__).resolve().parent.parent / ".env")
