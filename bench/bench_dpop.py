@@ -8,7 +8,11 @@ a DPoP-bound token and a fresh proof per request (wrk, 8 connections, loopback),
 the order reversed every other round. ``--connections 2,8`` measures each pair at every
 listed load in the same rounds: what a request costs depends on how busy the server is,
 Bearer's most (a saturated server queues and batches; a lightly loaded one pays its
-wake-ups per request). Each run is paired with the server CPU it cost
+wake-ups per request). Saturated, the two requests are compared at different rates (Bearer
+is served two to three times as fast, and shares the server's fixed costs of a wake-up
+among more requests), so each pair is also measured paced (``--paced``, by default half
+the rate DPoP reached saturated in the same round): both requests sent on the same fixed
+schedule, the server under the same load for both. Each run is paired with the server CPU it cost
 (the whole process tree, /proc); the figure is the median over rounds of the per-round
 ratio DPoP / Bearer, next to the SPEC's limits (2x and 1.5x). Proofs are made by this
 script before each DPoP run (wrk cannot sign), one per request to send.
@@ -158,6 +162,7 @@ def postgres_schema(url: str) -> tuple[str, Callable[[], None]]:
 # endpoint -> (path requested, SPEC limit of DPoP / Bearer CPU per request)
 ENDPOINTS = {"/secured/ping": ("/secured/ping", 2.0), "/incomes": ("/incomes?limit=50", 1.5)}
 PROOF_MARGIN = 1.6  # proofs per request the Bearer run of the round sent (DPoP is slower)
+PACED_TOLERANCE = 0.1  # paced runs further apart in rate than this are not the same load
 
 
 def http_part(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -190,19 +195,29 @@ def http_part(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             for db, server in servers.items():
                 for endpoint, (path, _) in ENDPOINTS.items():
                     for conns in args.connections:
-                        runs = measure_pair(
-                            args, tmp, server, (client, bound, bearer_file), path, conns, r
-                        )
-                        for scheme, sample in runs.items():
-                            key = f"{db} {endpoint}{_load_label(args, conns)} {scheme}"
-                            samples.setdefault(key, []).append(sample)
-                            print(
-                                f"  round {r + 1}/{args.http_rounds} {db:<10} {endpoint:<13}"
-                                f"{_load_label(args, conns)} {scheme:<6} {sample.rps:7.0f} "
-                                f"req/s {sample.cpu_us_per_request:7.1f} us CPU/req",
-                                flush=True,
-                            )
+                        credentials = (client, bound, bearer_file)
+                        runs = measure_pair(args, tmp, server, credentials, path, conns, r)
+                        record(args, samples, r, f"{db} {endpoint}{_load_label(args, conns)}", runs)
+                        if not args.paced:
+                            continue
+                        # the same load for both: a share of what DPoP served saturated
+                        rate = runs["dpop"].rps * args.paced
+                        runs = measure_pair(args, tmp, server, credentials, path, conns, r, rate)
+                        label = f"{db} {endpoint}{_load_label(args, conns)} paced"
+                        record(args, samples, r, label, runs, rate)
         return summarise_http(args, samples, list(servers))
+
+
+def record(args, samples, round_index, name, runs, rate=None) -> None:
+    """Keep a pair's samples under ``name`` and print them (with the target ``rate``)."""
+    for scheme, sample in runs.items():
+        samples.setdefault(f"{name} {scheme}", []).append(sample)
+        target = f" (target {rate:.0f})" if rate is not None else ""
+        print(
+            f"  round {round_index + 1}/{args.http_rounds} {name:<32} {scheme:<6} "
+            f"{sample.rps:7.0f} req/s{target} {sample.cpu_us_per_request:7.1f} us CPU/req",
+            flush=True,
+        )
 
 
 def _load_label(args: argparse.Namespace, conns: int) -> str:
@@ -210,11 +225,11 @@ def _load_label(args: argparse.Namespace, conns: int) -> str:
     return f" c{conns}" if len(args.connections) > 1 else ""
 
 
-def measure_pair(args, tmp, server, credentials, path, conns, round_index):
+def measure_pair(args, tmp, server, credentials, path, conns, round_index, rate=None):
     """The Bearer run, then the DPoP run with enough fresh proofs (order flipped every
-    other round, the proofs then sized on the previous round's Bearer run), both with
-    ``conns`` wrk connections. ``credentials``: (client key, bound token, Bearer token
-    file)."""
+    other round, the proofs then sized on the previous round's Bearer run, or on
+    ``rate``), both with ``conns`` wrk connections, paced at ``rate`` requests a second
+    when given. ``credentials``: (client key, bound token, Bearer token file)."""
     client, bound, bearer_file = credentials
     bearer_load = harness.Load("bearer", path=path, tokens=bearer_file)
     htu = server.base_url + path.split("?", 1)[0]
@@ -222,13 +237,17 @@ def measure_pair(args, tmp, server, credentials, path, conns, round_index):
     order = ("bearer", "dpop") if round_index % 2 == 0 else ("dpop", "bearer")
     for scheme in order:
         if scheme == "bearer":
-            runs["bearer"] = harness.run_wrk(server, bearer_load, args.seconds, conns)
+            runs["bearer"] = harness.run_wrk(server, bearer_load, args.seconds, conns, rate=rate)
             continue
-        expected = args.last_bearer.get((server.base_url, path, conns), 8000 * args.seconds)
+        if rate is None:
+            expected = args.last_bearer.get((server.base_url, path, conns), 8000 * args.seconds)
+        else:
+            expected = rate * args.seconds
         count = int(expected * PROOF_MARGIN) + 1000
         load = dpop_load("dpop", tmp, client, bound, "GET", path, htu, count)
-        runs["dpop"] = harness.run_wrk(server, load, args.seconds, conns)
-    args.last_bearer[(server.base_url, path, conns)] = runs["bearer"].requests
+        runs["dpop"] = harness.run_wrk(server, load, args.seconds, conns, rate=rate)
+    if rate is None:
+        args.last_bearer[(server.base_url, path, conns)] = runs["bearer"].requests
     return runs
 
 
@@ -240,25 +259,36 @@ def summarise_http(args, samples, dbs) -> dict[str, Any]:
     for db in dbs:
         for endpoint, (_, limit) in ENDPOINTS.items():
             for conns in args.connections:
-                name = f"{db} {endpoint}{_load_label(args, conns)}"
-                bearer = [s.cpu_us_per_request for s in samples[f"{name} bearer"]]
-                dpop = [s.cpu_us_per_request for s in samples[f"{name} dpop"]]
-                ratios = harness.paired_ratios(dpop, bearer)
-                ratio = harness.median(ratios)
-                verdict = "within" if ratio <= limit else "OVER"
-                out[name] = {
-                    "connections": conns,
-                    "bearer_cpu_us": harness.spread(bearer),
-                    "dpop_cpu_us": harness.spread(dpop),
-                    "ratio": harness.spread(ratios),
-                    "spec_limit": limit,
-                }
-                print(
-                    f"  {name:<28} Bearer {harness.median(bearer):7.1f} us  "
-                    f"DPoP {harness.median(dpop):7.1f} us  ratio {ratio:.2f}x "
-                    f"({min(ratios):.2f}-{max(ratios):.2f}), SPEC <= {limit}x: {verdict}"
-                )
+                load = f"{db} {endpoint}{_load_label(args, conns)}"
+                for name in (load, f"{load} paced") if args.paced else (load,):
+                    out[name] = summarise_pair(samples, name, conns, limit)
     return out
+
+
+def summarise_pair(samples, name, conns, limit) -> dict[str, Any]:
+    """One pair's figures (medians, ranges, the paired ratio, the rates reached), printed."""
+    bearer = [s.cpu_us_per_request for s in samples[f"{name} bearer"]]
+    dpop = [s.cpu_us_per_request for s in samples[f"{name} dpop"]]
+    ratios = harness.paired_ratios(dpop, bearer)
+    ratio = harness.median(ratios)
+    verdict = "within" if ratio <= limit else "OVER"
+    rates = {s: harness.median([x.rps for x in samples[f"{name} {s}"]]) for s in ("bearer", "dpop")}
+    print(
+        f"  {name:<34} Bearer {harness.median(bearer):7.1f} us  "
+        f"DPoP {harness.median(dpop):7.1f} us  ratio {ratio:.2f}x "
+        f"({min(ratios):.2f}-{max(ratios):.2f}), SPEC <= {limit}x: {verdict}; "
+        f"req/s {rates['bearer']:.0f} / {rates['dpop']:.0f}"
+    )
+    if name.endswith(" paced") and abs(rates["dpop"] / rates["bearer"] - 1) > PACED_TOLERANCE:
+        print(f"  WARNING: {name}: the two runs did not reach the same rate (not the same load)")
+    return {
+        "connections": conns,
+        "bearer_cpu_us": harness.spread(bearer),
+        "dpop_cpu_us": harness.spread(dpop),
+        "ratio": harness.spread(ratios),
+        "requests_per_second": rates,
+        "spec_limit": limit,
+    }
 
 
 def databases(args: argparse.Namespace, stack: ExitStack) -> dict[str, str]:
@@ -339,6 +369,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=connection_counts,
         default=(8,),
         help="part 1: wrk connections, or several (2,8) measured side by side each round",
+    )
+    p.add_argument(
+        "--paced",
+        type=float,
+        default=0.5,
+        help="part 1: also measure each pair paced at this share of the rate DPoP reached "
+        "saturated in the same round (0: saturated only)",
     )
     p.add_argument("--workers", type=int, default=2, help="part 1: server processes")
     p.add_argument("--threads", type=int, default=2, help="part 1: threads per worker")

@@ -101,11 +101,14 @@ def run_wrk(
     threads: int = 2,
     offset: int = 0,
     record_ids: bool = False,
+    rate: float | None = None,
 ) -> Sample:
     """Run wrk for ``seconds`` (whole seconds, at least 1) and read the server's CPU around it.
 
     ``record_ids``: also collect the ``id`` of every 201 answer (``acknowledged_ids``), so
-    a write bench can check each acknowledged row is stored.
+    a write bench can check each acknowledged row is stored. ``rate``: requests per
+    second on a fixed schedule (``wrk/requests.lua``), at most ``connections`` in flight;
+    None: each connection sends again as soon as it is answered (the server saturated).
     """
     cmd = [
         require_wrk(),
@@ -118,6 +121,7 @@ def run_wrk(
         str(threads),
         str(offset // threads),
         "record-ids" if record_ids else "-",
+        *([f"{rate:.3f}"] if rate is not None else []),
     ]
     cpu0 = server.cpu()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)

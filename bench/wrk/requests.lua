@@ -1,6 +1,6 @@
 -- One request shape for wrk, with bearer tokens rotated per request.
 --
---   wrk -t T -c C -d 5s -s requests.lua URL -- METHOD PATH TOKENS|- BODY|- T OFFSET [record-ids]
+--   wrk -t T -c C -d 5s -s requests.lua URL -- METHOD PATH TOKENS|- BODY|- T OFFSET [record-ids|-] [RATE]
 --
 -- TOKENS is a file with one token a line ("-": no Authorization header); BODY a JSON body
 -- file ("-": none). A line "TOKEN<TAB>PROOF" is a DPoP request (RFC 9449): it is sent
@@ -12,6 +12,14 @@
 -- the same variant stopped instead of replaying its first tokens. Requests are built
 -- once in init(), so wrk spends no time formatting them during the run. done() prints
 -- one BENCH_JSON line that the Python harness reads.
+--
+-- With RATE (requests per second, all threads together) the load is paced: each thread
+-- sends its requests on a fixed schedule of RATE / T a second (wrk's delay() hook, timed
+-- with the monotonic clock through LuaJIT's FFI), one in flight per connection at most,
+-- so two loads compared at one RATE put the server under the same load whatever each
+-- request costs. Without it, each connection sends its next request as soon as the
+-- answer arrives (the server saturated). A server too slow for RATE falls behind the
+-- schedule; the harness reports the rate reached.
 --
 -- With "record-ids" (write benches), every 201 answer's "id" is kept and done() prints
 -- them on BENCH_IDS lines, so the harness can check that each acknowledged row is stored.
@@ -37,6 +45,34 @@ local function record(status, headers, body)
   local location = headers["Location"] or headers["location"] or ""
   local id = body:match('"id"%s*:%s*(%d+)') or location:match("/(%d+)$")
   if id then ids[#ids + 1] = id else not_created = not_created + 1 end
+end
+
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local CLOCK_MONOTONIC = 1
+local timespec = ffi.new("bench_timespec")
+
+local function now_ms()
+  ffi.C.clock_gettime(CLOCK_MONOTONIC, timespec)
+  return tonumber(timespec.tv_sec) * 1000 + tonumber(timespec.tv_nsec) / 1e6
+end
+
+local interval_ms = nil  -- paced loads: this thread's time between two requests
+local next_slot = nil
+
+-- Called by wrk before each request when defined: the milliseconds to wait first. Each
+-- request takes the next slot of the schedule; a thread that fell more than a second
+-- behind starts the schedule again from now instead of sending a burst.
+local function paced_delay()
+  local now = now_ms()
+  if next_slot == nil or next_slot < now - 1000 then next_slot = now end
+  local wait = next_slot - now
+  next_slot = next_slot + interval_ms
+  if wait < 0 then return 0 end
+  return wait
 end
 
 local requests_ = {}
@@ -92,6 +128,12 @@ function init(args)
   assert(count > 0, "no requests for this thread")
   position = offset % count
   if args[7] == "record-ids" then response = record end
+  local rate = tonumber(args[8] or "")
+  if rate then
+    assert(rate > 0, "RATE must be positive")
+    interval_ms = 1000 * threads / rate
+    delay = paced_delay
+  end
 end
 
 function request()

@@ -111,7 +111,7 @@ def test_jwks_fetches_are_counted_per_app():
 def test_dpop_bench_measures_each_listed_load_and_pairs_within_it(capsys):
     import bench_dpop
 
-    args = bench_dpop.parse_args(["--connections", "2,8,2"])
+    args = bench_dpop.parse_args(["--connections", "2,8,2", "--paced", "0"])
     assert args.connections == (2, 8)  # each load once, in the order given
 
     def runs(*cpu_us: float) -> list[Sample]:
@@ -130,6 +130,30 @@ def test_dpop_bench_measures_each_listed_load_and_pairs_within_it(capsys):
     assert out["SQLite /secured/ping c8"]["connections"] == 8
     printed = capsys.readouterr().out
     assert "SQLite /secured/ping c2" in printed and "within" in printed and "OVER" in printed
+
+
+def test_dpop_bench_pairs_the_paced_runs_apart_from_the_saturated_ones(capsys):
+    import bench_dpop
+
+    args = bench_dpop.parse_args([])
+    assert args.paced == 0.5  # paced at half DPoP's saturated rate unless told otherwise
+
+    def runs(rps: float, *cpu_us: float) -> list[Sample]:
+        return [Sample("x", int(rps), 1.0, us * rps / 1e6, 1.0, 2.0) for us in cpu_us]
+
+    samples = {}
+    for endpoint in bench_dpop.ENDPOINTS:
+        samples[f"SQLite {endpoint} bearer"] = runs(3000, 100, 100)
+        samples[f"SQLite {endpoint} dpop"] = runs(1000, 250, 250)
+        samples[f"SQLite {endpoint} paced bearer"] = runs(500, 200, 200)
+        samples[f"SQLite {endpoint} paced dpop"] = runs(500, 300, 360)
+    out = bench_dpop.summarise_http(args, samples, ["SQLite"])
+    assert out["SQLite /secured/ping"]["ratio"]["median"] == pytest.approx(2.5)
+    paced = out["SQLite /secured/ping paced"]
+    assert paced["ratio"]["median"] == pytest.approx(1.65)
+    assert paced["requests_per_second"] == {"bearer": 500, "dpop": 500}
+    printed = capsys.readouterr().out
+    assert "SQLite /secured/ping paced" in printed and "req/s 500 / 500" in printed
 
 
 @pytest.mark.parametrize("value", ["1", "2,x", ""])
