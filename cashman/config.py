@@ -24,6 +24,8 @@ DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'instance' / 'cashman.db'}"
 # the one PostgreSQL driver installed; plain postgres:// URLs are read as meaning it
 _PG_ALIASES = ("postgres://", "postgresql://")
 _PG_DRIVER = "postgresql+psycopg://"
+# backend -> the one driver of it installed (SQLAlchemy's name for it)
+_DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg"}
 
 
 def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
@@ -35,11 +37,21 @@ def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
         if url.startswith(alias):
             url = _PG_DRIVER + url[len(alias) :]
     try:
-        backend = make_url(url).get_backend_name()
-    except ArgumentError:
+        parsed = make_url(url)  # ValueError: a port that is not a number
+    except (ArgumentError, ValueError):
         raise ConfigError("DATABASE_URL", "is not a valid database URL") from None
-    if backend not in ("sqlite", "postgresql"):
+    driver = _DRIVERS.get(parsed.get_backend_name())
+    if driver is None:
         raise ConfigError("DATABASE_URL", "must be a sqlite:/// or postgresql+psycopg:// URL")
+    if parsed.get_driver_name() != driver:
+        # e.g. postgresql+psycopg2://: only the drivers above are installed
+        raise ConfigError(
+            "DATABASE_URL",
+            f"names the driver {parsed.get_driver_name()!r}, which is not installed: "
+            "use sqlite:/// or postgresql+psycopg://",
+        )
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise ConfigError("DATABASE_URL", "port must be between 1 and 65535")
     return url
 
 

@@ -78,6 +78,11 @@ def closed_port() -> int:
         # from /dev/urandom, a Latin-1 path; each crashed with a stack trace
         ({**TENANT, "AUTH_DPOP_NONCE_SECRET": "abc\udcff" + "d" * 40}, "AUTH_DPOP_NONCE_SECRET"),
         ({**TENANT, "DATABASE_URL": "sqlite:////tmp/caf\udce9.db"}, "DATABASE_URL"),
+        # a driver that is not installed, a port that is not one: each was a traceback
+        ({**TENANT, "DATABASE_URL": "postgresql+psycopg2://u@127.0.0.1/x"}, "DATABASE_URL"),
+        ({**TENANT, "DATABASE_URL": "postgresql+asyncpg://u@127.0.0.1/x"}, "DATABASE_URL"),
+        ({**TENANT, "DATABASE_URL": "sqlite+pysqlcipher:///x.db"}, "DATABASE_URL"),
+        ({**TENANT, "DATABASE_URL": "postgresql+psycopg://u@127.0.0.1:abc/x"}, "DATABASE_URL"),
         ({**TENANT, "API_AUDIENCE": "https://api.example/caf\udce9"}, "API_AUDIENCE"),
         ({**TENANT, "WEB_THREADS": "4\udcff"}, "WEB_THREADS"),
         # the metrics' files: a path that cannot be a directory, or a file

@@ -97,13 +97,22 @@ def test_migrate_command_creates_the_schema(database_url):
         engine.dispose()
 
 
-def test_migrate_command_rejects_a_bad_url():
-    done = run_command(
-        [PYTHON, "-m", "cashman.migrate"], {**os.environ, "DATABASE_URL": "mysql://x"}
-    )
-    assert done.returncode == 2
-    assert done.stderr.strip().count("\n") == 0
-    assert "DATABASE_URL" in done.stderr
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://x",
+        # a driver that is not installed, a port that is not one: each was a traceback
+        "postgresql+psycopg2://postgres@127.0.0.1:5432/x",
+        "postgresql+pg8000://postgres@127.0.0.1/x",
+        "postgresql+psycopg://postgres@127.0.0.1:abc/x",
+        "postgresql+psycopg://postgres@127.0.0.1:70000/x",
+    ],
+)
+def test_migrate_command_rejects_a_bad_url(url):
+    done = run_command([PYTHON, "-m", "cashman.migrate"], {**os.environ, "DATABASE_URL": url})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert done.stderr.startswith("cashman: configuration error: DATABASE_URL: "), done.stderr
 
 
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:5499/nope"
