@@ -7,6 +7,8 @@ with its own HTML 400 before any instance saw it; the instance behind it must an
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -57,3 +59,31 @@ def test_heads_the_api_accepts_reach_the_instance(
         instance.stop()
     assert resp.headers["Content-Type"] == "application/json", resp.text[:200]
     assert (resp.status_code, resp.json()["code"]) == (status, code)
+
+
+def test_haproxy_log_never_holds_a_method_shaped_like_a_token(tmp_path, topology_programs):
+    """Any token-shaped word is a valid method (RFC 9110 §9.1): the log line names one of
+    the standard methods or ``other``, never the word sent (SPEC §3: tokens never logged)."""
+    token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
+    closed = "127.0.0.1:9"  # nothing listens there: HAProxy answers (and logs) itself
+    with HAProxy(tmp_path, [closed] * 3) as haproxy:
+        for name in ("api1", "api2", "api3"):
+            haproxy.wait_state(name, "DOWN")
+        for method in (token, "GET"):
+            with socket.create_connection(("127.0.0.1", haproxy.port), timeout=15) as sock:
+                sock.sendall(f"{method} /ping HTTP/1.1\r\nHost: cashman\r\n\r\n".encode())
+                assert sock.recv(4096).startswith(b"HTTP/1.1 503")
+        lines = _wait_for_log_lines(haproxy.log_path, " 503 ", 2)
+    assert token not in haproxy.log_path.read_text()
+    assert sorted(line.split()[2] for line in lines) == ["GET", "other"], lines
+
+
+def _wait_for_log_lines(path, marker: str, count: int, deadline_s: float = 10.0) -> list[str]:
+    """The first ``count`` lines of ``path`` holding ``marker``, waited for (HAProxy logs
+    a request when it ends)."""
+    end = time.monotonic() + deadline_s
+    while True:
+        lines = [ln for ln in path.read_text().splitlines() if marker in ln]
+        if len(lines) >= count or time.monotonic() > end:
+            return lines[:count]
+        time.sleep(0.05)

@@ -101,7 +101,8 @@ def test_slow_clients_do_not_starve_an_instance_behind_haproxy(issuer, tmp_path,
 def test_haproxy_answers_in_the_api_error_shape_and_cuts_stalled_requests(
     tmp_path, topology_programs
 ):
-    """No instance up: a JSON 503 like the API's. A stalled request head: a 408 after 5 s."""
+    """No instance up: a JSON 503 like the API's. A stalled request head: a 408 after 5 s;
+    a stalled body: a JSON 408."""
     closed = "127.0.0.1:9"  # discard port: nothing listens there
     with HAProxy(tmp_path, [closed] * 3) as haproxy:
         for name in ("api1", "api2", "api3"):
@@ -111,14 +112,24 @@ def test_haproxy_answers_in_the_api_error_shape_and_cuts_stalled_requests(
         assert resp.headers["Content-Type"] == "application/json"
         assert resp.headers["Retry-After"] == "5"
         assert json.loads(resp.content)["code"] == "service_unavailable"
-        raw = _stall_request_head(haproxy.port)
+        raw = _stall(haproxy.port, b"GET /ping HTTP/1.1\r\nHost: cashman\r\n")
+        # a whole head whose body stops arriving: the 408 is in the API's shape
+        stalled_body = _stall(
+            haproxy.port,
+            b"POST /incomes HTTP/1.1\r\nHost: cashman\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n{",
+        )
     assert raw.startswith(b"HTTP/1.1 408")
+    head, _, body = stalled_body.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), stalled_body
+    assert b"\r\ncontent-type: application/json" in head.lower(), stalled_body
+    assert json.loads(body)["code"] == "request_timeout"
 
 
-def _stall_request_head(port: int) -> bytes:
-    """Send half a request head and wait for HAProxy's answer (bounded by its 5 s timeout)."""
+def _stall(port: int, start: bytes) -> bytes:
+    """Send the start of a request and wait for HAProxy's answer (bounded by its 5 s timeout)."""
     with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
-        sock.sendall(b"GET /ping HTTP/1.1\r\nHost: cashman\r\n")
+        sock.sendall(start)
         chunks = []
         while data := sock.recv(4096):
             chunks.append(data)
