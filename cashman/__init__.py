@@ -6,11 +6,13 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 
 from flask import Flask
 
 from auth import Auth, AuthObserver
 from cashman import (
+    app_events,
     database,
     docs,
     dpop_replay,
@@ -45,7 +47,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     app.json = ExactJSONProvider(app)
     db = database.init_app(app, settings.database_url, migrate=migrate)
     # DPoP jtis live in the app's database: every worker and instance shares them (SPEC §3a)
-    replay_store = dpop_replay.init_app(db) if settings.auth.dpop.is_enabled else None
+    replay_store = None
+    if settings.auth.dpop.is_enabled:
+        replay_store = dpop_replay.init_app(db, partial(_database_error, app))
     observer = _metrics_observer(app, settings)
     Auth(settings.auth, replay_store=replay_store, observer=observer).init_app(app)
     register_error_handlers(app)
@@ -58,6 +62,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
         api.register_blueprint(blueprint)
     docs.init_app(app, api, dpop.api_base_url)
     return app
+
+
+def _database_error(app: Flask, error: str) -> None:
+    """A replay-store write failed: counted as the app's other database errors (SPEC §6)."""
+    app_events.database_error.send(app, error=error)
 
 
 def _metrics_observer(app: Flask, settings: Settings) -> AuthObserver:

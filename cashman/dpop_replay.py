@@ -88,11 +88,13 @@ _DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, SQLAlchemyError, OSError)
 
 
 class _StatementError(Exception):
-    """A statement the database refused; ``lost`` when the connection is gone with it."""
+    """A statement the database refused; ``lost`` when the connection is gone with it;
+    ``error``: the driver's error class name, when the driver raised one."""
 
-    def __init__(self, lost: bool) -> None:
+    def __init__(self, lost: bool, error: str = "StatementError") -> None:
         super().__init__("statement failed")
         self.lost = lost
+        self.error = error
 
 
 def _exec_params(connection: Any, sql: str, params: Sequence[Any], ok: pq.ExecStatus) -> Any:
@@ -108,16 +110,22 @@ def _exec_params(connection: Any, sql: str, params: Sequence[Any], ok: pq.ExecSt
         result = exec_params(connection, sql.encode(), values)
     except AnswerTimeout:
         raise  # not retried: a server that does not answer would keep the next one waiting
-    except psycopg.OperationalError:
-        raise _StatementError(lost=pgconn.status != pq.ConnStatus.OK) from None
+    except psycopg.OperationalError as exc:
+        lost = pgconn.status != pq.ConnStatus.OK
+        raise _StatementError(lost, type(exc).__name__) from None
     if result.status != ok:
         raise _StatementError(lost=pgconn.status != pq.ConnStatus.OK)
     return result
 
 
-def init_app(database: Database) -> DatabaseReplayStore:
-    """The replay store of the app's ``database``, closed when the database is disposed."""
-    store = DatabaseReplayStore(database.engine, writer_lock=database.writer_lock)
+def init_app(
+    database: Database, on_error: Callable[[str], None] | None = None
+) -> DatabaseReplayStore:
+    """The replay store of the app's ``database``, closed when the database is disposed;
+    ``on_error(error class name)`` hears of each failed write (the app's metrics)."""
+    store = DatabaseReplayStore(
+        database.engine, writer_lock=database.writer_lock, on_error=on_error
+    )
     database.on_dispose(store.dispose)
     return store
 
@@ -142,6 +150,7 @@ class DatabaseReplayStore:
         cleanup_skew_margin_s: float = SKEW_MARGIN_S,
         cleanup_budget_s: float = RUN_BUDGET_S,
         writer_lock: WriterLock | NoLock | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         """``engine`` (the app's, schema migrated); ``clock`` in Unix seconds; a complete
         clean-up pass at most every ``cleanup_interval_s`` seconds, each run walking up
@@ -152,11 +161,14 @@ class DatabaseReplayStore:
         docstring), made by ``write_engine``; ``dispose()`` closes them. No connection is
         opened before the first write.
         ``writer_lock``: the app database's (``Database.writer_lock``), held around each
-        SQLite write; None: no turn is taken (SQLite's busy timeout alone)."""
+        SQLite write; None: no turn is taken (SQLite's busy timeout alone).
+        ``on_error``: called with the error's class name when a write fails (before the
+        ``ReplayStoreUnavailableError``), e.g. to count it; it must not raise."""
         self.engine = engine
         self.clock = clock
         self._is_postgres = engine.dialect.name == "postgresql"
         self._writer_lock = writer_lock or NoLock()
+        self._on_error = on_error
         self.write_engine = build_engine(
             engine.url.render_as_string(hide_password=False), pre_ping=False
         )
@@ -193,7 +205,10 @@ class DatabaseReplayStore:
         try:
             recorded = self._execute(self._run, self._insert.sql, params) == 1
         except (_StatementError, *_DRIVER_ERRORS) as exc:
-            logger.warning("DPoP replay store unreachable (%s)", type(exc).__name__)
+            error = getattr(exc, "error", type(exc).__name__)
+            logger.warning("DPoP replay store unreachable (%s)", error)
+            if self._on_error is not None:
+                self._on_error(error)
             raise ReplayStoreUnavailableError("database error", RETRY_AFTER_S) from None
         if now >= self._cleanup.next_run:  # after the write, never before it
             self._cleanup.run(now)
@@ -253,8 +268,8 @@ class DatabaseReplayStore:
             try:
                 with self._writer_lock.hold():
                     return int(connection.execute(sql, params).rowcount)
-            except sqlite3.Error:
-                raise _StatementError(lost=False) from None
+            except sqlite3.Error as exc:
+                raise _StatementError(False, type(exc).__name__) from None
         result = _exec_params(connection, sql, params, pq.ExecStatus.COMMAND_OK)
         return int(result.command_tuples or 0)
 
@@ -263,8 +278,8 @@ class DatabaseReplayStore:
         if not self._is_postgres:
             try:  # a read: in WAL mode it waits for no writer, so no turn on the lock
                 return connection.execute(sql, params).fetchall()
-            except sqlite3.Error:
-                raise _StatementError(lost=False) from None
+            except sqlite3.Error as exc:
+                raise _StatementError(False, type(exc).__name__) from None
         result = _exec_params(connection, sql, params, pq.ExecStatus.TUPLES_OK)
         return [
             tuple(result.get_value(row, col).decode() for col in range(result.nfields))

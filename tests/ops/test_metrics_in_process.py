@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY
 
+from auth.testing import DPoPKey, dpop_headers
 from cashman import create_app
 from cashman.config import Settings
 from tests.ops.test_health import break_database
@@ -35,6 +36,23 @@ def test_a_database_outage_is_counted_by_error_class(env, jwks, kit, tmp_path, m
     before = counted(DATABASE_ERRORS, error="OperationalError")
     resp = app.test_client().get("/incomes", headers={"Authorization": f"Bearer {token}"})
     assert (resp.status_code, resp.json["code"]) == (503, "database_unavailable")
+    assert counted(DATABASE_ERRORS, error="OperationalError") == before + 1
+
+
+def test_a_replay_store_outage_is_counted_as_a_database_error(
+    env, jwks, kit, tmp_path, monkeypatch
+):
+    # a DPoP-only deployment answers 503 dpop_replay_unavailable on a database outage:
+    # the alert on database errors must hear of it too
+    base = "http://localhost"
+    app = counting_app({**env, "API_BASE_URL": base}, tmp_path, monkeypatch)
+    client_key = DPoPKey()
+    token = client_key.mint_bound(kit, scopes=["read:transactions"])
+    break_database(app)
+    before = counted(DATABASE_ERRORS, error="OperationalError")
+    proof = client_key.proof("GET", f"{base}/secured/ping", token)
+    resp = app.test_client().get("/secured/ping", headers=dpop_headers(token, proof))
+    assert (resp.status_code, resp.json["code"]) == (503, "dpop_replay_unavailable")
     assert counted(DATABASE_ERRORS, error="OperationalError") == before + 1
 
 
