@@ -26,9 +26,11 @@ from typing import Any
 from flask import Request, Response
 
 from cashman.body_buffer import RECEIVING_SINCE
-from cashman.redaction import holds_jws, loggable_method, loggable_path
+from cashman.log_lines import JSONLines
+from cashman.redaction import holds_jws, install_redaction, loggable_method, loggable_path
 
 startup_logger = logging.getLogger("cashman")
+AUTH_LOGGER = "auth"
 # one line at a time on the shared stream, whichever thread writes it
 _write_lock = threading.Lock()
 
@@ -143,14 +145,19 @@ def write_line(line: str) -> None:
 
 
 def configure_logging() -> None:
-    """Our loggers write plain lines (the JSON is the message) to stderr, once per process."""
-    parent = startup_logger
-    if not any(isinstance(h, StderrHandler) for h in parent.handlers):
-        handler = StderrHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        parent.addHandler(handler)
-    if parent.level == logging.NOTSET:
-        parent.setLevel(logging.INFO)
+    """The ``cashman`` and ``auth`` loggers write one JSON line per record to stderr
+    (``cashman.log_lines``), tokens redacted, once per process. ``cashman`` logs from
+    INFO on; ``auth`` keeps its level (by default the root's WARNING: a refused request's
+    INFO line would repeat its request line)."""
+    for name in (startup_logger.name, AUTH_LOGGER):
+        target = logging.getLogger(name)
+        if not any(isinstance(h, StderrHandler) for h in target.handlers):
+            handler = StderrHandler()
+            handler.setFormatter(JSONLines())
+            target.addHandler(handler)
+        install_redaction(name)
+    if startup_logger.level == logging.NOTSET:
+        startup_logger.setLevel(logging.INFO)
 
 
 def log_startup(issuers: tuple[str, ...] | list[str], audience: str) -> None:
