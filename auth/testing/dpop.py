@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from auth.testing.keys import (
     OMIT,
     b64url,
+    check_key_fits,
     generate_ec_key,
     generate_rsa_key,
     jwk_thumbprint,
@@ -55,12 +56,14 @@ class DPoPKey:
 
     def __init__(self, alg: str = "ES256", key: Any = None) -> None:
         """``alg``: ES256/384/512 (a fresh EC key) or RS*/PS* 256/384/512 (a fresh RSA-2048
-        key); ``ValueError`` for another."""
+        key); ``key``: a private key of one's own instead. ``ValueError`` for another
+        ``alg``, or a ``key`` that cannot sign it (RSA for ES*, another curve)."""
         if alg[:2] not in ("ES", "RS", "PS") or alg[2:] not in ("256", "384", "512"):
             raise ValueError(f"a DPoP key signs with ES*, RS* or PS* (256/384/512), not {alg!r}")
         self.alg = alg
         if key is None:
             key = generate_ec_key(alg) if alg.startswith("ES") else generate_rsa_key()
+        check_key_fits(alg, key)
         self.private_key = key
 
     def jwk(self) -> dict[str, Any]:

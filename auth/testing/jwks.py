@@ -70,8 +70,18 @@ class IssuerKeys:
         """The published key set, as the issuer would serve it now."""
         return {"keys": [item.jwk() for item in self.keys]}
 
-    def add_key(self, kid: str, key: Any = None, **jwk_extra: Any) -> Any:
-        """Publish another key; ``jwk_extra`` sets JWK members (``use``, ``alg``, ``key_ops``)."""
+    def add_key(
+        self, kid: str, key: Any = None, *, duplicate_kid: bool = False, **jwk_extra: Any
+    ) -> Any:
+        """Publish another key; ``jwk_extra`` sets JWK members (``use``, ``alg``, ``key_ops``).
+
+        ``ValueError`` for a ``kid`` already published: the set would be ambiguous and the
+        API refuses every token naming it (SPEC §3). ``duplicate_kid=True`` publishes it
+        anyway, to test exactly that."""
+        if self._has(kid) and not duplicate_kid:
+            raise ValueError(
+                f"kid {kid!r} is already published (duplicate_kid=True to publish it twice)"
+            )
         if key is None:
             key = self.other_key()
         self.keys.append(KitKey(kid, key, {"alg": "RS256", **jwk_extra}))
@@ -90,6 +100,8 @@ class IssuerKeys:
         ``settings(jwks_min_refresh_interval=0)``) to see the rotation at once.
         """
         new_kid = kid or f"test-key-{uuid.uuid4().hex[:8]}"
+        if self._has(new_kid):
+            raise ValueError(f"kid {new_kid!r} is already published: rotate to a new kid")
         old = self.signing_kid
         self.add_key(new_kid)
         self.signing_kid = new_kid

@@ -53,6 +53,21 @@ def generate_ec_key(alg: str = "ES256") -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(_CURVES[alg]())
 
 
+def check_key_fits(alg: str, key: Any) -> None:
+    """``ValueError`` unless ``key`` (a private key) can sign ``alg``: ES* an EC key on the
+    curve RFC 7518 §3.4 names, RS*/PS* an RSA key."""
+    if alg.startswith("ES"):
+        fits = isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, _CURVES[alg])
+    else:
+        fits = isinstance(key, rsa.RSAPrivateKey)
+    if not fits:
+        raise ValueError(f"{alg} needs {_KEY_NEEDED[alg[:2]]}, not {type(key).__name__}")
+
+
+_KEY_NEEDED = {"ES": "an EC private key on its curve", "RS": "an RSA private key"}
+_KEY_NEEDED["PS"] = _KEY_NEEDED["RS"]
+
+
 def b64url(data: bytes) -> str:
     """base64url without padding (RFC 7515 §2)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")

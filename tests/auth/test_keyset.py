@@ -229,7 +229,7 @@ def test_verify_key_binding_accepted(kit, mint_at, verifier, jwk_extra):
 
 
 def test_verify_duplicate_kid_in_jwks_is_invalid_token(kit, mint_at, verifier):
-    kit.add_key("test-key-1", kit.other_key())
+    kit.add_key("test-key-1", kit.other_key(), duplicate_kid=True)
     with pytest.raises(InvalidTokenError):
         verifier().verify(mint_at())
 

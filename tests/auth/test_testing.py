@@ -70,6 +70,18 @@ def test_kit_publish_serves_current_keys(kit, jwks):
     assert new_kid in {k["kid"] for k in kit.jwks()["keys"]}
 
 
+def test_kit_refuses_to_publish_a_kid_twice_unless_told(kit):
+    # a duplicate kid makes the API refuse every token naming it: silent, it looked like
+    # a verifier bug in the user's suite
+    with pytest.raises(ValueError, match="already published"):
+        kit.rotate("test-key-1")
+    with pytest.raises(ValueError, match="already published"):
+        kit.add_key("test-key-1")
+    assert [k["kid"] for k in kit.jwks()["keys"]] == ["test-key-1"]
+    kit.add_key("test-key-1", kit.other_key(), duplicate_kid=True)
+    assert [k["kid"] for k in kit.jwks()["keys"]] == ["test-key-1", "test-key-1"]
+
+
 def test_kit_remove_key(kit, jwks):
     kit.add_key("second")
     kit.remove_key("test-key-1")

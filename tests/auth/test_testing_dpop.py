@@ -12,6 +12,8 @@ from auth.testing import (
     DPoPKey,
     access_token_hash,
     dpop_headers,
+    generate_ec_key,
+    generate_rsa_key,
     jwk_thumbprint,
     private_jwk,
 )
@@ -120,3 +122,18 @@ def test_dpop_headers():
 def test_client_key_refuses_an_algorithm_it_cannot_make(alg):
     with pytest.raises(ValueError, match="ES\\*, RS\\* or PS\\*"):
         DPoPKey(alg)
+
+
+@pytest.mark.parametrize(
+    ("alg", "make_key"),
+    [
+        ("ES384", lambda: generate_ec_key("ES256")),  # another curve
+        ("ES256", generate_rsa_key),
+        ("RS256", lambda: generate_ec_key("ES256")),
+        ("PS256", lambda: generate_ec_key("ES256")),
+    ],
+)
+def test_client_key_refuses_a_key_that_cannot_sign_its_algorithm(alg, make_key):
+    # taken silently, it made proofs every API refuses, with nothing saying why
+    with pytest.raises(ValueError, match=f"{alg} needs"):
+        DPoPKey(alg, key=make_key())
