@@ -110,11 +110,16 @@ def number(
     # underscores ("1_0"), "inf" and "nan", which no one means in a setting
     written = _INTEGER if integer else _DECIMAL
     if not written.fullmatch(value):
-        raise ConfigError(name, f"must be {kind} between {low:g} and {high:g}")
+        raise ConfigError(name, f"must be {kind} between {_number(low)} and {_number(high)}")
     result = int(value) if integer else float(value)
     if not math.isfinite(result) or not low <= result <= high:
-        raise ConfigError(name, f"must be {kind} between {low:g} and {high:g}")
+        raise ConfigError(name, f"must be {kind} between {_number(low)} and {_number(high)}")
     return result
+
+
+def _number(value: float) -> str:
+    """A bound as a person writes it: ``2592000``, ``0.5`` (``:g`` wrote ``2.592e+06``)."""
+    return str(int(value)) if float(value).is_integer() else f"{value}"
 
 
 def boolean(env: Mapping[str, str], name: str) -> bool:

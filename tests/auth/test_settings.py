@@ -113,6 +113,20 @@ def test_settings_bad_variable_names_it_in_one_line(env, variable):
     assert not any("\ud800" <= c <= "\udfff" for c in message)
 
 
+@pytest.mark.parametrize(
+    ("env", "bounds"),
+    [
+        ({"JWKS_MAX_STALE": "-1"}, "between 0 and 2592000"),
+        ({"AUTH_TOKEN_CACHE_SIZE": "1.5"}, "between 0 and 10000000"),
+        ({"AUTH_LEEWAY": "900"}, "between 0 and 300"),
+    ],
+)
+def test_a_range_is_written_as_people_write_numbers(env, bounds):
+    # ":g" wrote "2.592e+06" and "1e+07"
+    with pytest.raises(ConfigError, match=bounds):
+        settings(**env)
+
+
 def test_settings_missing_audience_message():
     with pytest.raises(ConfigError, match=r"^API_AUDIENCE: is required"):
         AuthSettings.from_env({"AUTH0_DOMAIN": "t.auth0.com"})
