@@ -318,6 +318,8 @@ UNUSABLE_DOTENV = {
     "utf-16": "API_AUDIENCE=https://api.example.com/\n".encode("utf-16"),
     "latin-1": "API_AUDIENCE=https://api.example.com/caf\xe9\n".encode("latin-1"),
     "nul": b"API_AUDIENCE=https://api.example.com/\nAUTH_LEEWAY=\x00\n",
+    # python-dotenv skipped it with a plain-text warning, the setting silently missing
+    "unclosed-quote": b'API_AUDIENCE="https://api.example.com/\nAUTH_LEEWAY=5\n',
 }
 
 
