@@ -13,6 +13,7 @@ an ``Origin`` to answer. ``cashman.request_cycle`` calls these functions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from flask import Flask, Request, Response
@@ -48,7 +49,7 @@ def init_app(app: Flask, origins: tuple[str, ...]) -> AfterRequest | None:
     registered = len(hooks)
     CORS(
         app,
-        origins=list(origins),
+        origins=[exact_origin(origin) for origin in origins],
         methods=METHODS,
         allow_headers=REQUEST_HEADERS,
         expose_headers=EXPOSED_HEADERS,
@@ -69,6 +70,14 @@ def init_app(app: Flask, origins: tuple[str, ...]) -> AfterRequest | None:
         return vary_on_origin(response)
 
     return after_request
+
+
+def exact_origin(origin: str) -> re.Pattern[str]:
+    """``origin`` as the pattern flask-cors matches exactly, case-insensitively (RFC 6454
+    §4: scheme and host are case-insensitive). flask-cors reads a plain string holding
+    ``[`` or ``]`` as a regular expression matched at the start only, so ``http://[::1]``
+    allowed any origin starting ``http://`` then ``:`` or ``1`` (``http://1.evil.com``)."""
+    return re.compile(re.escape(origin) + r"\Z", re.IGNORECASE)
 
 
 def answer_preflight(req: Request) -> Response | None:

@@ -7,7 +7,9 @@ request answered 503, a failed JWKS fetch, a bug's traceback) was plain text in 
 same stream: a JSON log pipeline could not parse it nor tie it to a request. This
 formatter wraps such a message as ``{"event": "log", "level", "logger", "message"}``
 with the request's id when it happens during a request, and a traceback as one
-``traceback`` string; a message that already is one of our JSON lines passes as is.
+``traceback`` string, tokens redacted; a message that already is one of our JSON lines
+passes as is. Messages are not redacted: the code writes them, never a token into them,
+and redaction would take the dotted host out of a JWKS URL.
 
 Written here rather than taken from python-json-logger: the project's dependencies are
 fixed, and the whole job is one ``json.dumps`` per line.
@@ -19,6 +21,8 @@ import json
 import logging
 
 from flask import g, has_app_context
+
+from cashman.redaction import redact_text
 
 # how every JSON message of ours starts (``json.dumps({"event": ...})``)
 _OUR_JSON = '{"event": '
@@ -41,10 +45,13 @@ class JSONLines(logging.Formatter):
         request_id = _request_id()
         if request_id is not None:
             fields["request_id"] = request_id
-        if record.exc_info and not record.exc_text:
-            record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            fields["traceback"] = record.exc_text
+        traceback = record.exc_text
+        if record.exc_info and not traceback:
+            traceback = self.formatException(record.exc_info)
+        if traceback:
+            # a bug's exception may quote what the client sent: tokens go (SPEC §3). The
+            # record is left as it is for any other handler (a test's capture).
+            fields["traceback"] = redact_text(traceback)
         return json.dumps(fields, ensure_ascii=False)
 
 

@@ -27,7 +27,7 @@ from flask import Request, Response
 
 from cashman.body_buffer import RECEIVING_SINCE
 from cashman.log_lines import JSONLines
-from cashman.redaction import holds_jws, install_redaction, loggable_method, loggable_path
+from cashman.redaction import holds_jws, loggable_method, loggable_path
 
 startup_logger = logging.getLogger("cashman")
 AUTH_LOGGER = "auth"
@@ -146,7 +146,7 @@ def write_line(line: str) -> None:
 
 def configure_logging() -> None:
     """The ``cashman`` and ``auth`` loggers write one JSON line per record to stderr
-    (``cashman.log_lines``), tokens redacted, once per process. ``cashman`` logs from
+    (``cashman.log_lines``: a traceback's tokens redacted), once per process. ``cashman`` logs from
     INFO on; ``auth`` keeps its level (by default the root's WARNING: a refused request's
     INFO line would repeat its request line)."""
     for name in (startup_logger.name, AUTH_LOGGER):
@@ -155,7 +155,6 @@ def configure_logging() -> None:
             handler = StderrHandler()
             handler.setFormatter(JSONLines())
             target.addHandler(handler)
-        install_redaction(name)
     if startup_logger.level == logging.NOTSET:
         startup_logger.setLevel(logging.INFO)
 

@@ -84,6 +84,34 @@ def test_origin_match_is_exact(client):
         assert "Access-Control-Allow-Origin" not in resp.headers
 
 
+@pytest.mark.parametrize(
+    ("allowed", "other"),
+    [
+        # flask-cors read an origin holding "[" as a regular expression matched at its
+        # start: "http://[::1]" let in "http://1.evil.com", and never matched itself
+        ("http://[::1]", "http://1.evil.com"),
+        ("http://[::1]:3000", "http://1evil.example"),
+        ("https://[2001:db8::1]", "https://d.evil.example"),
+        ("http://[::1]", "http://[::1]:3000"),
+    ],
+)
+def test_an_ipv6_origin_is_matched_exactly(kit, database_url, jwks, allowed, other):
+    from cashman import create_app
+    from cashman.config import Settings
+
+    env = {**kit.env(), "DATABASE_URL": database_url, "CORS_ORIGINS": allowed}
+    app = create_app(Settings.from_env(env))
+    try:
+        client = app.test_client()
+        resp = client.options("/incomes", headers={"Origin": allowed, **PREFLIGHT})
+        assert resp.headers.get("Access-Control-Allow-Origin") == allowed
+        for method in ("options", "get"):
+            resp = client.open("/ping", method=method, headers={"Origin": other, **PREFLIGHT})
+            assert "Access-Control-Allow-Origin" not in resp.headers, (method, other)
+    finally:
+        app.extensions["cashman.db"].dispose()
+
+
 @pytest.mark.parametrize("origins", ["", " , "])
 def test_no_origins_means_no_cross_origin_access(kit, database_url, jwks, origins):
     from cashman import create_app
