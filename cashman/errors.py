@@ -19,6 +19,7 @@ from werkzeug.exceptions import (
     HTTPException,
     InternalServerError,
     NotFound,
+    NotImplemented,
     ServiceUnavailable,
     UnprocessableEntity,
     UnsupportedMediaType,
@@ -131,6 +132,23 @@ class HostFieldError(BadRequest):
 
     error_code = "invalid_host"
     description = "An HTTP/1.1 request needs exactly one Host header."
+
+
+class TransferCodingError(NotImplemented):
+    """501: a ``Transfer-Encoding`` other than ``chunked`` alone (RFC 9112 §6.1: a server
+    SHOULD answer so for a coding it does not understand). granian and the development
+    server read such a body by its chunks and ignored the rest; gunicorn answers 501."""
+
+    error_code = "unsupported_transfer_coding"
+    description = "The only transfer coding supported is chunked."
+
+
+class FramingError(BadRequest):
+    """400: an HTTP/1.0 request with ``Transfer-Encoding`` (RFC 9112 §6.1: its framing
+    MUST be treated as faulty)."""
+
+    error_code = "invalid_framing"
+    description = "HTTP/1.0 has no Transfer-Encoding: send Content-Length."
 
 
 class DatabaseUnavailableError(ServiceUnavailable):

@@ -45,6 +45,7 @@ import selectors
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from http import HTTPStatus
 
 from gunicorn import util
 from gunicorn.http.message import DEFAULT_MAX_HEADERFIELD_SIZE, MAX_HEADERS, MAX_REQUEST_LINE
@@ -70,9 +71,13 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn's answer to a request it refuses itself (a malformed request line, header
     or framing; ``gunicorn.util.write_error``'s arguments), in the API's JSON error shape
     instead of an HTML page quoting what it could not parse (SPEC §4: never HTML). The
-    text gunicorn had for the page (``mesg``) is not sent: it may quote a header value.
+    text gunicorn had for the page (``mesg``) is not sent: it may quote a header value;
+    nor its ``reason``, which is not always the status's (RFC 9110 §15).
     """
     body = generic_error_body(status_int)
+    # gunicorn passes "Bad Request" with its 501s: the phrase is the status's own
+    with contextlib.suppress(ValueError):
+        reason = HTTPStatus(status_int).phrase
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"

@@ -1,8 +1,8 @@
 """What runs around every view: one before-request hook and one after-request hook (SPEC §4, §6).
 
 Before the view: the request id and clock (``cashman.request_log``), a method sent
-in other than upper case and a ``Host`` field missing or repeated refused, then the
-CORS preflight answer (``cashman.cors``).
+in other than upper case, a ``Host`` field missing or repeated and a transfer coding
+other than ``chunked`` refused, then the CORS preflight answer (``cashman.cors``).
 After it, in this order: the body headers and ``Cache-Control``
 (``cashman.response_hooks``), CORS headers and ``Vary``, then the request id header
 and the request's log line, last so that it sees the final status.
@@ -20,7 +20,7 @@ from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from cashman import cors, request_log, response_hooks
-from cashman.errors import HostFieldError
+from cashman.errors import FramingError, HostFieldError, TransferCodingError
 
 
 def init_app(app: Flask, cors_origins: tuple[str, ...]) -> None:
@@ -36,6 +36,8 @@ def init_app(app: Flask, cors_origins: tuple[str, ...]) -> None:
         if req.environ["REQUEST_METHOD"] != req.method:
             refuse_method_as_sent(app, req)
         refuse_bad_host_field(req.environ)
+        if "HTTP_TRANSFER_ENCODING" in req.environ:
+            refuse_transfer_coding(req.environ)
         return cors.answer_preflight(req)
 
     def after_request(response: Response) -> Response:
@@ -77,3 +79,14 @@ def refuse_bad_host_field(environ: dict) -> None:
     host = environ.get("HTTP_HOST")
     if (not host and environ.get("SERVER_PROTOCOL") == "HTTP/1.1") or (host and "," in host):
         raise HostFieldError()
+
+
+def refuse_transfer_coding(environ: dict) -> None:
+    """RFC 9112 §6.1: ``Transfer-Encoding`` must be ``chunked`` alone, the one coding the
+    servers decode (``TransferCodingError``, 501: a body labelled ``gzip, chunked`` was
+    read as if it were not compressed), and never on HTTP/1.0 (``FramingError``, 400)."""
+    if environ.get("SERVER_PROTOCOL") == "HTTP/1.0":
+        raise FramingError()
+    codings = [coding.strip().lower() for coding in environ["HTTP_TRANSFER_ENCODING"].split(",")]
+    if codings != ["chunked"]:
+        raise TransferCodingError()

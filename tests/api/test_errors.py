@@ -168,3 +168,24 @@ def test_options_answer_is_empty_and_never_html(client, path, origin):
     assert resp.data == b""
     assert "Content-Type" not in resp.headers
     assert "GET" in resp.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    ("protocol", "coding", "status", "code"),
+    [
+        # the development server read such a body by its chunks and ignored the rest
+        ("HTTP/1.1", "gzip, chunked", 501, "unsupported_transfer_coding"),
+        ("HTTP/1.1", "chunked, identity", 501, "unsupported_transfer_coding"),
+        ("HTTP/1.0", "chunked", 400, "invalid_framing"),
+    ],
+)
+def test_a_transfer_coding_the_servers_do_not_decode_is_refused(
+    app, client, auth, protocol, coding, status, code
+):
+    body = b'{"description": "te", "amount": 1}'
+    headers = {**auth, "Content-Type": "application/json", "Transfer-Encoding": coding}
+    resp = client.post(
+        "/incomes", data=body, headers=headers, environ_overrides={"SERVER_PROTOCOL": protocol}
+    )
+    assert (resp.status_code, resp.json["code"]) == (status, code)
+    assert client.get("/incomes", headers=auth).json == []

@@ -133,6 +133,38 @@ def test_content_length_with_transfer_encoding_is_refused_or_framed_by_chunks(sh
     assert (answer.closes, rest) == (True, b"")
 
 
+# gunicorn refuses a coding it does not know itself; the app refuses the rest
+TRANSFER_CODING_CODES = {
+    ("gunicorn", "foo, chunked"): "not_implemented",
+    ("gunicorn", "gzip, chunked"): "unsupported_transfer_coding",
+    ("granian", "foo, chunked"): "unsupported_transfer_coding",
+    ("granian", "gzip, chunked"): "unsupported_transfer_coding",
+}
+
+
+@pytest.mark.parametrize("coding", ["foo, chunked", "gzip, chunked"])
+def test_a_transfer_coding_other_than_chunked_is_a_501(shared_server, write_token, coding):
+    # RFC 9112 §6.1; the body was read by its chunks and the other coding ignored: a
+    # "gzip, chunked" body of plain JSON created a row, and granian created one for "foo"
+    body = b'{"description": "te", "amount": 1}'
+    raw = chunked_request(
+        "POST", "/incomes", write_token, b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    )
+    raw = raw.replace(b"Transfer-Encoding: chunked", f"Transfer-Encoding: {coding}".encode())
+    answer = raw_http.exchange(shared_server.port, raw)
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    # (gunicorn writes the app's reason phrases in upper case: README, Errors)
+    assert head.lower().startswith(b"http/1.1 501 not implemented\r\n"), head
+    expected = TRANSFER_CODING_CODES[(shared_server.server, coding)]
+    assert json.loads(payload)["code"] == expected
+    listed = requests.get(
+        f"{shared_server.url}/incomes",
+        headers={"Authorization": f"Bearer {write_token}"},
+        timeout=TIMEOUT_S,
+    )
+    assert "te" not in [item["description"] for item in listed.json()]
+
+
 def chunked_request(method: str, path: str, token: str, body: bytes) -> bytes:
     head = (
         f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
