@@ -12,6 +12,7 @@ import functools
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -145,12 +146,49 @@ def sign(signing_input: bytes, alg: str, key: PrivateKey | bytes) -> bytes:
 
 
 def segment(part: Mapping[str, Any] | bytes | str | list[Any] | int | float | None) -> str:
-    """A compact JWS segment (RFC 7515 §7.1): JSON values serialized, bytes/str taken as-is."""
+    """A compact JWS segment (RFC 7515 §7.1): JSON values serialized, bytes/str taken as-is.
+
+    Integers of any size are written in full (``"exp": 10**5000``, an attack the verifier
+    must survive), past the 4300 digits Python's ``str(int)`` stops at."""
     if isinstance(part, bytes):
         return b64url(part)
     if isinstance(part, str):
         return b64url(part.encode("utf-8"))
-    return b64url(json.dumps(part, separators=(",", ":"), allow_nan=True).encode("utf-8"))
+    huge: list[int] = []
+    mark = f"huge-int-{uuid.uuid4().hex}-"  # no string of the caller's holds it
+    text = json.dumps(_mark_huge(part, huge, mark), separators=(",", ":"), allow_nan=True)
+    for index, number in enumerate(huge):
+        text = text.replace(f'"{mark}{index}"', _decimal(number), 1)
+    return b64url(text.encode("utf-8"))
+
+
+_HUGE_DIGITS = 4000  # below sys.get_int_max_str_digits()'s default of 4300
+
+
+def _mark_huge(value: Any, huge: list[int], mark: str) -> Any:
+    """``value`` with every integer too long for ``str()`` replaced by ``mark`` and its
+    index in ``huge``."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 13000:
+        huge.append(value)
+        return f"{mark}{len(huge) - 1}"
+    if isinstance(value, Mapping):
+        return {key: _mark_huge(item, huge, mark) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mark_huge(item, huge, mark) for item in value]
+    return value
+
+
+def _decimal(number: int) -> str:
+    """``str(number)`` for any size, in chunks ``str()`` accepts."""
+    sign, number = ("-", -number) if number < 0 else ("", number)
+    chunks = []
+    while number:
+        number, chunk = divmod(number, 10**_HUGE_DIGITS)
+        chunks.append(chunk)
+    if not chunks:
+        return "0"
+    head, *rest = reversed(chunks)
+    return sign + str(head) + "".join(str(chunk).zfill(_HUGE_DIGITS) for chunk in rest)
 
 
 def merge(base: dict[str, Any], changes: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -350,3 +350,12 @@ def test_a_proof_or_token_spelled_with_stray_base64url_bits_is_refused(
     assert (as_bearer.status_code, as_bearer.json["code"]) == (401, "invalid_token")
     assert (as_dpop.status_code, as_dpop.json["code"]) == (401, "invalid_dpop_proof")
     assert replay_rows(app) == 0
+
+
+def test_the_kit_writes_huge_integers_and_the_api_refuses_them(client, dpop, kit, client_key):
+    # SPEC §7 "any claim broken on purpose": the kit raised ValueError past 4300 digits
+    resp = client.get("/incomes", headers=dpop(claims={"iat": 10**5000}))
+    assert (resp.status_code, resp.json["code"]) == (401, "invalid_dpop_proof")
+    token = client_key.mint_bound(kit, claims={"exp": 10**5000})
+    resp = client.get("/incomes", headers=dpop(token=token))
+    assert (resp.status_code, resp.json["code"]) == (401, "invalid_claims")
