@@ -8,14 +8,14 @@ a DPoP-bound token and a fresh proof per request (wrk, 8 connections, loopback),
 the order reversed every other round. ``--connections 2,8`` measures each pair at every
 listed load in the same rounds: what a request costs depends on how busy the server is,
 Bearer's most (a saturated server queues and batches; a lightly loaded one pays its
-wake-ups per request). Saturated, the two requests are compared at different rates (Bearer
-is served two to three times as fast, and shares the server's fixed costs of a wake-up
-among more requests), so each pair is also measured paced (``--paced``, by default half
-the rate DPoP reached saturated in the same round): both requests sent on the same fixed
-schedule, the server under the same load for both. Each run is paired with the server CPU it cost
-(the whole process tree, /proc); the figure is the median over rounds of the per-round
-ratio DPoP / Bearer, next to the SPEC's limits (2x and 1.5x). Proofs are made by this
-script before each DPoP run (wrk cannot sign), one per request to send.
+wake-ups per request). ``--paced 0.5`` also measures each pair paced: both requests
+sent at one rate, that share of the rate DPoP reached saturated in the same round (what
+a request costs a server below its capacity; saturated is the SPEC's comparison, and
+at one rate the Bearer server is less busy than the DPoP one, so the ratio falls mostly
+because the Bearer request gets dearer: BENCHMARKS.md 7e). Each run is paired with the
+server CPU it cost (the whole process tree, /proc); the figure is the median over rounds
+of the per-round ratio DPoP / Bearer, next to the SPEC's limits (2x and 1.5x). Proofs are
+made by this script before each DPoP run (wrk cannot sign), one per request to send.
 
 Part 2, in process, no HTTP. Per operation, median over rounds of the per-round mean:
 
@@ -41,14 +41,9 @@ throw-away database (part 1) and schema (part 2) on it, dropped afterwards.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
-import statistics
 import sys
 import tempfile
-import time
-import uuid
-from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -56,113 +51,18 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import harness
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from harness.apps import APPS_BY_KEY, SEED_ROWS, make_server, seed
 from harness.dpop import dpop_load
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from harness.dpop_inprocess import inprocess_part
 
-from auth.dpop import DPoPVerifier
-from auth.dpop_settings import DPoPSettings
-from auth.replay import MemoryReplayStore
-from auth.testing import AuthKit, DPoPKey
-from cashman.database import Database
-from cashman.dpop_replay import DatabaseReplayStore
-from cashman.migrate import upgrade
-
-URL = "https://api.example.com/incomes"
-JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
-
-
-Variant = Callable[[], tuple[float, float]]
-
-
-def measure(body: Callable[[Any], object], items: list[Any]) -> tuple[float, float]:
-    """(CPU us, wall us) per item of ``body(item)`` over ``items``; only this loop is timed."""
-    cpu, wall = time.process_time_ns(), time.perf_counter_ns()
-    for item in items:
-        body(item)
-    return (
-        (time.process_time_ns() - cpu) / len(items) / 1000,
-        (time.perf_counter_ns() - wall) / len(items) / 1000,
-    )
-
-
-def proof_variants(ops: int) -> dict[str, Variant]:
-    """Variants (a)-(c). Each run makes fresh proofs first (client work, not timed)."""
-    kit = AuthKit()
-    known = DPoPKey()
-    token = known.mint_bound(kit)
-    settings = DPoPSettings(api_base_url="https://api.example.com")
-    verifier = DPoPVerifier(settings, MemoryReplayStore(max_entries=10**7))
-    public = known.private_key.public_key()
-    es256 = ec.ECDSA(hashes.SHA256())
-
-    def check(case: tuple[str, dict[str, Any]]) -> object:
-        proof, claims = case
-        return verifier.verify(
-            [proof], method="GET", htu=URL, access_token=token, token_claims=claims
-        )
-
-    def verify_known() -> tuple[float, float]:
-        claims = {"cnf": {"jkt": known.jkt}}
-        return measure(check, [(known.proof("GET", URL, token), claims) for _ in range(ops)])
-
-    def verify_new_key() -> tuple[float, float]:
-        strangers = [DPoPKey() for _ in range(ops)]
-        cases = [(s.proof("GET", URL, token), {"cnf": {"jkt": s.jkt}}) for s in strangers]
-        return measure(check, cases)
-
-    def bare_es256() -> tuple[float, float]:
-        inputs = []
-        for _ in range(ops):
-            signing_input, signature = known.proof("GET", URL, token).rsplit(".", 1)
-            raw = base64.urlsafe_b64decode(signature + "==")
-            der = encode_dss_signature(int.from_bytes(raw[:32]), int.from_bytes(raw[32:]))
-            inputs.append((der, signing_input.encode()))
-        return measure(lambda item: public.verify(item[0], item[1], es256), inputs)
-
-    return {
-        "(a) verify, known client key": verify_known,
-        "(b) verify, new client key": verify_new_key,
-        "(c) bare ES256 verify": bare_es256,
-    }
-
-
-def store_variant(store: DatabaseReplayStore, ops: int) -> Variant:
-    """A replay-store write of a fresh ``jti`` per operation."""
-
-    def record(jti: str) -> None:
-        if not store.record(JKT, jti, time.time() + 600):
-            raise SystemExit("a fresh jti was refused: the bench is broken")
-
-    return lambda: measure(record, [uuid.uuid4().hex for _ in range(ops)])
-
-
-def postgres_schema(url: str) -> tuple[str, Callable[[], None]]:
-    """A fresh schema on ``url`` and a function that drops it."""
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-    return scoped.render_as_string(hide_password=False), drop
-
+from auth.testing import DPoPKey
 
 # -- part 1: through HTTP ---------------------------------------------------------------
 
 # endpoint -> (path requested, SPEC limit of DPoP / Bearer CPU per request)
 ENDPOINTS = {"/secured/ping": ("/secured/ping", 2.0), "/incomes": ("/incomes?limit=50", 1.5)}
 PROOF_MARGIN = 1.6  # proofs per request the Bearer run of the round sent (DPoP is slower)
-PACED_TOLERANCE = 0.1  # paced runs further apart in rate than this are not the same load
+PACED_TOLERANCE = 0.1  # a paced run this far short of its rate is flagged
 
 
 def http_part(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -200,11 +100,12 @@ def http_part(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                         record(args, samples, r, f"{db} {endpoint}{_load_label(args, conns)}", runs)
                         if not args.paced:
                             continue
-                        # the same load for both: a share of what DPoP served saturated
-                        rate = runs["dpop"].rps * args.paced
+                        # one rate for both: a share of what DPoP served saturated
+                        rate = max(runs["dpop"].rps * args.paced, 1.0)
                         runs = measure_pair(args, tmp, server, credentials, path, conns, r, rate)
                         label = f"{db} {endpoint}{_load_label(args, conns)} paced"
                         record(args, samples, r, label, runs, rate)
+                        args.paced_targets.setdefault(label, []).append(rate)
         return summarise_http(args, samples, list(servers))
 
 
@@ -261,26 +162,31 @@ def summarise_http(args, samples, dbs) -> dict[str, Any]:
             for conns in args.connections:
                 load = f"{db} {endpoint}{_load_label(args, conns)}"
                 for name in (load, f"{load} paced") if args.paced else (load,):
-                    out[name] = summarise_pair(samples, name, conns, limit)
+                    out[name] = summarise_pair(samples, name, conns, limit, args.paced_targets)
     return out
 
 
-def summarise_pair(samples, name, conns, limit) -> dict[str, Any]:
-    """One pair's figures (medians, ranges, the paired ratio, the rates reached), printed."""
+def summarise_pair(samples, name, conns, limit, paced_targets) -> dict[str, Any]:
+    """One pair's figures (medians, ranges, the paired ratio, the rates reached), printed;
+    ``paced_targets``: the rates asked of each paced pair, per name."""
     bearer = [s.cpu_us_per_request for s in samples[f"{name} bearer"]]
     dpop = [s.cpu_us_per_request for s in samples[f"{name} dpop"]]
     ratios = harness.paired_ratios(dpop, bearer)
     ratio = harness.median(ratios)
-    verdict = "within" if ratio <= limit else "OVER"
+    target = harness.median(targets) if (targets := paced_targets.get(name)) else None
+    # the SPEC's limit compares the requests saturated; a paced pair is another question
+    verdict = f"SPEC <= {limit}x: " + ("within" if ratio <= limit else "OVER")
+    if target is not None:
+        verdict = "paced, not the SPEC's comparison"
     rates = {s: harness.median([x.rps for x in samples[f"{name} {s}"]]) for s in ("bearer", "dpop")}
     print(
         f"  {name:<34} Bearer {harness.median(bearer):7.1f} us  "
         f"DPoP {harness.median(dpop):7.1f} us  ratio {ratio:.2f}x "
-        f"({min(ratios):.2f}-{max(ratios):.2f}), SPEC <= {limit}x: {verdict}; "
+        f"({min(ratios):.2f}-{max(ratios):.2f}), {verdict}; "
         f"req/s {rates['bearer']:.0f} / {rates['dpop']:.0f}"
     )
-    if name.endswith(" paced") and abs(rates["dpop"] / rates["bearer"] - 1) > PACED_TOLERANCE:
-        print(f"  WARNING: {name}: the two runs did not reach the same rate (not the same load)")
+    if target is not None and min(rates.values()) < target * (1 - PACED_TOLERANCE):
+        print(f"  WARNING: {name}: a run fell short of the paced rate ({target:.0f}/s)")
     return {
         "connections": conns,
         "bearer_cpu_us": harness.spread(bearer),
@@ -300,54 +206,6 @@ def databases(args: argparse.Namespace, stack: ExitStack) -> dict[str, str]:
     return urls
 
 
-# -- part 2: in process ---------------------------------------------------------------------
-
-
-def inprocess_part(args: argparse.Namespace) -> dict[str, Any]:
-    """Part 2: proof verification and the replay-store write, side by side."""
-    rounds, ops = args.rounds, args.ops
-    variants = proof_variants(ops)
-    cleanups: list[Callable[[], None]] = []
-    databases_: list[Database] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        urls = {"(d) replay write, SQLite": f"sqlite:///{tmp}/bench.db"}
-        if args.postgres_url:
-            url, drop = postgres_schema(args.postgres_url)
-            urls["(e) replay write, PostgreSQL"] = url
-            cleanups.append(drop)
-        try:
-            for name, url in urls.items():
-                db = Database(url)
-                databases_.append(db)
-                upgrade(db.engine)
-                variants[name] = store_variant(DatabaseReplayStore(db.engine), ops)
-            for run in variants.values():  # warm-up
-                run()
-            samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-            names = list(variants)
-            for i in range(rounds):  # side by side, order rotated each round
-                for name in names[i % len(names) :] + names[: i % len(names)]:
-                    samples[name].append(variants[name]())
-        finally:
-            for db in databases_:
-                db.dispose()
-            for cleanup in cleanups:
-                cleanup()
-
-    print(f"\n{rounds} rounds x {ops} operations; median of per-round means, microseconds")
-    print(f"{'variant':34} {'CPU us':>8} {'wall us':>8}")
-    out = {}
-    for name in names:
-        cpu = statistics.median(s[0] for s in samples[name])
-        wall = statistics.median(s[1] for s in samples[name])
-        out[name] = {"cpu_us": cpu, "wall_us": wall}
-        print(f"{name:34} {cpu:8.1f} {wall:8.1f}")
-    floor = statistics.median(s[0] for s in samples["(c) bare ES256 verify"])
-    known = statistics.median(s[0] for s in samples["(a) verify, known client key"])
-    print(f"(a)/(c): {known / floor:.2f}x the bare signature check")
-    return out
-
-
 def connection_counts(text: str) -> tuple[int, ...]:
     """``"8"`` or ``"2,8"``: wrk connection counts, each at least 2 (wrk runs 2 threads)."""
     try:
@@ -357,6 +215,17 @@ def connection_counts(text: str) -> tuple[int, ...]:
     if not counts or min(counts) < 2:
         raise argparse.ArgumentTypeError("wrk needs at least 2 connections (one per thread)")
     return tuple(dict.fromkeys(counts))
+
+
+def paced_share(text: str) -> float:
+    """``--paced``: 0 (off) or a share of DPoP's saturated rate, above 0 and at most 1."""
+    try:
+        share = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= share <= 1:
+        raise argparse.ArgumentTypeError("a share of the saturated rate: 0 (off) to 1")
+    return share
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -372,10 +241,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--paced",
-        type=float,
-        default=0.5,
-        help="part 1: also measure each pair paced at this share of the rate DPoP reached "
-        "saturated in the same round (0: saturated only)",
+        type=paced_share,
+        default=0.0,
+        help="part 1: also measure each pair paced at this share (0-1] of the rate DPoP "
+        "reached saturated in the same round (default 0: saturated only)",
     )
     p.add_argument("--workers", type=int, default=2, help="part 1: server processes")
     p.add_argument("--threads", type=int, default=2, help="part 1: threads per worker")
@@ -397,8 +266,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.http_rounds, args.seconds, args.rounds, args.ops = 1, 1.0, 2, 50
+        args.paced = args.paced or 0.5  # the smoke runs the paced path too
     args.rounds, args.ops = max(args.rounds, 1), max(args.ops, 1)
     args.last_bearer = {}
+    args.paced_targets = {}
     return args
 
 

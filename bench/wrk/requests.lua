@@ -14,12 +14,13 @@
 -- one BENCH_JSON line that the Python harness reads.
 --
 -- With RATE (requests per second, all threads together) the load is paced: each thread
--- sends its requests on a fixed schedule of RATE / T a second (wrk's delay() hook, timed
--- with the monotonic clock through LuaJIT's FFI), one in flight per connection at most,
--- so two loads compared at one RATE put the server under the same load whatever each
--- request costs. Without it, each connection sends its next request as soon as the
--- answer arrives (the server saturated). A server too slow for RATE falls behind the
--- schedule; the harness reports the rate reached.
+-- sends its requests on an absolute schedule of RATE / T a second (wrk's delay() hook,
+-- timed with the monotonic clock through LuaJIT's FFI), one in flight per connection at
+-- most. wrk rounds each delay down to whole milliseconds, so a single send may go up to
+-- 1 ms early; the schedule being absolute, the average rate holds. Without RATE, each
+-- connection sends its next request as soon as the answer arrives (the server
+-- saturated). A server too slow for RATE falls behind the schedule; the harness reports
+-- the rate reached.
 --
 -- With "record-ids" (write benches), every 201 answer's "id" is kept and done() prints
 -- them on BENCH_IDS lines, so the harness can check that each acknowledged row is stored.

@@ -135,8 +135,9 @@ def test_dpop_bench_measures_each_listed_load_and_pairs_within_it(capsys):
 def test_dpop_bench_pairs_the_paced_runs_apart_from_the_saturated_ones(capsys):
     import bench_dpop
 
-    args = bench_dpop.parse_args([])
-    assert args.paced == 0.5  # paced at half DPoP's saturated rate unless told otherwise
+    args = bench_dpop.parse_args(["--paced", "0.5"])
+    assert bench_dpop.parse_args([]).paced == 0  # saturated only unless asked
+    args.paced_targets = {f"SQLite {e} paced": [500.0, 500.0] for e in bench_dpop.ENDPOINTS}
 
     def runs(rps: float, *cpu_us: float) -> list[Sample]:
         return [Sample("x", int(rps), 1.0, us * rps / 1e6, 1.0, 2.0) for us in cpu_us]
@@ -154,6 +155,35 @@ def test_dpop_bench_pairs_the_paced_runs_apart_from_the_saturated_ones(capsys):
     assert paced["requests_per_second"] == {"bearer": 500, "dpop": 500}
     printed = capsys.readouterr().out
     assert "SQLite /secured/ping paced" in printed and "req/s 500 / 500" in printed
+    # no SPEC verdict on a paced pair (the limit compares the requests saturated)
+    [paced_line] = [ln for ln in printed.splitlines() if "/secured/ping paced" in ln]
+    assert "paced, not the SPEC's comparison" in paced_line and "WARNING" not in printed
+    assert "SPEC <= 2.0x: OVER" in printed  # the saturated pair's verdict
+
+
+def test_dpop_bench_flags_a_paced_run_short_of_its_rate(capsys):
+    import bench_dpop
+
+    def runs(rps: float) -> list[Sample]:
+        return [Sample("x", int(rps), 1.0, 0.1, 1.0, 2.0)]
+
+    samples = {
+        "SQLite /secured/ping paced bearer": runs(500),
+        "SQLite /secured/ping paced dpop": runs(400),
+    }
+    bench_dpop.summarise_pair(
+        samples, "SQLite /secured/ping paced", 8, 2.0, {"SQLite /secured/ping paced": [500.0]}
+    )
+    assert "WARNING: SQLite /secured/ping paced: a run fell short" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["-0.5", "1.5", "half"])
+def test_dpop_bench_refuses_a_pace_that_is_no_share(value, capsys):
+    import bench_dpop
+
+    with pytest.raises(SystemExit):
+        bench_dpop.parse_args(["--paced", value])
+    assert "--paced" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value", ["1", "2,x", ""])
