@@ -14,12 +14,12 @@ from typing import Any
 
 from flask import Flask, Response, current_app
 from sqlalchemy import exc as sa_exc
+from werkzeug import exceptions as http_errors
 from werkzeug.exceptions import (
     BadRequest,
     HTTPException,
     InternalServerError,
     NotFound,
-    NotImplemented,
     ServiceUnavailable,
     UnprocessableEntity,
     UnsupportedMediaType,
@@ -134,21 +134,32 @@ class HostFieldError(BadRequest):
     description = "An HTTP/1.1 request needs exactly one Host header."
 
 
-class TransferCodingError(NotImplemented):
-    """501: a ``Transfer-Encoding`` other than ``chunked`` alone (RFC 9112 §6.1: a server
-    SHOULD answer so for a coding it does not understand). granian and the development
-    server read such a body by its chunks and ignored the rest; gunicorn answers 501."""
+class _ClosesConnection(HTTPException):
+    """An answer after which the connection is closed: the body's framing is not one the
+    server can be trusted to have read to its end (RFC 9112 §6.1, §6.3). The development
+    server (``http.server``) closes on this header; granian and gunicorn read the framings
+    that reach the app, chunked, to their end anyway."""
+
+    def get_headers(self, environ=None, scope=None):  # type: ignore[no-untyped-def]
+        return [*super().get_headers(environ, scope), ("Connection", "close")]
+
+
+class UnsupportedTransferCodingError(_ClosesConnection, http_errors.NotImplemented):
+    """501: a transfer coding before ``chunked`` (``gzip, chunked``): the servers decode
+    only chunked (RFC 9112 §6.1: a server SHOULD answer 501 for a coding it does not
+    understand). granian and the development server read such a body by its chunks and
+    ignored the rest; gunicorn answers 501 for a coding it does not know."""
 
     error_code = "unsupported_transfer_coding"
     description = "The only transfer coding supported is chunked."
 
 
-class FramingError(BadRequest):
-    """400: an HTTP/1.0 request with ``Transfer-Encoding`` (RFC 9112 §6.1: its framing
-    MUST be treated as faulty)."""
+class InvalidFramingError(_ClosesConnection, BadRequest):
+    """400: a ``Transfer-Encoding`` whose last coding is not ``chunked`` (RFC 9112 §6.3:
+    the body's length cannot be known), or one on HTTP/1.0 (§6.1: faulty framing)."""
 
     error_code = "invalid_framing"
-    description = "HTTP/1.0 has no Transfer-Encoding: send Content-Length."
+    description = "Send the body with Content-Length, or chunked as the last transfer coding."
 
 
 class DatabaseUnavailableError(ServiceUnavailable):

@@ -20,7 +20,7 @@ from flask import Flask, Request, Response, g, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from cashman import cors, request_log, response_hooks
-from cashman.errors import FramingError, HostFieldError, TransferCodingError
+from cashman.errors import HostFieldError, InvalidFramingError, UnsupportedTransferCodingError
 
 
 def init_app(app: Flask, cors_origins: tuple[str, ...]) -> None:
@@ -82,11 +82,13 @@ def refuse_bad_host_field(environ: dict) -> None:
 
 
 def refuse_transfer_coding(environ: dict) -> None:
-    """RFC 9112 §6.1: ``Transfer-Encoding`` must be ``chunked`` alone, the one coding the
-    servers decode (``TransferCodingError``, 501: a body labelled ``gzip, chunked`` was
-    read as if it were not compressed), and never on HTTP/1.0 (``FramingError``, 400)."""
-    if environ.get("SERVER_PROTOCOL") == "HTTP/1.0":
-        raise FramingError()
+    """RFC 9112 §6.1, §6.3: ``Transfer-Encoding`` is ``chunked`` alone, the one coding the
+    servers decode. Another coding before it is ``UnsupportedTransferCodingError`` (501:
+    a body labelled ``gzip, chunked`` was read as if it were not compressed); a last
+    coding other than ``chunked``, or any on HTTP/1.0, is ``InvalidFramingError`` (400).
+    Both close the connection."""
     codings = [coding.strip().lower() for coding in environ["HTTP_TRANSFER_ENCODING"].split(",")]
-    if codings != ["chunked"]:
-        raise TransferCodingError()
+    if environ.get("SERVER_PROTOCOL") == "HTTP/1.0" or codings[-1] != "chunked":
+        raise InvalidFramingError()
+    if len(codings) > 1:
+        raise UnsupportedTransferCodingError()

@@ -165,6 +165,17 @@ def test_a_transfer_coding_other_than_chunked_is_a_501(shared_server, write_toke
     assert "te" not in [item["description"] for item in listed.json()]
 
 
+def test_chunked_in_another_case_is_read(shared_server, write_token):
+    # codings are case-insensitive (RFC 9112 §7): the check above must not refuse it
+    body = b'{"description": "te-case", "amount": 1}'
+    raw = chunked_request(
+        "POST", "/incomes", write_token, b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    )
+    raw = raw.replace(b"Transfer-Encoding: chunked", b"Transfer-Encoding: Chunked")
+    answer = raw_http.exchange(shared_server.port, raw)
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+
+
 def chunked_request(method: str, path: str, token: str, body: bytes) -> bytes:
     head = (
         f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
