@@ -4,8 +4,9 @@ Blinker signals, as Flask's own: a signal with no receiver costs a function
 call, so the places that send them stay free of any metrics library. Sent
 with the app as sender:
 
-- ``database_error``: a request ended on a database failure (``error``: the
-  SQLAlchemy exception's class name, never its text);
+- ``database_error``: a request ended on a database failure, the app's or the DPoP
+  replay store's (``error``: the exception's class name, SQLAlchemy's or the driver's,
+  never its text);
 - ``idempotent_replay``: a POST with a known ``Idempotency-Key`` was answered
   with the first response (SPEC §4, Retries).
 """

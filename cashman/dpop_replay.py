@@ -35,15 +35,11 @@ one and the write tried once more on a new connection.
   app's own stay ``FULL``): in WAL mode a commit survives the process being killed;
   only an operating-system crash can drop the last ones, with the consequence above.
 
-Rows past their expiry are deleted by a walk over the primary key
-(``cashman.dpop_replay_cleanup``): runs bounded in keys and in time, after a write
-(never before it), one per process at a time; a new pass starts ``cleanup_interval_s``
-after the last one ended, and runs follow each other quickly while a pass is
-unfinished (that module states the bound on the table's size). No index on
-``expires_at`` serves it: each write then changes one b-tree, not two (SQLite, in
-isolation: fewer WAL frames per commit, about 18-23 us of CPU per insert instead of
-30). A failed write is a ``ReplayStoreUnavailableError`` (a 503), never an unchecked
-acceptance; a failed clean-up is logged and left for the next run.
+Expired rows are deleted after a write (never before it) by bounded runs of a walk over
+the primary key (``cashman.dpop_replay_cleanup``, which states the bound on the table's
+size); with no index on ``expires_at`` each write changes one b-tree, not two. A failed
+write is a ``ReplayStoreUnavailableError`` (a 503), never an unchecked acceptance, and
+is told to ``on_error`` (the app counts it); a failed clean-up is logged.
 """
 
 from __future__ import annotations
@@ -89,9 +85,10 @@ _DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, SQLAlchemyError, OSError)
 
 class _StatementError(Exception):
     """A statement the database refused; ``lost`` when the connection is gone with it;
-    ``error``: the driver's error class name, when the driver raised one."""
+    ``error``: the driver's error class name, when the driver raised one (else a name
+    no library uses, for the metric's label)."""
 
-    def __init__(self, lost: bool, error: str = "StatementError") -> None:
+    def __init__(self, lost: bool, error: str = "ReplayStatementFailed") -> None:
         super().__init__("statement failed")
         self.lost = lost
         self.error = error
@@ -112,7 +109,7 @@ def _exec_params(connection: Any, sql: str, params: Sequence[Any], ok: pq.ExecSt
         raise  # not retried: a server that does not answer would keep the next one waiting
     except psycopg.OperationalError as exc:
         lost = pgconn.status != pq.ConnStatus.OK
-        raise _StatementError(lost, type(exc).__name__) from None
+        raise _StatementError(lost=lost, error=type(exc).__name__) from None
     if result.status != ok:
         raise _StatementError(lost=pgconn.status != pq.ConnStatus.OK)
     return result
@@ -205,10 +202,11 @@ class DatabaseReplayStore:
         try:
             recorded = self._execute(self._run, self._insert.sql, params) == 1
         except (_StatementError, *_DRIVER_ERRORS) as exc:
-            error = getattr(exc, "error", type(exc).__name__)
+            error = exc.error if isinstance(exc, _StatementError) else type(exc).__name__
             logger.warning("DPoP replay store unreachable (%s)", error)
             if self._on_error is not None:
-                self._on_error(error)
+                with suppress(Exception):  # counting must never turn the 503 into a 500
+                    self._on_error(error)
             raise ReplayStoreUnavailableError("database error", RETRY_AFTER_S) from None
         if now >= self._cleanup.next_run:  # after the write, never before it
             self._cleanup.run(now)
@@ -269,7 +267,7 @@ class DatabaseReplayStore:
                 with self._writer_lock.hold():
                     return int(connection.execute(sql, params).rowcount)
             except sqlite3.Error as exc:
-                raise _StatementError(False, type(exc).__name__) from None
+                raise _StatementError(lost=False, error=type(exc).__name__) from None
         result = _exec_params(connection, sql, params, pq.ExecStatus.COMMAND_OK)
         return int(result.command_tuples or 0)
 
@@ -279,7 +277,7 @@ class DatabaseReplayStore:
             try:  # a read: in WAL mode it waits for no writer, so no turn on the lock
                 return connection.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
-                raise _StatementError(False, type(exc).__name__) from None
+                raise _StatementError(lost=False, error=type(exc).__name__) from None
         result = _exec_params(connection, sql, params, pq.ExecStatus.TUPLES_OK)
         return [
             tuple(result.get_value(row, col).decode() for col in range(result.nfields))

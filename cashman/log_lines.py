@@ -11,6 +11,10 @@ with the request's id when it happens during a request, and a traceback as one
 passes as is. Messages are not redacted: the code writes them, never a token into them,
 and redaction would take the dotted host out of a JWKS URL.
 
+Records still propagate to the root logger, so a test's capture or an embedding app's
+own handlers see them too (in their own format); the production entries set no handler
+there, so each line is written once.
+
 Written here rather than taken from python-json-logger: the project's dependencies are
 fixed, and the whole job is one ``json.dumps`` per line.
 """

@@ -67,11 +67,13 @@ def test_a_bug_is_one_json_line_with_its_traceback_redacted(app, client, kit, ca
 
 def test_a_line_outside_any_request_has_no_request_id(app, capsys):
     capsys.readouterr()
-    logging.getLogger("auth.jwks").warning("JWKS fetch from %s failed: %s", "https://x/", "boom")
+    url = "https://dev-abc123.us.auth0.com/.well-known/jwks.json"
+    logging.getLogger("auth.jwks").warning("JWKS fetch from %s failed: %s", url, "boom")
     [line] = stderr_objects(capsys)
+    # the message is not redacted: a tenant's dotted host is no token
     assert line == {
         "event": "log",
         "level": "warning",
         "logger": "auth.jwks",
-        "message": "JWKS fetch from https://x/ failed: boom",
+        "message": f"JWKS fetch from {url} failed: boom",
     }
