@@ -98,6 +98,7 @@ class IssuerKeys:
         the new ``kid``, but no sooner than ``JWKS_MIN_REFRESH_INTERVAL`` after its last
         fetch: configure it with ``env(JWKS_MIN_REFRESH_INTERVAL="0")`` (or
         ``settings(jwks_min_refresh_interval=0)``) to see the rotation at once.
+        ``ValueError`` when ``kid`` is already published.
         """
         new_kid = kid or f"test-key-{uuid.uuid4().hex[:8]}"
         if self._has(new_kid):

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import hmac
 import json
+import sys
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,10 @@ def generate_ec_key(alg: str = "ES256") -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(_CURVES[alg]())
 
 
+_KEY_NEEDED = {"ES": "an EC private key on its curve", "RS": "an RSA private key"}
+_KEY_NEEDED["PS"] = _KEY_NEEDED["RS"]
+
+
 def check_key_fits(alg: str, key: Any) -> None:
     """``ValueError`` unless ``key`` (a private key) can sign ``alg``: ES* an EC key on the
     curve RFC 7518 §3.4 names, RS*/PS* an RSA key."""
@@ -63,10 +68,6 @@ def check_key_fits(alg: str, key: Any) -> None:
         fits = isinstance(key, rsa.RSAPrivateKey)
     if not fits:
         raise ValueError(f"{alg} needs {_KEY_NEEDED[alg[:2]]}, not {type(key).__name__}")
-
-
-_KEY_NEEDED = {"ES": "an EC private key on its curve", "RS": "an RSA private key"}
-_KEY_NEEDED["PS"] = _KEY_NEEDED["RS"]
 
 
 def b64url(data: bytes) -> str:
@@ -162,13 +163,22 @@ def segment(part: Mapping[str, Any] | bytes | str | list[Any] | int | float | No
     return b64url(text.encode("utf-8"))
 
 
-_HUGE_DIGITS = 4000  # below sys.get_int_max_str_digits()'s default of 4300
+def _digits_allowed() -> int:
+    """The most decimal digits ``str(int)`` writes here (``sys.set_int_max_str_digits``,
+    ``PYTHONINTMAXSTRDIGITS``; 0 means no limit), less a margin."""
+    limit = sys.get_int_max_str_digits()
+    return limit - 1 if limit else 1 << 30
 
 
 def _mark_huge(value: Any, huge: list[int], mark: str) -> Any:
     """``value`` with every integer too long for ``str()`` replaced by ``mark`` and its
     index in ``huge``."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 13000:
+    # 3.33 bits a digit: an integer of this many bits has fewer digits than allowed
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and value.bit_length() > _digits_allowed() * 3
+    ):
         huge.append(value)
         return f"{mark}{len(huge) - 1}"
     if isinstance(value, Mapping):
@@ -180,15 +190,16 @@ def _mark_huge(value: Any, huge: list[int], mark: str) -> Any:
 
 def _decimal(number: int) -> str:
     """``str(number)`` for any size, in chunks ``str()`` accepts."""
+    digits = min(_digits_allowed(), 4000)
     sign, number = ("-", -number) if number < 0 else ("", number)
     chunks = []
     while number:
-        number, chunk = divmod(number, 10**_HUGE_DIGITS)
+        number, chunk = divmod(number, 10**digits)
         chunks.append(chunk)
     if not chunks:
         return "0"
     head, *rest = reversed(chunks)
-    return sign + str(head) + "".join(str(chunk).zfill(_HUGE_DIGITS) for chunk in rest)
+    return sign + str(head) + "".join(str(chunk).zfill(digits) for chunk in rest)
 
 
 def merge(base: dict[str, Any], changes: Mapping[str, Any] | None) -> dict[str, Any]:

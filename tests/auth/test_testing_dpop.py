@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 
 import pytest
 
@@ -17,6 +18,7 @@ from auth.testing import (
     jwk_thumbprint,
     private_jwk,
 )
+from auth.testing.keys import segment
 
 
 def payload_of(token: str) -> dict:
@@ -137,3 +139,17 @@ def test_client_key_refuses_a_key_that_cannot_sign_its_algorithm(alg, make_key):
     # taken silently, it made proofs every API refuses, with nothing saying why
     with pytest.raises(ValueError, match=f"{alg} needs"):
         DPoPKey(alg, key=make_key())
+
+
+@pytest.mark.parametrize("limit", [4300, 640])  # Python's default, and its lowest
+def test_the_kit_writes_every_digit_of_a_huge_integer(limit):
+    number = -(10**5000) - 123456789
+    previous = sys.get_int_max_str_digits()
+    try:
+        sys.set_int_max_str_digits(0)
+        expected = f'{{"n":{number},"m":[1,{-number}]}}'
+        sys.set_int_max_str_digits(limit)
+        written = segment({"n": number, "m": (1, -number)})
+    finally:
+        sys.set_int_max_str_digits(previous)
+    assert base64.urlsafe_b64decode(written + "=" * (-len(written) % 4)).decode() == expected
