@@ -114,6 +114,14 @@ class TokenHandler(JWKSHandler):
             return
         self._send(204, None, preflight=True)
 
+    def do_GET(self) -> None:
+        """The key set and discovery as ``JWKSHandler`` serves them; on the token endpoint a
+        405 naming the methods it takes (RFC 9110 §15.5.6), not a 404."""
+        if self.path.split("?", 1)[0] != ENDPOINT_PATH:
+            super().do_GET()
+        elif not self._refused_host():
+            self._send(405, {"error": "invalid_request", "error_description": "use POST"})
+
     def do_POST(self) -> None:
         """A token, bound to the proof's key when there is a proof."""
         if self._refused_host():
@@ -168,6 +176,8 @@ class TokenHandler(JWKSHandler):
             return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
         # keep "scope=" (no scopes): dropping it would mean the default scopes
         fields = parse_qs(raw, keep_blank_values=True)
+        if any(len(values) > 1 for values in fields.values()):
+            return None  # "sub=a&sub=b": which one was meant is not ours to guess
         return {name: values[0] for name, values in fields.items()}
 
     def _send(self, status: int, body: dict | None, *, preflight: bool = False) -> None:
@@ -181,6 +191,8 @@ class TokenHandler(JWKSHandler):
                 self.send_header("Access-Control-Allow-Methods", "POST")
                 self.send_header("Access-Control-Allow-Headers", "Content-Type, DPoP")
                 self.send_header("Access-Control-Max-Age", "600")
+        if status == 405:
+            self.send_header("Allow", "POST, OPTIONS")
         if body is not None:
             self.send_header("Content-Type", "application/json")
             self.send_header("Cache-Control", "no-store")

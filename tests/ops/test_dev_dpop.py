@@ -245,6 +245,24 @@ def test_token_endpoint_refuses_a_body_that_is_not_utf8(server):
     assert (resp.status_code, resp.json()["error"]) == (400, "invalid_request")
 
 
+def test_token_endpoint_refuses_a_repeated_field(server):
+    # "sub=a&sub=b" minted a token for "a", silently
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    resp = requests.post(server.token_url, data="sub=a&sub=b", headers=headers, timeout=10)
+    assert (resp.status_code, resp.json()["error"]) == (400, "invalid_request")
+    assert "access_token" not in resp.text
+
+
+def test_token_endpoint_answers_get_with_405_and_allow(server):
+    resp = requests.get(server.token_url, timeout=10)
+    assert (resp.status_code, resp.json()["error"]) == (405, "invalid_request")
+    assert resp.headers["Allow"] == "POST, OPTIONS"
+    # the key set is still served
+    jwks = server.token_url.replace("/oauth/token", "/.well-known/jwks.json")
+    keys = requests.get(jwks, timeout=10)
+    assert keys.status_code == 200 and keys.json()["keys"]
+
+
 @pytest.mark.parametrize(
     "head",
     [
