@@ -75,6 +75,16 @@ class Money(fields.Field):
         return None if value is None else to_cent(Decimal(value))
 
 
+# What trimming removes: ECMA-262's WhiteSpace and LineTerminator (§12.2, §12.3), the set
+# String.prototype.trim() and the pattern's \S below use, so a client checking the
+# document agrees with the API. Python's str.strip() differs both ways: it keeps U+FEFF
+# and removes the controls U+001C-U+001F and U+0085 (then accepted as text around them).
+ECMA_WHITESPACE = (
+    "\t\n\v\f\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+
 class Description(fields.String):
     """Trimmed text of 1-200 characters without control characters."""
 
@@ -84,7 +94,7 @@ class Description(fields.String):
     }
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        text = super()._deserialize(value, attr, data, **kwargs).strip(ECMA_WHITESPACE)
         if not 1 <= len(text) <= MAX_DESCRIPTION:
             raise self.make_error("length")
         if any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in text):

@@ -88,6 +88,28 @@ def test_description_is_trimmed_and_200_chars_allowed(client, auth):
 
 
 @pytest.mark.parametrize(
+    ("description", "stored"),
+    [
+        # trimming is ECMA-262's (String.prototype.trim, the document's pattern \S)
+        ("\u3000x\u2028", "x"),
+        ("\ufeffx\ufeff", "x"),
+        ("\xa0x\u205f", "x"),
+        # str.strip() kept U+FEFF (stored as a description of nothing) and took away
+        # controls an ECMA-262 client keeps (accepted as "x")
+        ("\ufeff\ufeff", None),
+        ("\x1cx\x1f", None),
+        ("\x85x", None),
+    ],
+)
+def test_description_is_trimmed_as_the_document_says(client, auth, description, stored):
+    resp = client.post("/incomes", json={"description": description, "amount": 1}, headers=auth)
+    if stored is None:
+        assert (resp.status_code, list(resp.json["errors"])) == (422, ["description"])
+    else:
+        assert (resp.status_code, resp.json["description"]) == (201, stored)
+
+
+@pytest.mark.parametrize(
     ("body", "field"),
     [("{}", "_schema"), ('{"owner": "x"}', "owner"), ('{"amount": "1"}', "amount")],
 )

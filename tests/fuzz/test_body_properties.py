@@ -13,6 +13,7 @@ say the body is valid, judged exactly on the number the text means.
 from __future__ import annotations
 
 import json
+import unicodedata
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
@@ -149,6 +150,12 @@ def _body(description, amount, extra) -> str:
 
 
 _MISSING = object()
+# ECMA-262 WhiteSpace and LineTerminator, from their definition (§12.2, §12.3): the
+# space separators (Zs, all in the BMP) and seven others
+_TRIMMED = (
+    "".join(chr(c) for c in range(0x10000) if unicodedata.category(chr(c)) == "Zs")
+    + "\t\n\v\f\r\u2028\u2029\ufeff"
+)
 
 
 def _is_valid_create(description, amount, extra, *, expense: bool) -> bool:
@@ -156,7 +163,7 @@ def _is_valid_create(description, amount, extra, *, expense: bool) -> bool:
         return False
     if not isinstance(description, str):
         return False
-    text = description.strip()
+    text = description.strip(_TRIMMED)
     if not 1 <= len(text) <= 200:
         return False
     if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF for c in text):
