@@ -120,7 +120,8 @@ class TokenHandler(JWKSHandler):
         if self.path.split("?", 1)[0] != ENDPOINT_PATH:
             super().do_GET()
         elif not self._refused_host():
-            self._send(405, {"error": "invalid_request", "error_description": "use POST"})
+            body = {"error": "invalid_request", "error_description": "use POST"}
+            self._send(405, body, headers={"Allow": "POST, OPTIONS"})
 
     def do_POST(self) -> None:
         """A token, bound to the proof's key when there is a proof."""
@@ -180,7 +181,14 @@ class TokenHandler(JWKSHandler):
             return None  # "sub=a&sub=b": which one was meant is not ours to guess
         return {name: values[0] for name, values in fields.items()}
 
-    def _send(self, status: int, body: dict | None, *, preflight: bool = False) -> None:
+    def _send(
+        self,
+        status: int,
+        body: dict | None,
+        *,
+        preflight: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         payload = json.dumps(body).encode() if body is not None else b""
         self.send_response(status)
         origin = (self.headers.get("Origin") or "").lower()
@@ -191,8 +199,8 @@ class TokenHandler(JWKSHandler):
                 self.send_header("Access-Control-Allow-Methods", "POST")
                 self.send_header("Access-Control-Allow-Headers", "Content-Type, DPoP")
                 self.send_header("Access-Control-Max-Age", "600")
-        if status == 405:
-            self.send_header("Allow", "POST, OPTIONS")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if body is not None:
             self.send_header("Content-Type", "application/json")
             self.send_header("Cache-Control", "no-store")
