@@ -13,10 +13,9 @@ driver on a connection kept open for it.
 
 Connections: the store keeps idle driver connections of its own on the same database
 (made by an engine of its own: the app's connect settings, and the set-up below once
-each) and takes one per write, without SQLAlchemy's pool: its checkout and rollback on
-return, and psycopg's cursor layer, cost more CPU than the statement (measured:
-``bench/bench_dpop.py`` part 2). A connection found dropped is closed with every idle
-one and the write tried once more on a new connection.
+each) and takes one per write, without SQLAlchemy's pool (``cashman.driver_connections``,
+which says why). A connection found dropped is closed with every idle one and the write
+tried once more on a new connection.
 
 - PostgreSQL: one round trip through libpq (``PQsendQueryParams``, psycopg's
   documented ``pgconn``; the answer awaited within ``cashman.pg_deadline``'s bound):
@@ -50,69 +49,34 @@ import logging
 import math
 import sqlite3
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
-import psycopg
 from psycopg import pq
 from sqlalchemy import Engine, event
-from sqlalchemy.exc import SQLAlchemyError
 
 from auth.replay import ReplayStoreUnavailableError
 from cashman.database import Database, build_engine
 from cashman.dpop_replay_cleanup import RUN_BUDGET_S, SKEW_MARGIN_S, ReplayCleanup
 from cashman.dpop_replay_sql import insert_statement, statement_dialect
-from cashman.pg_deadline import AnswerTimeout, exec_params
+from cashman.driver_connections import (
+    DRIVER_ERRORS,
+    DriverConnections,
+    StatementError,
+    libpq_statement,
+)
 from cashman.prepared import PreparedQuery
 from cashman.write_lock import NoLock, WriterLock
 
 logger = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
-
 RETRY_AFTER_S = 5.0
-MAX_IDLE_CONNECTIONS = 5  # as SQLAlchemy's default pool size; more are closed on return
 # the upsert's parameters in the order ``record`` passes them, checked against the
 # compiled statement when a store is made (a tuple built in place costs 0.1 us, the
 # mapping ordered by ``PreparedQuery.parameters`` 0.9 us)
 _INSERT_PARAMETERS = ("jkt", "jti_sha256", "expires_at", "now")
-# what a failed statement or connection attempt raises, per driver
-_DRIVER_ERRORS = (sqlite3.Error, psycopg.Error, SQLAlchemyError, OSError)
-
-
-class _StatementError(Exception):
-    """A statement the database refused; ``lost`` when the connection is gone with it;
-    ``error``: the driver's error class name, when the driver raised one (else a name
-    no library uses, for the metric's label)."""
-
-    def __init__(self, lost: bool, error: str = "ReplayStatementFailed") -> None:
-        super().__init__("statement failed")
-        self.lost = lost
-        self.error = error
-
-
-def _exec_params(connection: Any, sql: str, params: Sequence[Any], ok: pq.ExecStatus) -> Any:
-    """One statement through libpq on a psycopg ``connection``: its ``PGresult``.
-
-    ``_StatementError`` unless the result's status is ``ok`` (``lost`` when the
-    connection went with it).
-    """
-    pgconn = connection.pgconn
-    # text parameters: the statement's casts give PostgreSQL their types
-    values = [str(value).encode() for value in params]
-    try:
-        result = exec_params(connection, sql.encode(), values)
-    except AnswerTimeout:
-        raise  # not retried: a server that does not answer would keep the next one waiting
-    except psycopg.OperationalError as exc:
-        lost = pgconn.status != pq.ConnStatus.OK
-        raise _StatementError(lost=lost, error=type(exc).__name__) from None
-    if result.status != ok:
-        raise _StatementError(lost=pgconn.status != pq.ConnStatus.OK)
-    return result
 
 
 def init_app(
@@ -170,6 +134,7 @@ class DatabaseReplayStore:
             engine.url.render_as_string(hide_password=False), pre_ping=False
         )
         event.listen(self.write_engine, "connect", self._on_connect)
+        self.connections = DriverConnections(self.write_engine)
         # compiled once (PreparedQuery: SQL text, parameter order)
         dialect = statement_dialect(engine)
         self._insert = PreparedQuery(insert_statement(engine.dialect.name), dialect)
@@ -178,17 +143,14 @@ class DatabaseReplayStore:
             raise RuntimeError("the upsert's parameters are not those record() passes")
         self._cleanup = ReplayCleanup(
             dialect,
-            partial(self._execute, self._run),
-            partial(self._execute, self._run_query),
+            partial(self.connections.execute, self._run),
+            partial(self.connections.execute, self._run_query),
             interval_s=cleanup_interval_s,
             batch=cleanup_batch,
             max_batches=cleanup_max_batches,
             skew_margin_s=cleanup_skew_margin_s,
             budget_s=cleanup_budget_s,
         )
-        # idle driver connections, the last returned on top (a deque: thread-safe ends)
-        self._idle: deque[Any] = deque()
-        self._disposed = False
 
     def record(self, jkt: str, jti: str, expires_at: float) -> bool:
         """Record the proof (``jkt``, ``jti``) until ``expires_at`` (Unix seconds, kept to
@@ -200,9 +162,9 @@ class DatabaseReplayStore:
         now = self.clock()
         params = (jkt, jti_digest(jti), math.ceil(expires_at), math.floor(now))
         try:
-            recorded = self._execute(self._run, self._insert.sql, params) == 1
-        except (_StatementError, *_DRIVER_ERRORS) as exc:
-            error = exc.error if isinstance(exc, _StatementError) else type(exc).__name__
+            recorded = self.connections.execute(self._run, self._insert.sql, params) == 1
+        except (StatementError, *DRIVER_ERRORS) as exc:
+            error = exc.error if isinstance(exc, StatementError) else type(exc).__name__
             logger.warning("DPoP replay store unreachable (%s)", error)
             if self._on_error is not None:
                 with suppress(Exception):  # counting must never turn the 503 into a 500
@@ -220,45 +182,8 @@ class DatabaseReplayStore:
 
     def dispose(self) -> None:
         """Close the connections of its own; the app's engine is the app's."""
-        self._disposed = True
-        self._close_idle()
+        self.connections.dispose()
         self.write_engine.dispose()
-
-    def _execute(
-        self, run: Callable[[Any, str, Sequence[Any]], _T], sql: str, params: Sequence[Any]
-    ) -> _T:
-        """``run(connection, sql, params)`` on an idle connection: ``sql`` in its own
-        transaction (``_run``: its row count; ``_run_query``: its rows).
-
-        A connection found lost is closed with every idle one (they are as old), and the
-        statement runs once more on a new connection. Raises ``_StatementError`` or a
-        driver error.
-        """
-        try:
-            connection, fresh = self._idle.pop(), False
-        except IndexError:
-            connection, fresh = self._connect(), True
-        try:
-            result = run(connection, sql, params)
-        except _StatementError as exc:
-            if not exc.lost:  # refused, rolled back: the connection is fine
-                self._check_in(connection)
-                raise
-            self._close(connection)
-            if fresh:
-                raise
-            self._close_idle()
-            connection = self._connect()
-            try:
-                result = run(connection, sql, params)
-            except BaseException:
-                self._close(connection)
-                raise
-        except BaseException:
-            self._close(connection)
-            raise
-        self._check_in(connection)
-        return result
 
     def _run(self, connection: Any, sql: str, params: Sequence[Any]) -> int:
         """One statement on ``connection`` (autocommit): the number of rows it changed."""
@@ -267,8 +192,8 @@ class DatabaseReplayStore:
                 with self._writer_lock.hold():
                     return int(connection.execute(sql, params).rowcount)
             except sqlite3.Error as exc:
-                raise _StatementError(lost=False, error=type(exc).__name__) from None
-        result = _exec_params(connection, sql, params, pq.ExecStatus.COMMAND_OK)
+                raise StatementError(lost=False, error=type(exc).__name__) from None
+        result = libpq_statement(connection, sql, params, pq.ExecStatus.COMMAND_OK)
         return int(result.command_tuples or 0)
 
     def _run_query(self, connection: Any, sql: str, params: Sequence[Any]) -> list[tuple[str, ...]]:
@@ -277,34 +202,12 @@ class DatabaseReplayStore:
             try:  # a read: in WAL mode it waits for no writer, so no turn on the lock
                 return connection.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
-                raise _StatementError(lost=False, error=type(exc).__name__) from None
-        result = _exec_params(connection, sql, params, pq.ExecStatus.TUPLES_OK)
+                raise StatementError(lost=False, error=type(exc).__name__) from None
+        result = libpq_statement(connection, sql, params, pq.ExecStatus.TUPLES_OK)
         return [
             tuple(result.get_value(row, col).decode() for col in range(result.nfields))
             for row in range(result.ntuples)
         ]
-
-    def _connect(self) -> Any:
-        """A new driver connection from ``write_engine``, taken out of its pool for good."""
-        proxied = self.write_engine.raw_connection()
-        proxied.detach()
-        return proxied.dbapi_connection
-
-    def _check_in(self, connection: Any) -> None:
-        if self._disposed or len(self._idle) >= MAX_IDLE_CONNECTIONS:
-            self._close(connection)
-        else:
-            self._idle.append(connection)
-
-    def _close_idle(self) -> None:
-        with suppress(IndexError):
-            while True:
-                self._close(self._idle.pop())
-
-    @staticmethod
-    def _close(connection: Any) -> None:
-        with suppress(*_DRIVER_ERRORS):
-            connection.close()
 
     def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:
         """Each connection of the write path, once: autocommit (PostgreSQL), or commits

@@ -146,14 +146,14 @@ def test_app_connections_are_handed_back_unchanged(store, instances, database_ba
 
 def store_connection(store: DatabaseReplayStore):
     """The driver connection the store's last write used (kept open for the next one)."""
-    return store._idle[-1]
+    return store.connections.idle[-1]
 
 
 def test_write_connection_is_reused_and_set_up_for_the_one_statement(store, database_backend):
     store.record(JKT, "jti-1", NOW + 60)
     connection = store_connection(store)
     store.record(JKT, "jti-2", NOW + 60)
-    assert list(store._idle) == [connection]  # no new connection per write
+    assert list(store.connections.idle) == [connection]  # no new connection per write
     if database_backend == "sqlite":
         # commits that survive a killed process without an fsync each (WAL)
         assert connection.execute("PRAGMA synchronous").fetchone()[0] == 1
@@ -188,6 +188,6 @@ def test_dispose_closes_the_write_connections(store):
     store.record(JKT, "jti-1", NOW + 60)
     connection = store_connection(store)
     store.dispose()
-    assert not store._idle
+    assert not store.connections.idle
     with pytest.raises((sqlite3.ProgrammingError, psycopg.OperationalError), match="closed"):
         connection.execute("SELECT 1")
