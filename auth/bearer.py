@@ -11,10 +11,13 @@ else that starts with an accepted scheme and breaks the grammar is a 400
 ``invalid_request``.
 
 Two ``Authorization`` fields are a 400 even when the server has already joined
-them into one value (RFC 9110 §5.3: gunicorn and werkzeug join repeated
-fields with ``","``): a value of another scheme with a later comma-separated
-part that starts with an accepted scheme is two headers, not a missing token.
-Other schemes' own commas (``Digest username="a", realm="b"``) stay a 401.
+them into one value (RFC 9110 §5.3: granian, gunicorn and werkzeug join repeated
+fields with ``","``). One field holds one credentials, ``auth-scheme [ 1*SP (
+token68 / #auth-param ) ]`` (RFC 9110 §11.4), whose only commas separate
+``name=value`` parameters; so a later comma-separated element (quoted strings
+respected) that is not such a parameter starts other credentials: two headers,
+of whatever schemes. Other schemes' own parameters (``Digest username="a",
+realm="b"``) stay a 401.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import NamedTuple
+
+from werkzeug.http import parse_list_header
 
 from auth.errors import AuthError, AuthorizationHeaderMissingError, InvalidHeaderError
 
@@ -46,16 +51,11 @@ def _scheme_pattern(schemes: Sequence[str]) -> re.Pattern[str]:
     return re.compile(rf"({names}){_TCHAR_AFTER}", re.IGNORECASE | re.ASCII)
 
 
-def _joined_pattern(schemes: Sequence[str]) -> re.Pattern[str]:
-    # a later part of a joined value that is a credential (not a `bearer="..."` parameter)
-    names = "|".join(re.escape(s) for s in schemes)
-    return re.compile(rf"(?:{names})(?:[ \t]|$)", re.IGNORECASE | re.ASCII)
+# a list element that starts credentials: an auth-scheme alone or followed by 1*SP and
+# anything but "=" (an auth-param is `token BWS "=" BWS ( token / quoted-string )`)
+_NEW_CREDENTIALS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*$| +[^= \t])")
 
-
-_PATTERNS = {
-    schemes: (_scheme_pattern(schemes), _joined_pattern(schemes))
-    for schemes in ((BEARER,), (DPOP,), (BEARER, DPOP))
-}
+_PATTERNS = {schemes: _scheme_pattern(schemes) for schemes in ((BEARER,), (DPOP,), (BEARER, DPOP))}
 _CANONICAL = {s.lower(): s for s in SCHEMES}
 
 
@@ -82,10 +82,9 @@ def parse_authorization(
         # for a value they could not decode (granian gives "" for non-ASCII bytes), which
         # SPEC §3 step 1 makes a 400 too.
         raise InvalidHeaderError("empty Authorization header")
-    scheme_re, joined_re = _PATTERNS[schemes]
-    match = scheme_re.match(value)
+    match = _PATTERNS[schemes].match(value)
     if match is None:
-        if "," in value and any(joined_re.match(part.strip(_OWS)) for part in value.split(",")[1:]):
+        if "," in value and any(map(_NEW_CREDENTIALS.match, parse_list_header(value)[1:])):
             raise InvalidHeaderError("several Authorization headers, joined")
         raise AuthorizationHeaderMissingError("not an accepted scheme")
     scheme = _CANONICAL[match.group(1).lower()]
@@ -108,7 +107,7 @@ def names_scheme(header_values: Sequence[str], scheme: str) -> bool:
     """
     if len(header_values) != 1:
         return False
-    return _PATTERNS[(scheme,)][0].match(header_values[0].lstrip(_OWS)) is not None
+    return _PATTERNS[(scheme,)].match(header_values[0].lstrip(_OWS)) is not None
 
 
 def parse_bearer(header_values: Sequence[str]) -> str:

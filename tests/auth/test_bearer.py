@@ -92,11 +92,31 @@ def test_parse_bearer_joined_headers_with_a_bearer_is_400(value):
 @pytest.mark.parametrize(
     "value",
     [
-        'Digest username="a", realm="b"',
-        'Digest username="a",realm="b", nonce="c"',
+        "Basic YTpi, Basic YzpK",  # two fields of another scheme, joined (RFC 9110 §5.3)
         "Basic x,Token y",
         "Basic x, Bearerish y",
+        "Basic x, Negotiate",  # an auth-scheme alone starts credentials too
+        'Digest username="a", realm="b", Basic x',
+        "Basic YTpi=, Basic YzpK==",  # token68 padding is not a parameter's "="
+        "Basic x,\tToken y",
+    ],
+)
+def test_parse_bearer_joined_headers_of_other_schemes_are_400(value):
+    with pytest.raises(InvalidHeaderError):
+        parse_bearer([value])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        'Digest username="a", realm="b"',
+        'Digest username="a",realm="b", nonce="c"',
         'Digest username="a", bearer="b"',
+        'Digest username="a, Basic b", realm="c"',  # the comma is inside a quoted string
+        'Digest username="a", realm = "b"',  # BWS around a parameter's "="
+        "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host;x-amz-date, Signature=ff",
+        "Basic x,",  # an empty list element (RFC 9110 §5.6.1)
+        "Basic x, ,",
     ],
 )
 def test_parse_bearer_other_scheme_with_commas_is_401(value):
@@ -110,7 +130,8 @@ def test_parse_bearer_other_scheme_with_commas_is_401(value):
         ([("Authorization", "Bearer a"), ("Authorization", "Bearer b")], 400, "invalid_header"),
         ([("Authorization", "Basic x"), ("Authorization", "Bearer b")], 400, "invalid_header"),
         ([("Authorization", "Bearer b"), ("Authorization", "Basic x")], 400, "invalid_header"),
-        ([("Authorization", "Basic x"), ("Authorization", "Token y")], 401, MISSING),
+        ([("Authorization", "Basic x"), ("Authorization", "Token y")], 400, "invalid_header"),
+        ([("Authorization", "Basic YTpi"), ("Authorization", "Basic YzpK")], 400, "invalid_header"),
         ([("Authorization", 'Digest username="a", realm="b"')], 401, MISSING),
         ([("Authorization", "Bearer\tabc")], 400, "invalid_header"),
         ([("Authorization", "Basic abc")], 401, MISSING),

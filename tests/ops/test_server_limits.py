@@ -58,6 +58,29 @@ def test_non_ascii_or_empty_authorization_is_the_apps_400(shared_server, value):
 
 
 @pytest.mark.parametrize(
+    ("fields", "status", "code"),
+    [
+        ((b"Basic YTpi", b"Basic YzpK"), 400, "invalid_header"),
+        ((b"Basic YTpi", b"Token y"), 400, "invalid_header"),
+        ((b"Basic YTpi", b"Bearer abc"), 400, "invalid_header"),
+        ((b"Bearer abc", b"Bearer abc"), 400, "invalid_header"),
+        ((b'Digest username="a", realm="b"',), 401, "authorization_header_missing"),
+    ],
+)
+def test_two_authorization_fields_are_a_400_whatever_their_schemes(
+    shared_server, fields, status, code
+):
+    # SPEC §3 step 1: two Authorization headers are a 400; each server joins them
+    # into one value before the app sees them (RFC 9110 §5.3)
+    raw = b"GET /secured/ping HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    raw += b"".join(b"Authorization: " + value + b"\r\n" for value in fields)
+    with raw_http.connect(shared_server.port) as sock:
+        raw_http.send_all(sock, raw + b"Connection: close\r\n\r\n")
+        answer = raw_http.read_response(sock)
+    assert (answer.status, json.loads(answer.body)["code"]) == (status, code)
+
+
+@pytest.mark.parametrize(
     ("head", "status"),
     [
         # RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host, or
