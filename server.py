@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -57,7 +58,8 @@ def print_dev_banner(
 
     ``token`` is a Bearer token for the curl lines, or None when the mode refuses Bearer
     (``AUTH_DPOP=required``: the DPoP part of the banner is then the one that works);
-    ``mint_options`` are added to the mint command (``--dpop-key FILE`` in that mode).
+    ``mint_options`` are added to the mint command (``mint_options()``, and ``--dpop-key FILE``
+    in that mode).
     """
     rule = "=" * 78
     print(f"{rule}\n{dev_issuer.WARNING}\n{rule}", file=sys.stderr, flush=True)
@@ -152,12 +154,27 @@ class DPoPExample:
     def curl_line(self, path: str, method: str = "GET") -> str:
         """A curl line whose proof is made when the shell runs it (a proof is used once)."""
         proof = (
-            f"$({self.python} -m auth.dpop_proof --key {self.key_path} --method {method} "
+            f"$({self.python} -m auth.dpop_proof --key {shlex.quote(self.key_path)} "
+            f"--method {method} "
             f"--url {self.htu_base}{path} --token {self.token})"
         )
         return (
             f'curl -H "Authorization: DPoP {self.token}" -H "DPoP: {proof}" {self.base_url}{path}'
         )
+
+
+def mint_options(audience: str) -> str:
+    """The options the banner's mint command needs for tokens this server accepts: the
+    issuer's key file and the audience, each when it is not the command's own default
+    (``DEV_ISSUER_KEY_FILE`` or ``API_AUDIENCE`` set in this shell's environment is not in
+    the shell that runs the line); shell-quoted, each after a space; "" for neither."""
+    options = []
+    key_file = dev_issuer.issuer_key_file().resolve()
+    if key_file != dev_issuer.DEFAULT_KEY_FILE:
+        options += ["--key-file", shown_path(key_file)]
+    if audience != dev_issuer.DEV_AUDIENCE:
+        options += ["--audience", audience]
+    return "".join(f" {shlex.quote(option)}" for option in options)
 
 
 def shown_path(path: Path) -> str:
@@ -229,13 +246,14 @@ def run_development(argv: Sequence[str] | None = None) -> None:
         url_host = f"[{host}]" if ":" in host else host
         base_url = f"http://{url_host}:{port}"
         dpop = settings.auth.dpop
+        options = mint_options(audience)
         # print only what the mode accepts: a Bearer line in required mode would answer 401
         if BEARER in dpop.schemes:
             token = issuer.mint(expires_in=DEV_TOKEN_LIFETIME_S, audience=audience)
-            print_dev_banner(base_url, token, audience)
+            print_dev_banner(base_url, token, audience, options)
         else:
-            key = shown_path(dev_issuer.dpop_key_file())
-            print_dev_banner(base_url, None, audience, f" --dpop-key {key}")
+            key = shlex.quote(shown_path(dev_issuer.dpop_key_file()))
+            print_dev_banner(base_url, None, audience, f"{options} --dpop-key {key}")
         if dpop.is_enabled:
             print_dpop_example(DPoPExample.make(issuer_server, dpop, base_url, audience))
     app.run(

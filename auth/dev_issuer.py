@@ -255,6 +255,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"aud claim (default: API_AUDIENCE, else {DEV_AUDIENCE})",
     )
     parser.add_argument(
+        "--key-file",
+        type=Path,
+        default=None,
+        help="the issuer's key file, which must exist: the running server's "
+        "(default: DEV_ISSUER_KEY_FILE, else instance/dev-issuer-key.pem, created if missing)",
+    )
+    parser.add_argument(
         "--dpop-key",
         type=Path,
         default=None,
@@ -279,7 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from auth.dpop_proof import load_key
 
             jkt = load_key(args.dpop_key).jkt
-        issuer = DevIssuer.load()
+        if args.key_file is not None and not args.key_file.is_file():
+            # a new key here would sign tokens the running server refuses
+            raise DevIssuerError(f"--key-file: no key file at {args.key_file}")
+        issuer = DevIssuer.load(args.key_file)
     except (ConfigError, DevIssuerError, OSError, ValueError) as exc:
         # one line, as the servers refuse a bad setting: a key file or .env it cannot use
         print(f"auth.dev_issuer: {exc}", file=sys.stderr)

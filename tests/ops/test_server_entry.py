@@ -130,6 +130,40 @@ def test_mint_command_token_accepted_by_running_server(running, tmp_path):
     assert (listed.status_code, posted.status_code) == (200, 403)
 
 
+MINT_LINE = re.compile(r"^  (\S*python3? -m auth\.dev_issuer --sub .*)$", re.M)
+
+
+def test_printed_mint_line_carries_the_servers_key_file_and_audience(tmp_path):
+    # the server's DEV_ISSUER_KEY_FILE and API_AUDIENCE are not in the shell that runs
+    # the line: without them it signed with another key, for another audience (401)
+    port = free_port()
+    audience = "https://api.test/it's mine"
+    server = dev_server(tmp_path, port, API_AUDIENCE=audience)
+    try:
+        server.wait_http(f"http://127.0.0.1:{port}/ping")
+        (line,) = MINT_LINE.findall(server.stdout)
+        other_shell = hermetic_env(tmp_path, DEV_ISSUER_KEY_FILE=str(tmp_path / "other.pem"))
+        minted = run_command(["bash", "-c", line], other_shell)
+        assert minted.returncode == 0, minted.stderr
+        _, incomes_url = curl_lines(server.stdout)[1]
+        headers = {"Authorization": f"Bearer {minted.stdout.strip()}"}
+        resp = requests.get(incomes_url, headers=headers, timeout=10)
+    finally:
+        server.stop()
+    assert resp.status_code == 200, resp.text
+    assert not (tmp_path / "other.pem").exists()
+
+
+def test_mint_command_refuses_a_key_file_that_does_not_exist(tmp_path):
+    missing = tmp_path / "typo.pem"
+    done = run_command(
+        [PYTHON, "-m", "auth.dev_issuer", "--key-file", str(missing)], hermetic_env(tmp_path)
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.strip() == f"auth.dev_issuer: --key-file: no key file at {missing}"
+    assert not missing.exists()
+
+
 @pytest.mark.parametrize(
     ("host", "status"),
     [
@@ -405,6 +439,9 @@ def test_readme_banner_samples_are_what_the_dev_server_prints(running):
             pattern = pattern.replace(re.escape("127.0.0.1:41234"), r"127\.0\.0\.1:\d+")
             # the tests keep the key files in a temporary directory and name their interpreter
             pattern = pattern.replace(re.escape(".venv/bin/python "), r"\S*python3? ")
+            # ...and the key file there, which the mint line then names
+            mint = re.escape("--expires-in 3600")
+            pattern = pattern.replace(mint, mint + r"(?: --key-file \S+)?")
             key_file = re.escape("instance/dev-dpop-key.pem")
             pattern = pattern.replace(key_file, r"\S*dev-dpop-key\.pem")
             matches = [i for i in range(at, len(printed)) if re.fullmatch(pattern, printed[i])]
