@@ -181,10 +181,16 @@ class NotReadyError(ServiceUnavailable):
         self.errors = errors
 
 
-# an outage, not a bug: connection refused or lost, pool exhausted, locked database
+# an outage, not a bug: connection refused or lost, pool exhausted, locked database;
+# InternalError (PEP 249: "the database encounters an internal error") is also what
+# PostgreSQL's class 25 is, a database that refuses writes (a standby after a fail-over,
+# default_transaction_read_only), and what psycopg raises when a pooler restarting under
+# it answers out of turn ("received 2 results from command 'BEGIN'"): none is the
+# client's doing, and a retry later may well work
 DATABASE_OUTAGES = (
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
+    sa_exc.InternalError,
     sa_exc.DisconnectionError,
     sa_exc.TimeoutError,
 )
@@ -223,7 +229,11 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 def handle_database_outage(error: Exception) -> Response:
     """The database is down or locked: 503 with Retry-After, never a hang or a 500."""
-    current_app.logger.warning("database unavailable: %s", type(error).__name__)
+    # the driver's class says which outage (AdminShutdown, ReadOnlySqlTransaction, ...);
+    # never the message: SQLAlchemy's quotes the statement and its parameters
+    driver_error = getattr(error, "orig", None)
+    detail = "" if driver_error is None else f" ({type(driver_error).__name__})"
+    current_app.logger.warning("database unavailable: %s%s", type(error).__name__, detail)
     app_events.database_error.send(current_app._get_current_object(), error=type(error).__name__)
     return handle_http_exception(DatabaseUnavailableError(retry_after=RETRY_AFTER_S))
 

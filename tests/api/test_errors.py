@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy.engine import make_url
 from werkzeug import exceptions
 
 from cashman.database import Database
@@ -124,6 +125,25 @@ def test_every_werkzeug_http_error_is_json_in_the_one_shape(app, client, error):
     assert resp.json["description"].strip()
     assert "<" not in resp.get_data(as_text=True)
     assert resp.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.postgres_only  # a database that refuses writes: a standby after a fail-over
+def test_read_only_database_is_503_for_writes_not_500(app, client, auth, database_url):
+    url = make_url(database_url)
+    options = url.query["options"] + " -cdefault_transaction_read_only=on"
+    read_only = url.update_query_dict({"options": options}).render_as_string(hide_password=False)
+    app.extensions["cashman.db"].dispose()
+    app.extensions["cashman.db"] = Database(read_only)
+    body = {"description": "x", "amount": 1}
+    answers = [
+        client.post("/incomes", json=body, headers=auth),
+        client.post("/expenses", json=body, headers={**auth, "Idempotency-Key": "k-1"}),
+        client.delete("/incomes/1", headers=auth),
+    ]
+    for resp in answers:
+        assert (resp.status_code, resp.json["code"]) == (503, "database_unavailable"), resp.json
+        assert int(resp.headers["Retry-After"]) > 0
+    assert client.get("/incomes", headers=auth).status_code == 200  # reads still work
 
 
 def test_database_down_is_503_with_retry_after(app, client, auth):
