@@ -59,6 +59,10 @@ class PgBouncer(Daemon):
         self.wait_ready(self._query, (psycopg.OperationalError,))
         return self
 
+    def query(self) -> None:
+        """One `SELECT 1` through PgBouncer (psycopg.OperationalError when it fails)."""
+        self._query()
+
     def _query(self) -> None:
         with psycopg.connect(
             host="127.0.0.1",

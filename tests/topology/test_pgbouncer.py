@@ -11,10 +11,13 @@ drive the app through it the way several workers do.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
+import psycopg
 import pytest
 import responses
 from sqlalchemy import inspect
@@ -161,3 +164,40 @@ def test_a_dpop_jti_is_accepted_once_across_instances_through_pgbouncer(pgbounce
     assert sorted(accepted) == list(range(JTIS))
     with scratch_db.connect() as conn:
         assert conn.execute("SELECT count(*) FROM dpop_replay").fetchone()[0] == JTIS
+
+
+RECOVERY_DEADLINE_S = 6.0  # PgBouncer's default server_login_retry alone is 15 s
+
+
+def _query_ignoring_failure(bouncer: PgBouncer) -> None:
+    with contextlib.suppress(psycopg.Error):
+        bouncer.query()
+
+
+def test_pgbouncer_reconnects_within_seconds_after_postgresql_returns(scratch_db, tmp_path):
+    """A PostgreSQL restart: once it accepts connections again, PgBouncer serves within
+    seconds. After a failed server login PgBouncer refuses every client until
+    ``server_login_retry`` has passed (15 s by default): behind the load balancer, whose
+    checks go through ``/readyz``, the whole API stays down that long."""
+    from tests.faults.tcp_proxy import CuttableProxy
+
+    proxy = CuttableProxy((scratch_db.host, scratch_db.port)).start()
+    behind_proxy = replace(scratch_db, host="127.0.0.1", port=proxy.port)
+    with PgBouncer(tmp_path / "pgbouncer", behind_proxy) as bouncer:
+        proxy.cut()
+        # a client while PostgreSQL is away: its server login is refused at once, and
+        # the client waits (query_wait_timeout) while PostgreSQL comes back
+        waiting = threading.Thread(target=_query_ignoring_failure, args=(bouncer,))
+        waiting.start()
+        time.sleep(1.0)
+        proxy.start()
+        back = time.monotonic()
+        while True:
+            try:
+                bouncer.query()
+                break
+            except psycopg.Error:  # refused ("try again later") or a login that failed
+                assert time.monotonic() - back < RECOVERY_DEADLINE_S, "PgBouncer still refuses"
+                time.sleep(0.2)
+        waiting.join(timeout=30)
+    proxy.cut()
