@@ -10,8 +10,16 @@ The request is identified by a fingerprint of its path and validated body
 (``idempotency_key_reused``), never a replay of the wrong thing.
 
 A key older than 24 h is never replayed: met again, it is deleted in the
-transaction that takes its place. Other expired keys are deleted in batches, at
-most every few minutes per process, not on every request.
+transaction that takes its place. Other expired keys are deleted in batches, not on
+every request: a run of up to ``CLEANUP_MAX_BATCHES`` batches of ``CLEANUP_BATCH``,
+ending after the batch that takes it past ``CLEANUP_BUDGET_S``, before a keyed create,
+at most one at a time per process. The next run is due ``CLEANUP_INTERVAL_S`` later,
+or ``CATCH_UP_INTERVAL_S`` later while expired keys remain. So a process deletes up to
+``CLEANUP_BATCH`` x ``CLEANUP_MAX_BATCHES`` expired keys a second while it catches up
+(tens of thousands, far above any rate of keyed creates; the time budget may lower
+that on a slow database), and the table holds about 24 h of keys plus
+``CLEANUP_INTERVAL_S`` of them. On PostgreSQL a batch skips rows another process's
+batch has locked, so processes cleaning at once share the work instead of repeating it.
 """
 
 from __future__ import annotations
@@ -39,10 +47,14 @@ from cashman.models import IdempotencyRecord, Kind
 from cashman.schemas import transaction_json
 
 TTL = timedelta(hours=24)
-# expired keys of every owner are deleted at most this often per process (seconds);
-# one expired key met by its owner's retry is ignored, and replaced, right away
-CLEANUP_INTERVAL_S = 300.0
+# expired keys of every owner are deleted by runs at most this often per process
+# (seconds), one CATCH_UP_INTERVAL_S after another while some remain; one expired key
+# met by its owner's retry is ignored, and replaced, right away
+CLEANUP_INTERVAL_S = 60.0
+CATCH_UP_INTERVAL_S = 1.0
 CLEANUP_BATCH = 1000
+CLEANUP_MAX_BATCHES = 20
+CLEANUP_BUDGET_S = 0.1
 
 _TABLE = IdempotencyRecord.__table__
 _COLUMNS = (_TABLE.c.id, _TABLE.c.fingerprint, _TABLE.c.status, _TABLE.c.body)
@@ -57,6 +69,7 @@ _DELETE_EXPIRED = delete(_TABLE).where(
         select(_TABLE.c.id)
         .where(_TABLE.c.created_at < bindparam("horizon"))
         .limit(CLEANUP_BATCH)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has no row locks
         .scalar_subquery()
     )
 )
@@ -178,22 +191,30 @@ def _remember(
 
 
 class _Cleanup:
-    """Runs ``forget_expired`` on a database at most once per ``CLEANUP_INTERVAL_S``
-    in this process, never two at once, never making a request wait for another's."""
+    """Runs of ``forget_expired`` on a database, due as the module docstring says, in this
+    process never two at once, never making a request wait for another's."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._due: weakref.WeakKeyDictionary[Database, float] = weakref.WeakKeyDictionary()
 
     def maybe_run(self) -> None:
-        """Delete a batch of expired keys if this process has not for a while."""
+        """Delete batches of expired keys if a run is due: each batch its own write
+        transaction, so other writers go between them. A database error is raised (the
+        request's 503) after the next run is scheduled."""
         database, now = current_database(), time.monotonic()
         if now < self._due.get(database, 0.0) or not self._lock.acquire(blocking=False):
             return
         try:
             self._due[database] = now + CLEANUP_INTERVAL_S
-            with database.write_connection() as connection:
-                forget_expired(connection, storage.now())
+            for _ in range(CLEANUP_MAX_BATCHES):
+                with database.write_connection() as connection:
+                    deleted = forget_expired(connection, storage.now())
+                if deleted < CLEANUP_BATCH:
+                    return
+                self._due[database] = now + CATCH_UP_INTERVAL_S  # some may remain
+                if time.monotonic() - now > CLEANUP_BUDGET_S:
+                    return
         finally:
             self._lock.release()
 
