@@ -8,10 +8,16 @@ own (a hanging issuer costs one timeout per attempt, not one per request).
 Attempts are ``min_refresh_s`` apart whatever caused them (TTL, unknown ``kid``,
 failure), so random ``kid``s cannot flood the issuer. A response that is not a
 usable key set never replaces good keys, usable until ``max_stale_s`` after the
-last successful fetch. With ``refresh_in_background`` (production) a TTL refresh
-while keys are usable runs in one short-lived daemon thread holding the lock, so
-no request waits; without it (the test kit, for exact fetch counts) the request
-that noticed the TTL fetches.
+last successful fetch. An unknown ``kid`` while usable keys are held waits for a fetch
+in flight only until that fetch is ``unknown_kid_wait_s`` old, then is a 503
+(``Retry-After`` 1 s): a ``kid`` is the client's to choose, so with a slow issuer a
+flood of random ones would otherwise hold every thread of a worker for the whole
+fetch, ``/ping`` included (SPEC §6). An issuer answering normally is waited for; once a
+fetch is slow, such requests are answered at once. A key set that is cold or too stale
+still makes every caller wait, nothing being servable without it. With
+``refresh_in_background`` (production) a TTL refresh while keys are usable runs in one
+short-lived daemon thread holding the lock, so no request waits; without it (the test
+kit, for exact fetch counts) the request that noticed the TTL fetches.
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ from auth.keyset import KeySetError, SigningKey, parse_jwk_set
 from auth.settings import ASYMMETRIC_ALGORITHMS, BOUNDS_S
 
 logger = logging.getLogger(__name__)
+
+# how old a fetch in flight may be for an unknown kid to wait for it (seconds): an issuer
+# answering normally takes a fraction of it
+UNKNOWN_KID_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,7 @@ class JWKSCache:
         clock: Callable[[], float] = time.monotonic,
         refresh_in_background: bool = False,
         on_fetch: Callable[[bool], None] | None = None,
+        unknown_kid_wait_s: float = UNKNOWN_KID_WAIT_S,
     ) -> None:
         """The key set at ``url``, built for ``algorithms`` (JWS names).
 
@@ -62,7 +73,9 @@ class JWKSCache:
         §2); a value outside their bounds raises ``ValueError``. ``fetcher`` does the
         HTTP GET (default: a ``JWKSFetcher`` with the SPEC's limits); ``clock`` is
         monotonic seconds. ``on_fetch(succeeded)`` is called once after each fetch
-        attempt (``auth.events``); it must not raise.
+        attempt (``auth.events``); it must not raise. ``unknown_kid_wait_s``: how old in
+        seconds a fetch in flight may be for an unknown ``kid`` to wait for it while usable
+        keys are held.
         """
         for name, value, variable in (
             ("ttl_s", ttl_s, "JWKS_CACHE_TTL"),
@@ -81,6 +94,7 @@ class JWKSCache:
         self.clock = clock
         self.refresh_in_background = refresh_in_background
         self.on_fetch = on_fetch
+        self.unknown_kid_wait_s = unknown_kid_wait_s
         self._snapshot = _Snapshot()
         self._last_attempt = -math.inf
         self._attempts_done = 0  # attempts finished: a waiter compares it before and after
@@ -89,7 +103,8 @@ class JWKSCache:
     def lookup(self, kid: str) -> tuple[SigningKey, ...]:
         """Every JWK with ``kid`` (empty if none), refreshing first when the SPEC allows it.
 
-        Raises ``JwksUnavailableError`` when there is no usable key set at all.
+        Raises ``JwksUnavailableError`` when there is no usable key set at all, or when
+        ``kid`` is unknown and a fetch in flight is older than ``unknown_kid_wait_s``.
         """
         attempts_seen = self._attempts_done  # read first: an attempt may end right after
         snapshot = self._snapshot
@@ -100,14 +115,21 @@ class JWKSCache:
             # Past the TTL but usable: refresh if nobody else is, never wait for it.
             if self._lock.acquire(blocking=False):
                 self._refresh_stale()
+        elif self._is_usable(snapshot) and not self._lock.locked() and not self.may_fetch_now():
+            pass  # an unknown kid, no fetch in flight and none allowed: the keys held answer
         else:
-            # Cold, too stale, or an unknown kid: wait for the one fetch in flight. If an
+            # Cold, too stale, or an unknown kid: wait for the one fetch in flight (an
+            # unknown kid beside usable keys only while that fetch is young). If an
             # attempt finished while this thread waited, its outcome is this thread's too.
-            with self._lock:
+            if not self._acquire_for(snapshot):
+                raise JwksUnavailableError(1.0, "JWKS fetch in flight is slow")
+            try:
                 if self._attempts_done == attempts_seen and (
                     kid not in self._snapshot.keys or not self._is_usable(self._snapshot)
                 ):
                     self._refresh_if_allowed()
+            finally:
+                self._lock.release()
         snapshot = self._snapshot
         if not self._is_usable(snapshot):
             raise JwksUnavailableError(self.retry_after(), "no usable JWKS")
@@ -150,6 +172,17 @@ class JWKSCache:
     def retry_after(self) -> float:
         """Seconds until the next fetch attempt is allowed (at least 1)."""
         return max(1.0, self._last_attempt + self.min_refresh_s - self.clock())
+
+    def _acquire_for(self, snapshot: _Snapshot) -> bool:
+        """Take the lock for a caller whose ``kid`` is not in ``snapshot``: waiting as long
+        as it takes when ``snapshot`` is not usable, else only until the fetch holding it
+        is ``unknown_kid_wait_s`` old. False if not taken."""
+        if not self._is_usable(snapshot):
+            return self._lock.acquire()
+        until_slow = self._last_attempt + self.unknown_kid_wait_s - self.clock()
+        if until_slow > 0:
+            return self._lock.acquire(timeout=until_slow)
+        return self._lock.acquire(blocking=False)
 
     def _is_usable(self, snapshot: _Snapshot) -> bool:
         return bool(snapshot.keys) and self.clock() - snapshot.fetched_at <= self.max_stale_s

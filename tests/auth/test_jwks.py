@@ -94,6 +94,63 @@ def test_jwks_cold_cache_twenty_threads_one_fetch(kit, cache):
     assert all(len(found) == 1 for found in results)
 
 
+def test_unknown_kid_beside_usable_keys_waits_briefly_for_a_slow_fetch(kit):
+    # a kid is the client's to choose: with the issuer slow, a flood of random ones would
+    # hold every thread for the whole fetch (SPEC §6: /ping must not depend on issuers)
+    release, fetching = threading.Event(), threading.Event()
+    calls = []
+
+    def jwks_answer(request):
+        calls.append(request)
+        if len(calls) > 1:  # the refetch the unknown kid started: the issuer hangs
+            fetching.set()
+            release.wait(timeout=10)
+        return 200, {}, json.dumps(kit.jwks())
+
+    wait_s = 0.6
+    c = JWKSCache(kit.jwks_url, min_refresh_s=0, unknown_kid_wait_s=wait_s)
+    waits = []
+    with responses.RequestsMock() as rsps:
+        rsps.add_callback(responses.GET, kit.jwks_url, callback=jwks_answer)
+        assert c.lookup(KID)[0].kid == KID  # warm
+        fetcher = threading.Thread(target=c.lookup, args=("rotated-1",))
+        fetch_started = time.monotonic()
+        fetcher.start()
+        assert fetching.wait(timeout=10)
+        for kid in ("rotated-2", "rotated-3"):  # while the fetch is young, then once slow
+            started = time.monotonic()
+            with pytest.raises(JwksUnavailableError) as refused:
+                c.lookup(kid)
+            waits.append((started - fetch_started, time.monotonic() - fetch_started))
+            assert refused.value.retry_after == 1.0
+        assert c.lookup(KID)[0].kid == KID  # a known kid never waits
+        release.set()
+        fetcher.join(timeout=10)
+    (_, first_gave_up), (second_came, second_gave_up) = waits
+    assert wait_s <= first_gave_up < 5  # waited until the fetch was slow, not to its end
+    assert second_gave_up - second_came < wait_s / 2  # a slow fetch: answered at once
+    assert len(calls) == 2  # the waiters started no fetch of their own
+
+
+def test_cold_cache_waiters_wait_for_the_whole_fetch(kit):
+    # nothing can be served without keys: every caller waits for the one fetch
+    def slow_jwks(request):
+        time.sleep(0.5)
+        return 200, {}, json.dumps(kit.jwks())
+
+    c = JWKSCache(kit.jwks_url, min_refresh_s=0, unknown_kid_wait_s=0.05)
+    results: list[object] = []
+    with responses.RequestsMock() as rsps:
+        rsps.add_callback(responses.GET, kit.jwks_url, callback=slow_jwks)
+        threads = [threading.Thread(target=lambda: results.append(c.lookup(KID))) for _ in range(5)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert fetches(rsps, kit.jwks_url) == 1
+    assert [len(found) for found in results] == [1] * 5
+
+
 @pytest.mark.parametrize(
     ("response", "waiter_kid"),
     [
