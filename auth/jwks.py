@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 # how old a fetch in flight may be for an unknown kid to wait for it (seconds): an issuer
 # answering normally takes a fraction of it
 UNKNOWN_KID_WAIT_S = 1.0
+# the Retry-After of an unknown kid not waiting for a slow fetch: it ends, or is given
+# up on, soon after
+SLOW_FETCH_RETRY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class JWKSCache:
         seconds a fetch in flight may be for an unknown ``kid`` to wait for it while usable
         keys are held.
         """
+        if not 0 <= unknown_kid_wait_s <= BOUNDS_S["JWKS_MIN_REFRESH_INTERVAL"][1]:
+            raise ValueError(f"unknown_kid_wait_s must be 0 to 3600 s, not {unknown_kid_wait_s}")
         for name, value, variable in (
             ("ttl_s", ttl_s, "JWKS_CACHE_TTL"),
             ("min_refresh_s", min_refresh_s, "JWKS_MIN_REFRESH_INTERVAL"),
@@ -98,13 +103,15 @@ class JWKSCache:
         self._snapshot = _Snapshot()
         self._last_attempt = -math.inf
         self._attempts_done = 0  # attempts finished: a waiter compares it before and after
+        self._fetch_started: float | None = None  # the clock when the fetch in flight began
         self._lock = threading.Lock()
 
     def lookup(self, kid: str) -> tuple[SigningKey, ...]:
         """Every JWK with ``kid`` (empty if none), refreshing first when the SPEC allows it.
 
         Raises ``JwksUnavailableError`` when there is no usable key set at all, or when
-        ``kid`` is unknown and a fetch in flight is older than ``unknown_kid_wait_s``.
+        ``kid`` is unknown and a fetch in flight is older than ``unknown_kid_wait_s``
+        (``Retry-After`` ``SLOW_FETCH_RETRY_S``).
         """
         attempts_seen = self._attempts_done  # read first: an attempt may end right after
         snapshot = self._snapshot
@@ -121,15 +128,17 @@ class JWKSCache:
             # Cold, too stale, or an unknown kid: wait for the one fetch in flight (an
             # unknown kid beside usable keys only while that fetch is young). If an
             # attempt finished while this thread waited, its outcome is this thread's too.
-            if not self._acquire_for(snapshot):
-                raise JwksUnavailableError(1.0, "JWKS fetch in flight is slow")
-            try:
-                if self._attempts_done == attempts_seen and (
-                    kid not in self._snapshot.keys or not self._is_usable(self._snapshot)
-                ):
-                    self._refresh_if_allowed()
-            finally:
-                self._lock.release()
+            if self._acquire_for(snapshot):
+                try:
+                    if self._attempts_done == attempts_seen and (
+                        kid not in self._snapshot.keys or not self._is_usable(self._snapshot)
+                    ):
+                        self._refresh_if_allowed()
+                finally:
+                    self._lock.release()
+            elif self._attempts_done == attempts_seen and kid not in self._snapshot.keys:
+                # unless the fetch ended as this caller gave up: its outcome answers
+                raise JwksUnavailableError(SLOW_FETCH_RETRY_S, "JWKS fetch in flight is slow")
         snapshot = self._snapshot
         if not self._is_usable(snapshot):
             raise JwksUnavailableError(self.retry_after(), "no usable JWKS")
@@ -174,12 +183,19 @@ class JWKSCache:
         return max(1.0, self._last_attempt + self.min_refresh_s - self.clock())
 
     def _acquire_for(self, snapshot: _Snapshot) -> bool:
-        """Take the lock for a caller whose ``kid`` is not in ``snapshot``: waiting as long
-        as it takes when ``snapshot`` is not usable, else only until the fetch holding it
-        is ``unknown_kid_wait_s`` old. False if not taken."""
+        """Take the lock for a caller whose ``kid`` is not in ``snapshot``; False if not taken.
+
+        Waits as long as it takes when ``snapshot`` is not usable; else until a fetch in
+        flight is ``unknown_kid_wait_s`` old, or up to that long when the lock is held
+        without a fetch (a throttle check, a hand-over: microseconds). The fetch's age is
+        on ``clock``, the wait on the real one: a test's frozen clock never ages a fetch.
+        """
         if not self._is_usable(snapshot):
             return self._lock.acquire()
-        until_slow = self._last_attempt + self.unknown_kid_wait_s - self.clock()
+        started = self._fetch_started
+        if started is None:
+            return self._lock.acquire(timeout=self.unknown_kid_wait_s)
+        until_slow = started + self.unknown_kid_wait_s - self.clock()
         if until_slow > 0:
             return self._lock.acquire(timeout=until_slow)
         return self._lock.acquire(blocking=False)
@@ -220,6 +236,7 @@ class JWKSCache:
         self._last_attempt = now
         known = (key for group in self._snapshot.keys.values() for key in group)
         succeeded = False
+        self._fetch_started = now
         try:
             keys = parse_jwk_set(self.fetcher.fetch(self.url), self.algorithms, known)
             self._snapshot = _Snapshot(keys=keys, fetched_at=self.clock())
@@ -227,6 +244,7 @@ class JWKSCache:
         except (JwksFetchError, KeySetError) as exc:
             logger.warning("JWKS fetch from %s failed: %s", self.url, exc)
         finally:
+            self._fetch_started = None
             self._attempts_done += 1
         if succeeded:
             logger.info("JWKS fetched from %s: %d key(s)", self.url, len(keys))

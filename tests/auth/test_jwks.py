@@ -132,6 +132,59 @@ def test_unknown_kid_beside_usable_keys_waits_briefly_for_a_slow_fetch(kit):
     assert len(calls) == 2  # the waiters started no fetch of their own
 
 
+def test_unknown_kid_waits_for_a_fetch_answering_normally(kit):
+    # a key rotation: tokens with the new kid arrive together; the one fetch serves them all
+    def jwks_answer(request):
+        time.sleep(0.3)
+        return 200, {}, json.dumps(kit.jwks())
+
+    c = JWKSCache(kit.jwks_url, min_refresh_s=0, unknown_kid_wait_s=1.0)
+    results: list[object] = []
+
+    def look_up(kid: str) -> None:
+        try:
+            results.append(len(c.lookup(kid)))
+        except JwksUnavailableError as exc:
+            results.append(exc)
+
+    with responses.RequestsMock() as rsps:
+        rsps.add_callback(responses.GET, kit.jwks_url, callback=jwks_answer)
+        c.lookup(KID)  # warm
+        new_kid = kit.rotate()
+        threads = [threading.Thread(target=look_up, args=(new_kid,)) for _ in range(5)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.02)
+        for thread in threads:
+            thread.join(timeout=10)
+        assert fetches(rsps, kit.jwks_url) == 2
+    assert results == [1] * 5
+
+
+def test_unknown_kid_is_not_refused_for_a_lock_held_without_a_fetch(kit, jwks):
+    # another thread holds the lock for an instant (a throttle check, a hand-over to the
+    # background refresh): no fetch is slow, so no 503; the last fetch is long past
+    clock = Clock()
+    c = JWKSCache(kit.jwks_url, min_refresh_s=30, unknown_kid_wait_s=1.0, clock=clock)
+    c.lookup(KID)
+    clock.advance(60)
+    outcome: list[object] = []
+    c._lock.acquire()  # what a throttle check does, for longer
+    looker = threading.Thread(target=lambda: outcome.append(c.lookup("unknown")))
+    looker.start()
+    time.sleep(0.1)
+    c._lock.release()
+    looker.join(timeout=10)
+    assert outcome == [()]  # a 401 for the unknown kid, after one refetch
+    assert fetches(jwks, kit.jwks_url) == 2
+
+
+@pytest.mark.parametrize("wait_s", [-0.1, math.nan, math.inf])
+def test_unknown_kid_wait_outside_its_bounds_is_refused(wait_s):
+    with pytest.raises(ValueError, match="unknown_kid_wait_s"):
+        JWKSCache("https://tenant.example.com/.well-known/jwks.json", unknown_kid_wait_s=wait_s)
+
+
 def test_cold_cache_waiters_wait_for_the_whole_fetch(kit):
     # nothing can be served without keys: every caller waits for the one fetch
     def slow_jwks(request):

@@ -26,7 +26,7 @@ from tests.support.live import LiveServer
 pytestmark = pytest.mark.slow
 
 REFRESH_S = 2  # JWKS_MIN_REFRESH_INTERVAL: a refetch soon after the flood starts
-FLOOD_S = REFRESH_S + 12.0  # past that fetch's 10 s deadline
+FLOOD_S = REFRESH_S + 7.0  # well into that fetch's 10 s
 FLOOD_CONNECTIONS = 6
 PROBE_EVERY_S = 0.25
 PING_TIMEOUT_S = 5.0  # half the fetch deadline a flooded /ping used to wait
@@ -50,18 +50,19 @@ def test_random_kids_during_a_trickling_fetch_leave_ping_and_valid_tokens_answer
             issuer.set_mode("trickle")
             flood, probes = _flood_and_probe(server.url, kit, issuer.issuer, valid)
         fetches = issuer.fetches
-    assert fetches >= 2  # the warm one, then a trickling refetch during the flood
+    slow = [probe for probe in probes if probe[1] != 200]
+    assert probes and not slow, f"{len(slow)} of {len(probes)} probes failed: {slow[:5]}"
+    # the warm fetch, then one trickling refetch: no waiter started one of its own
+    assert 2 <= fetches <= 3
     assert flood and {status for status, _ in flood} <= {401, 503}, flood
     # while that fetch was slow, the flood's unknown kids were answered at once
     assert {code for _, code in flood} == {"invalid_token", "jwks_unavailable"}
-    slow = [probe for probe in probes if probe[1] != 200]
-    assert probes and not slow, f"{len(slow)} of {len(probes)} probes failed: {slow[:5]}"
 
 
 def _flood_and_probe(url: str, kit: AuthKit, iss: str, valid: dict[str, str]):
     """(flood answers as (status, code), probes as (path, status or error)), bounded."""
     end = time.monotonic() + FLOOD_S
-    flood: list[tuple[int, str]] = []
+    flood: list[tuple[object, object]] = []
     probes: list[tuple[str, object]] = []
 
     def send_random_kids() -> None:
@@ -69,12 +70,15 @@ def _flood_and_probe(url: str, kit: AuthKit, iss: str, valid: dict[str, str]):
             while time.monotonic() < end:
                 header = {"alg": "RS256", "typ": "JWT", "kid": uuid.uuid4().hex}
                 token = kit.mint_raw(header, {**kit.claims(), "iss": iss}, signature=b"forged")
-                resp = session.get(
-                    f"{url}/secured/ping",
-                    headers={"Authorization": f"Bearer {token}"},
-                    timeout=(5, 30),
-                )
-                flood.append((resp.status_code, resp.json().get("code")))
+                try:
+                    resp = session.get(
+                        f"{url}/secured/ping",
+                        headers={"Authorization": f"Bearer {token}"},
+                        timeout=(5, 30),
+                    )
+                    flood.append((resp.status_code, resp.json().get("code")))
+                except (requests.RequestException, ValueError) as exc:
+                    flood.append((type(exc).__name__, None))
 
     def probe() -> None:
         while time.monotonic() < end:
@@ -92,4 +96,5 @@ def _flood_and_probe(url: str, kit: AuthKit, iss: str, valid: dict[str, str]):
         thread.start()
     for thread in threads:
         thread.join(timeout=FLOOD_S + 60)
+    assert not any(thread.is_alive() for thread in threads)
     return flood, probes

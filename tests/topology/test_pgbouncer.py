@@ -27,6 +27,7 @@ from cashman import create_app
 from cashman.config import Settings
 from cashman.database import build_engine
 from cashman.migrate import upgrade
+from tests.faults.tcp_proxy import CuttableProxy
 from tests.topology.database import Postgres
 from tests.topology.pgbouncer import PgBouncer
 
@@ -179,10 +180,15 @@ def test_pgbouncer_reconnects_within_seconds_after_postgresql_returns(scratch_db
     seconds. After a failed server login PgBouncer refuses every client until
     ``server_login_retry`` has passed (15 s by default): behind the load balancer, whose
     checks go through ``/readyz``, the whole API stays down that long."""
-    from tests.faults.tcp_proxy import CuttableProxy
-
     proxy = CuttableProxy((scratch_db.host, scratch_db.port)).start()
-    behind_proxy = replace(scratch_db, host="127.0.0.1", port=proxy.port)
+    try:
+        _restart_behind(proxy, replace(scratch_db, host="127.0.0.1", port=proxy.port), tmp_path)
+    finally:
+        proxy.cut()
+
+
+def _restart_behind(proxy: CuttableProxy, behind_proxy: Postgres, tmp_path) -> None:
+    """PostgreSQL behind ``proxy`` goes away, then comes back; PgBouncer must follow."""
     with PgBouncer(tmp_path / "pgbouncer", behind_proxy) as bouncer:
         proxy.cut()
         # a client while PostgreSQL is away: its server login is refused at once, and
@@ -200,4 +206,3 @@ def test_pgbouncer_reconnects_within_seconds_after_postgresql_returns(scratch_db
                 assert time.monotonic() - back < RECOVERY_DEADLINE_S, "PgBouncer still refuses"
                 time.sleep(0.2)
         waiting.join(timeout=30)
-    proxy.cut()
