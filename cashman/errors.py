@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import psycopg
 from flask import Flask, Response, current_app
 from sqlalchemy import exc as sa_exc
 from werkzeug import exceptions as http_errors
@@ -181,19 +182,26 @@ class NotReadyError(ServiceUnavailable):
         self.errors = errors
 
 
-# an outage, not a bug: connection refused or lost, pool exhausted, locked database;
-# InternalError (PEP 249: "the database encounters an internal error") is also what
-# PostgreSQL's class 25 is, a database that refuses writes (a standby after a fail-over,
-# default_transaction_read_only), and what psycopg raises when a pooler restarting under
-# it answers out of turn ("received 2 results from command 'BEGIN'"): none is the
-# client's doing, and a retry later may well work
+# an outage, not a bug: connection refused or lost, pool exhausted, locked database
 DATABASE_OUTAGES = (
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
-    sa_exc.InternalError,
     sa_exc.DisconnectionError,
     sa_exc.TimeoutError,
 )
+
+
+def is_outage(error: sa_exc.InternalError) -> bool:
+    """Whether a DB-API ``InternalError`` is an outage rather than a bug or corruption:
+    a database that refuses writes (``ReadOnlySqlTransaction``: a standby after a
+    fail-over, ``default_transaction_read_only``), or psycopg's own protocol error with
+    no SQLSTATE, what a pooler restarting under it causes ("received 2 results from
+    command 'BEGIN'"). The rest of the class (an aborted transaction, corrupted data)
+    stays a 500 with its traceback."""
+    driver_error = error.orig
+    if isinstance(driver_error, psycopg.errors.ReadOnlySqlTransaction):
+        return True
+    return isinstance(driver_error, psycopg.InternalError) and driver_error.sqlstate is None
 
 
 def error_response(
@@ -238,6 +246,11 @@ def handle_database_outage(error: Exception) -> Response:
     return handle_http_exception(DatabaseUnavailableError(retry_after=RETRY_AFTER_S))
 
 
+def handle_internal_database_error(error: sa_exc.InternalError) -> Response:
+    """A 503 for the ``InternalError``s that are outages (``is_outage``), else a bug's 500."""
+    return handle_database_outage(error) if is_outage(error) else handle_unexpected(error)
+
+
 def handle_unexpected(error: Exception) -> Response:
     """A bug: logged with its traceback on the server, a bare 500 for the client."""
     current_app.logger.exception("unhandled error", exc_info=error)
@@ -275,4 +288,5 @@ def register_error_handlers(app: Flask) -> None:
     """
     for outage in DATABASE_OUTAGES:
         app.register_error_handler(outage, handle_database_outage)
+    app.register_error_handler(sa_exc.InternalError, handle_internal_database_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
+import psycopg
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from werkzeug import exceptions
 
@@ -144,6 +146,29 @@ def test_read_only_database_is_503_for_writes_not_500(app, client, auth, databas
         assert (resp.status_code, resp.json["code"]) == (503, "database_unavailable"), resp.json
         assert int(resp.headers["Retry-After"]) > 0
     assert client.get("/incomes", headers=auth).status_code == 200  # reads still work
+
+
+@pytest.mark.parametrize(
+    ("driver_error", "status"),
+    [
+        # a pooler restarting under psycopg answers out of turn: its own protocol error,
+        # no SQLSTATE: an outage
+        (psycopg.InternalError("received 2 results from command 'BEGIN'"), 503),
+        # the rest of InternalError is a bug or corruption: a 500, with its traceback
+        (psycopg.errors.InFailedSqlTransaction("current transaction is aborted"), 500),
+        (psycopg.errors.DataCorrupted("invalid page in block 0"), 500),
+    ],
+    ids=["protocol", "aborted-transaction", "corrupted"],
+)
+def test_internal_database_errors_are_503_only_when_an_outage(app, client, driver_error, status):
+    def fail():
+        raise sa_exc.InternalError("SELECT 1", {}, driver_error)
+
+    app.add_url_rule("/fail", view_func=fail)
+    resp = client.get("/fail")
+    expected = {503: "database_unavailable", 500: "internal_error"}[status]
+    assert (resp.status_code, resp.json["code"]) == (status, expected)
+    assert ("Retry-After" in resp.headers) == (status == 503)
 
 
 def test_database_down_is_503_with_retry_after(app, client, auth):
