@@ -15,9 +15,11 @@ them into one value (RFC 9110 §5.3: granian, gunicorn and werkzeug join repeate
 fields with ``","``). One field holds one credentials, ``auth-scheme [ 1*SP (
 token68 / #auth-param ) ]`` (RFC 9110 §11.4), whose only commas separate
 ``name=value`` parameters; so a later comma-separated element (quoted strings
-respected) that is not such a parameter starts other credentials: two headers,
-of whatever schemes. Other schemes' own parameters (``Digest username="a",
-realm="b"``) stay a 401.
+respected) made of an auth-scheme, spaces and anything but ``=`` starts other
+credentials: two headers, of whatever schemes (as does ``Bearer`` or ``DPoP``
+alone). Other schemes' own parameters (``Digest username="a", realm="b"``) stay a
+401, and so does a refused scheme's malformed token (``Bearer a,b`` in ``required``
+mode: SPEC §3a step 2, "whatever the token").
 """
 
 from __future__ import annotations
@@ -51,11 +53,33 @@ def _scheme_pattern(schemes: Sequence[str]) -> re.Pattern[str]:
     return re.compile(rf"({names}){_TCHAR_AFTER}", re.IGNORECASE | re.ASCII)
 
 
-# a list element that starts credentials: an auth-scheme alone or followed by 1*SP and
-# anything but "=" (an auth-param is `token BWS "=" BWS ( token / quoted-string )`)
-_NEW_CREDENTIALS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:[ \t]*$| +[^= \t])")
+def _joined_pattern(schemes: Sequence[str]) -> re.Pattern[str]:
+    # a later element that is an accepted scheme's credentials, or that scheme alone (not
+    # a `bearer="..."` parameter)
+    names = "|".join(re.escape(s) for s in schemes)
+    return re.compile(rf"(?:{names})(?:[ \t]|$)", re.IGNORECASE | re.ASCII)
 
-_PATTERNS = {schemes: _scheme_pattern(schemes) for schemes in ((BEARER,), (DPOP,), (BEARER, DPOP))}
+
+# a later element that starts credentials of any scheme: an auth-scheme, 1*SP, then
+# anything but "=" (an auth-param is `token BWS "=" BWS ( token / quoted-string )`); a
+# bare token is not taken for a scheme, so `Bearer a,b` stays one malformed field
+_NEW_CREDENTIALS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+ +[^= \t]")
+
+
+def _maybe_joined_pattern(schemes: Sequence[str]) -> re.Pattern[str]:
+    # what the two patterns above need after a comma: one C-level search first, as
+    # parse_list_header walks a value character by character in Python
+    names = "|".join(re.escape(s) for s in schemes)
+    return re.compile(
+        rf",[ \t]*(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+ +[^= \t]|(?:{names})[ \t]*(?:,|$))",
+        re.IGNORECASE | re.ASCII,
+    )
+
+
+_PATTERNS = {
+    schemes: (_scheme_pattern(schemes), _joined_pattern(schemes), _maybe_joined_pattern(schemes))
+    for schemes in ((BEARER,), (DPOP,), (BEARER, DPOP))
+}
 _CANONICAL = {s.lower(): s for s in SCHEMES}
 
 
@@ -82,9 +106,12 @@ def parse_authorization(
         # for a value they could not decode (granian gives "" for non-ASCII bytes), which
         # SPEC §3 step 1 makes a 400 too.
         raise InvalidHeaderError("empty Authorization header")
-    match = _PATTERNS[schemes].match(value)
+    scheme_re, joined_re, maybe_joined_re = _PATTERNS[schemes]
+    match = scheme_re.match(value)
     if match is None:
-        if "," in value and any(map(_NEW_CREDENTIALS.match, parse_list_header(value)[1:])):
+        if maybe_joined_re.search(value) and any(
+            joined_re.match(part) or _NEW_CREDENTIALS.match(part) for part in _elements(value)[1:]
+        ):
             raise InvalidHeaderError("several Authorization headers, joined")
         raise AuthorizationHeaderMissingError("not an accepted scheme")
     scheme = _CANONICAL[match.group(1).lower()]
@@ -97,6 +124,14 @@ def parse_authorization(
     return Credentials(scheme, token)
 
 
+def _elements(value: str) -> list[str]:
+    """The comma-separated elements of ``value`` (RFC 9110 §5.6.1), empty ones dropped;
+    a comma inside a quoted string separates nothing (werkzeug's parser, when there is one)."""
+    if '"' in value:
+        return parse_list_header(value)
+    return [part for part in (p.strip(_OWS) for p in value.split(",")) if part]
+
+
 def names_scheme(header_values: Sequence[str], scheme: str) -> bool:
     """Whether the one ``Authorization`` value starts with ``scheme`` (``"Bearer"`` or
     ``"DPoP"``, matched case-insensitively, RFC 9110 §11.1), whatever follows it.
@@ -107,7 +142,7 @@ def names_scheme(header_values: Sequence[str], scheme: str) -> bool:
     """
     if len(header_values) != 1:
         return False
-    return _PATTERNS[(scheme,)].match(header_values[0].lstrip(_OWS)) is not None
+    return _PATTERNS[(scheme,)][0].match(header_values[0].lstrip(_OWS)) is not None
 
 
 def parse_bearer(header_values: Sequence[str]) -> str:

@@ -95,7 +95,6 @@ def test_parse_bearer_joined_headers_with_a_bearer_is_400(value):
         "Basic YTpi, Basic YzpK",  # two fields of another scheme, joined (RFC 9110 §5.3)
         "Basic x,Token y",
         "Basic x, Bearerish y",
-        "Basic x, Negotiate",  # an auth-scheme alone starts credentials too
         'Digest username="a", realm="b", Basic x',
         "Basic YTpi=, Basic YzpK==",  # token68 padding is not a parameter's "="
         "Basic x,\tToken y",
@@ -115,6 +114,7 @@ def test_parse_bearer_joined_headers_of_other_schemes_are_400(value):
         'Digest username="a, Basic b", realm="c"',  # the comma is inside a quoted string
         'Digest username="a", realm = "b"',  # BWS around a parameter's "="
         "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host;x-amz-date, Signature=ff",
+        "Basic x, Negotiate",  # a bare token is not taken for a scheme (but Bearer is)
         "Basic x,",  # an empty list element (RFC 9110 §5.6.1)
         "Basic x, ,",
     ],
@@ -222,6 +222,20 @@ def test_parse_authorization_two_headers_are_400_of_no_one_scheme():
     ],
 )
 def test_parse_authorization_scheme_not_accepted_is_401_without_error(value, schemes):
+    with pytest.raises(AuthorizationHeaderMissingError):
+        parse_authorization([value], schemes)
+
+
+@pytest.mark.parametrize(
+    ("value", "schemes"),
+    [
+        # SPEC §3a step 2: the scheme the mode refuses is a 401 "whatever the token"
+        ("Bearer a,b", ("DPoP",)),
+        ("Bearer abc, def", ("DPoP",)),
+        ("DPoP a,b", ("Bearer",)),
+    ],
+)
+def test_parse_authorization_refused_scheme_with_a_comma_in_its_token_is_401(value, schemes):
     with pytest.raises(AuthorizationHeaderMissingError):
         parse_authorization([value], schemes)
 
