@@ -14,17 +14,19 @@ transaction that takes its place. Other expired keys are deleted in batches, not
 every request: a run of up to ``CLEANUP_MAX_BATCHES`` batches of ``CLEANUP_BATCH``,
 ending after the batch that takes it past ``CLEANUP_BUDGET_S``, before a keyed create,
 at most one at a time per process. The next run is due ``CLEANUP_INTERVAL_S`` later,
-or ``CATCH_UP_INTERVAL_S`` later while expired keys remain. So a process deletes up to
-``CLEANUP_BATCH`` x ``CLEANUP_MAX_BATCHES`` expired keys a second while it catches up
-(tens of thousands, far above any rate of keyed creates; the time budget may lower
-that on a slow database), and the table holds about 24 h of keys plus
+or ``CATCH_UP_INTERVAL_S`` later while expired keys remain. So a process catching up
+deletes thousands of expired keys a second (at most ``CLEANUP_BATCH`` x
+``CLEANUP_MAX_BATCHES``; the time budget ends a run sooner on a slow database), far
+above any rate of keyed creates, and the table holds about 24 h of keys plus
 ``CLEANUP_INTERVAL_S`` of them. On PostgreSQL a batch skips rows another process's
 batch has locked, so processes cleaning at once share the work instead of repeating it.
+A failed run is logged and left to the next: the create it came before goes ahead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 import weakref
@@ -36,7 +38,7 @@ from typing import Any
 
 from flask import Response, current_app
 from sqlalchemy import Connection, bindparam, delete, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from cashman import app_events, storage
 from cashman.database import Database, current_database
@@ -45,6 +47,8 @@ from cashman.jsonio import dumps_exact
 from cashman.locations import location_of
 from cashman.models import IdempotencyRecord, Kind
 from cashman.schemas import transaction_json
+
+logger = logging.getLogger(__name__)
 
 TTL = timedelta(hours=24)
 # expired keys of every owner are deleted by runs at most this often per process
@@ -200,22 +204,27 @@ class _Cleanup:
 
     def maybe_run(self) -> None:
         """Delete batches of expired keys if a run is due: each batch its own write
-        transaction, so other writers go between them. A database error is raised (the
-        request's 503) after the next run is scheduled."""
+        transaction, so other writers go between them. Never raises for a database
+        error (logged: housekeeping must not fail the request it runs before)."""
         database, now = current_database(), time.monotonic()
         if now < self._due.get(database, 0.0) or not self._lock.acquire(blocking=False):
             return
+        due = now + CLEANUP_INTERVAL_S
         try:
-            self._due[database] = now + CLEANUP_INTERVAL_S
             for _ in range(CLEANUP_MAX_BATCHES):
                 with database.write_connection() as connection:
                     deleted = forget_expired(connection, storage.now())
                 if deleted < CLEANUP_BATCH:
-                    return
-                self._due[database] = now + CATCH_UP_INTERVAL_S  # some may remain
+                    break
                 if time.monotonic() - now > CLEANUP_BUDGET_S:
-                    return
+                    due = now + CATCH_UP_INTERVAL_S  # some may remain
+                    break
+            else:
+                due = now + CATCH_UP_INTERVAL_S
+        except SQLAlchemyError as exc:
+            logger.warning("idempotency clean-up failed (%s)", type(exc).__name__)
         finally:
+            self._due[database] = due
             self._lock.release()
 
 

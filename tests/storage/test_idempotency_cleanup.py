@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, insert, select, text
 
 from cashman import idempotency, storage
-from cashman.models import IdempotencyRecord, Kind
+from cashman.models import IdempotencyRecord, Kind, Transaction
 
 _TABLE = IdempotencyRecord.__table__
 EXPIRED = 4_500  # several batches
@@ -79,3 +79,33 @@ def test_processes_cleaning_at_once_skip_each_others_rows(app, db):
         other.close()
     assert (len(locked), deleted) == (20, 30)
     assert count_expired(db) == 20
+
+
+def test_a_failing_clean_up_is_logged_and_the_create_goes_ahead(app, db, caplog):
+    with db.write_connection() as connection:
+        connection.execute(insert(_TABLE), expired_rows(10))
+        for statement in REFUSE_DELETES[db.engine.dialect.name]:
+            connection.execute(text(statement))
+    with app.test_request_context("/incomes", method="POST"):
+        first = idempotency.create_once("alice", "k", "fp", Kind.INCOME, "x", Decimal("1"))
+    assert first.response.status == 201
+    assert count_expired(db) == 10
+    assert "idempotency clean-up failed" in caplog.text
+    with db.engine.connect() as connection:
+        rows = connection.execute(select(Transaction.description)).scalars().all()
+    assert rows == ["x"]
+
+
+# a database that refuses the clean-up's DELETE, and only that
+REFUSE_DELETES = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_delete BEFORE DELETE ON idempotency_records "
+        "BEGIN SELECT RAISE(ABORT, 'deletes refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'deletes refused'; END $$",
+        "CREATE TRIGGER refuse_delete BEFORE DELETE ON idempotency_records "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_delete()",
+    ],
+}
