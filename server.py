@@ -153,10 +153,10 @@ class DPoPExample:
 
     def curl_line(self, path: str, method: str = "GET") -> str:
         """A curl line whose proof is made when the shell runs it (a proof is used once)."""
+        quoted = [shlex.quote(part) for part in (self.python, self.key_path, self.htu_base + path)]
         proof = (
-            f"$({self.python} -m auth.dpop_proof --key {shlex.quote(self.key_path)} "
-            f"--method {method} "
-            f"--url {self.htu_base}{path} --token {self.token})"
+            f"$({quoted[0]} -m auth.dpop_proof --key {quoted[1]} --method {method} "
+            f"--url {quoted[2]} --token {self.token})"
         )
         return (
             f'curl -H "Authorization: DPoP {self.token}" -H "DPoP: {proof}" {self.base_url}{path}'
@@ -164,16 +164,14 @@ class DPoPExample:
 
 
 def mint_options(audience: str) -> str:
-    """The options the banner's mint command needs for tokens this server accepts: the
-    issuer's key file and the audience, each when it is not the command's own default
-    (``DEV_ISSUER_KEY_FILE`` or ``API_AUDIENCE`` set in this shell's environment is not in
-    the shell that runs the line); shell-quoted, each after a space; "" for neither."""
-    options = []
-    key_file = dev_issuer.issuer_key_file().resolve()
-    if key_file != dev_issuer.DEFAULT_KEY_FILE:
-        options += ["--key-file", shown_path(key_file)]
-    if audience != dev_issuer.DEV_AUDIENCE:
-        options += ["--audience", audience]
+    """The mint command's ``--key-file`` and ``--audience``: this server's, shell-quoted.
+
+    Always given: the shell that runs the printed line may hold another
+    ``DEV_ISSUER_KEY_FILE`` or ``API_AUDIENCE`` than this one (or none), and the command
+    would then sign with another key, or for another audience, tokens this server refuses.
+    """
+    key_file = shown_path(dev_issuer.issuer_key_file().resolve())
+    options = ["--key-file", key_file, "--audience", audience]
     return "".join(f" {shlex.quote(option)}" for option in options)
 
 

@@ -142,7 +142,11 @@ def test_printed_mint_line_carries_the_servers_key_file_and_audience(tmp_path):
     try:
         server.wait_http(f"http://127.0.0.1:{port}/ping")
         (line,) = MINT_LINE.findall(server.stdout)
-        other_shell = hermetic_env(tmp_path, DEV_ISSUER_KEY_FILE=str(tmp_path / "other.pem"))
+        other_shell = hermetic_env(
+            tmp_path,
+            DEV_ISSUER_KEY_FILE=str(tmp_path / "other.pem"),
+            API_AUDIENCE="https://another-api.example",
+        )
         minted = run_command(["bash", "-c", line], other_shell)
         assert minted.returncode == 0, minted.stderr
         _, incomes_url = curl_lines(server.stdout)[1]
@@ -439,9 +443,8 @@ def test_readme_banner_samples_are_what_the_dev_server_prints(running):
             pattern = pattern.replace(re.escape("127.0.0.1:41234"), r"127\.0\.0\.1:\d+")
             # the tests keep the key files in a temporary directory and name their interpreter
             pattern = pattern.replace(re.escape(".venv/bin/python "), r"\S*python3? ")
-            # ...and the key file there, which the mint line then names
-            mint = re.escape("--expires-in 3600")
-            pattern = pattern.replace(mint, mint + r"(?: --key-file \S+)?")
+            # ...whose mint line names the issuer's key file there
+            pattern = pattern.replace(re.escape("instance/dev-issuer-key.pem"), r"\S*\.pem")
             key_file = re.escape("instance/dev-dpop-key.pem")
             pattern = pattern.replace(key_file, r"\S*dev-dpop-key\.pem")
             matches = [i for i in range(at, len(printed)) if re.fullmatch(pattern, printed[i])]
