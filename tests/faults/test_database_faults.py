@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 
 from auth.testing import AuthKit, DPoPKey, dpop_headers
 from cashman.pg_deadline import PG_ANSWER_TIMEOUT_S
+from tests.conftest import POSTGRES_URL
 from tests.faults.issuer import FaultyIssuer
 from tests.faults.tcp_proxy import CuttableProxy
 from tests.support.live import LiveServer
@@ -37,14 +38,12 @@ ALL = ["read:transactions", "write:transactions"]
 
 
 def _pg_url():
-    """``TEST_POSTGRES_URL``; without it (or unreachable) the test is skipped, unless
-    ``CASHMAN_REQUIRE_POSTGRES=1``: then it fails. Never a server nobody named."""
-    configured = os.environ.get("TEST_POSTGRES_URL", "").strip()
-    if not configured:
-        if os.environ.get("CASHMAN_REQUIRE_POSTGRES") == "1":
-            pytest.fail("CASHMAN_REQUIRE_POSTGRES=1 but TEST_POSTGRES_URL is not set")
+    """``TEST_POSTGRES_URL``; without it (or unreachable) the test is skipped, never run
+    on a server nobody named (``CASHMAN_REQUIRE_POSTGRES=1`` stops the session earlier
+    without it: ``tests/conftest.py``)."""
+    if not POSTGRES_URL:
         pytest.skip("PostgreSQL only: TEST_POSTGRES_URL is not set")
-    url = make_url(configured)
+    url = make_url(POSTGRES_URL)
     try:
         psycopg.connect(
             host=url.host,
