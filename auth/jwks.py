@@ -80,8 +80,11 @@ class JWKSCache:
         seconds a fetch in flight may be for an unknown ``kid`` to wait for it while usable
         keys are held.
         """
-        if not 0 <= unknown_kid_wait_s <= BOUNDS_S["JWKS_MIN_REFRESH_INTERVAL"][1]:
-            raise ValueError(f"unknown_kid_wait_s must be 0 to 3600 s, not {unknown_kid_wait_s}")
+        longest = BOUNDS_S["JWKS_MIN_REFRESH_INTERVAL"][1]  # the throttle's own bound
+        if not 0 <= unknown_kid_wait_s <= longest:  # NaN fails too
+            raise ValueError(
+                f"unknown_kid_wait_s must be 0 to {longest:g} s, not {unknown_kid_wait_s}"
+            )
         for name, value, variable in (
             ("ttl_s", ttl_s, "JWKS_CACHE_TTL"),
             ("min_refresh_s", min_refresh_s, "JWKS_MIN_REFRESH_INTERVAL"),
