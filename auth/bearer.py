@@ -53,31 +53,21 @@ def _scheme_pattern(schemes: Sequence[str]) -> re.Pattern[str]:
     return re.compile(rf"({names}){_TCHAR_AFTER}", re.IGNORECASE | re.ASCII)
 
 
-def _joined_pattern(schemes: Sequence[str]) -> re.Pattern[str]:
-    # a later element that is an accepted scheme's credentials, or that scheme alone (not
-    # a `bearer="..."` parameter)
+def _joined_patterns(schemes: Sequence[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(element, value) patterns of a later list element that starts other credentials:
+    an accepted scheme, alone or with its token, or any auth-scheme then 1*SP then
+    anything but "=" (an auth-param is ``token BWS "=" BWS ( token / quoted-string )``,
+    so ``bearer="..."`` is not one). Any other bare token is no scheme: ``Bearer a,b``
+    stays one malformed field. The value pattern, the same after a comma, is one C-level
+    search that rules most values out before their elements are split."""
     names = "|".join(re.escape(s) for s in schemes)
-    return re.compile(rf"(?:{names})(?:[ \t]|$)", re.IGNORECASE | re.ASCII)
-
-
-# a later element that starts credentials of any scheme: an auth-scheme, 1*SP, then
-# anything but "=" (an auth-param is `token BWS "=" BWS ( token / quoted-string )`); a
-# bare token is not taken for a scheme, so `Bearer a,b` stays one malformed field
-_NEW_CREDENTIALS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+ +[^= \t]")
-
-
-def _maybe_joined_pattern(schemes: Sequence[str]) -> re.Pattern[str]:
-    # what the two patterns above need after a comma: one C-level search first, as
-    # parse_list_header walks a value character by character in Python
-    names = "|".join(re.escape(s) for s in schemes)
-    return re.compile(
-        rf",[ \t]*(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+ +[^= \t]|(?:{names})[ \t]*(?:,|$))",
-        re.IGNORECASE | re.ASCII,
-    )
+    element = rf"(?:{names})(?:[ \t,]|$)|[!#$%&'*+.^_`|~0-9A-Za-z-]+ +[^= \t]"
+    flags = re.IGNORECASE | re.ASCII
+    return re.compile(element, flags), re.compile(rf",[ \t]*(?:{element})", flags)
 
 
 _PATTERNS = {
-    schemes: (_scheme_pattern(schemes), _joined_pattern(schemes), _maybe_joined_pattern(schemes))
+    schemes: (_scheme_pattern(schemes), *_joined_patterns(schemes))
     for schemes in ((BEARER,), (DPOP,), (BEARER, DPOP))
 }
 _CANONICAL = {s.lower(): s for s in SCHEMES}
@@ -106,12 +96,10 @@ def parse_authorization(
         # for a value they could not decode (granian gives "" for non-ASCII bytes), which
         # SPEC §3 step 1 makes a 400 too.
         raise InvalidHeaderError("empty Authorization header")
-    scheme_re, joined_re, maybe_joined_re = _PATTERNS[schemes]
+    scheme_re, joined_re, joined_value_re = _PATTERNS[schemes]
     match = scheme_re.match(value)
     if match is None:
-        if maybe_joined_re.search(value) and any(
-            joined_re.match(part) or _NEW_CREDENTIALS.match(part) for part in _elements(value)[1:]
-        ):
+        if joined_value_re.search(value) and any(map(joined_re.match, _elements(value)[1:])):
             raise InvalidHeaderError("several Authorization headers, joined")
         raise AuthorizationHeaderMissingError("not an accepted scheme")
     scheme = _CANONICAL[match.group(1).lower()]

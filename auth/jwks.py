@@ -125,8 +125,6 @@ class JWKSCache:
             # Past the TTL but usable: refresh if nobody else is, never wait for it.
             if self._lock.acquire(blocking=False):
                 self._refresh_stale()
-        elif self._is_usable(snapshot) and not self._lock.locked() and not self.may_fetch_now():
-            pass  # an unknown kid, no fetch in flight and none allowed: the keys held answer
         else:
             # Cold, too stale, or an unknown kid: wait for the one fetch in flight (an
             # unknown kid beside usable keys only while that fetch is young). If an
