@@ -98,6 +98,9 @@ def test_parse_bearer_joined_headers_with_a_bearer_is_400(value):
         'Digest username="a", realm="b", Basic x',
         "Basic YTpi=, Basic YzpK==",  # token68 padding is not a parameter's "="
         "Basic x,\tToken y",
+        ", Bearer abc",  # an empty field, then a Bearer one
+        ",Basic x",  # an empty field, then another scheme's
+        ",",
     ],
 )
 def test_parse_bearer_joined_headers_of_other_schemes_are_400(value):
@@ -132,6 +135,8 @@ def test_parse_bearer_other_scheme_with_commas_is_401(value):
         ([("Authorization", "Bearer b"), ("Authorization", "Basic x")], 400, "invalid_header"),
         ([("Authorization", "Basic x"), ("Authorization", "Token y")], 400, "invalid_header"),
         ([("Authorization", "Basic YTpi"), ("Authorization", "Basic YzpK")], 400, "invalid_header"),
+        ([("Authorization", ""), ("Authorization", "Bearer b")], 400, "invalid_header"),
+        ([("Authorization", " "), ("Authorization", "Basic x")], 400, "invalid_header"),
         ([("Authorization", 'Digest username="a", realm="b"')], 401, MISSING),
         ([("Authorization", "Bearer\tabc")], 400, "invalid_header"),
         ([("Authorization", "Basic abc")], 401, MISSING),
