@@ -102,9 +102,36 @@ class Description(fields.String):
         return text
 
 
+def _description_pattern() -> str:
+    """The ECMA-262 pattern of what ``Description`` accepts, but for its length: trimmable
+    spaces around text that starts and ends with a character trimming keeps and holds no
+    C0 or C1 control (lone surrogates, which a pattern cannot name, are refused too).
+    Written with \\u escapes, which Python's ``re`` and ECMA-262 read alike, not \\s or
+    \\S, which they do not (Python's \\s holds U+001C-U+001F and U+0085, not U+FEFF)."""
+    space = _ranges(sorted(map(ord, ECMA_WHITESPACE)))
+    control = "\\u0000-\\u001f\\u007f-\\u009f"
+    kept = f"[^{space}{control}]"
+    return f"^[{space}]*{kept}(?:[^{control}]*{kept})?[{space}]*$"
+
+
+def _ranges(points: list[int]) -> str:
+    """Sorted code points as the inside of a character class, runs of three or more as
+    ranges (``\\u2000-\\u200a``)."""
+    runs: list[list[int]] = []
+    for point in points:
+        if runs and point == runs[-1][-1] + 1:
+            runs[-1].append(point)
+        else:
+            runs.append([point])
+    return "".join(
+        f"\\u{run[0]:04x}-\\u{run[-1]:04x}" if len(run) > 2 else "".join(f"\\u{p:04x}" for p in run)
+        for run in runs
+    )
+
+
 # the document states the limits the fields enforce, so clients can check before sending:
-# at least one character that trimming keeps (ECMA-262 \S), at most 200 untrimmed
-TEXT_LIMITS = {"minLength": 1, "maxLength": MAX_DESCRIPTION, "pattern": "\\S"}
+# text as the pattern above, at most 200 characters untrimmed
+TEXT_LIMITS = {"minLength": 1, "maxLength": MAX_DESCRIPTION, "pattern": _description_pattern()}
 POSITIVE = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_AMOUNT, "multipleOf": CENT}
 SIGNED = {
     "type": "number",

@@ -257,3 +257,31 @@ def test_docs_page_never_names_the_host_header(client):
     html = client.get("/docs", headers={"Host": "evil.example"}).get_data(as_text=True)
     assert "evil.example" not in html
     assert docs_config(html)["oauth2RedirectUrl"] == "/docs/oauth2-redirect.html"
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "x",
+        " x ",
+        "a b",
+        "\tx\n",  # trimmed away
+        "\u3000x\u2028",
+        "\ufeffx\ufeff",
+        "é" * 200,
+        "x\ty",  # a control inside the text
+        "x\ny",
+        "\x85x",  # U+0085 is a control, not ECMA-262 white space
+        "\x1cx\x1f",
+        "x\x7f",
+        "\u0083",
+        "   ",
+        "\ufeff\ufeff",
+        "",
+    ],
+)
+def test_documented_description_agrees_with_the_api(spec, client, auth, description):
+    body = {"description": description, "amount": 1}
+    documented = _validator(spec, {"$ref": "#/components/schemas/TransactionIn"}).is_valid(body)
+    resp = client.post("/incomes", json=body, headers=auth)
+    assert (resp.status_code == 201) is documented, resp.json
