@@ -90,6 +90,11 @@ class NotJSONError(UnsupportedMediaType):
     error_code = "unsupported_media_type"
     description = "The request body must be application/json (UTF-8)."
 
+    def get_headers(self, environ=None, scope=None):  # type: ignore[no-untyped-def]
+        # RFC 9110 §15.5.16: Accept names what would have been taken. Not Accept-Encoding,
+        # which §12.5.3 forbids on a 415 that is not about a content coding
+        return [*super().get_headers(environ, scope), ("Accept", "application/json")]
+
 
 class ContentCodingError(UnsupportedMediaType):
     """415: the body has a content coding (``Content-Encoding: gzip``...), which this API
@@ -98,6 +103,10 @@ class ContentCodingError(UnsupportedMediaType):
 
     error_code = "unsupported_content_encoding"
     description = "The request body must be sent without a Content-Encoding."
+
+    def get_headers(self, environ=None, scope=None):  # type: ignore[no-untyped-def]
+        # RFC 9110 §12.5.3: a 415 for a content coding ought to say which are accepted
+        return [*super().get_headers(environ, scope), ("Accept-Encoding", "identity")]
 
 
 class RequestValidationError(UnprocessableEntity):

@@ -3,7 +3,7 @@
 Before the view: the request id and clock (``cashman.request_log``), a method sent
 in other than upper case, a ``Host`` field missing or repeated and a transfer coding
 other than ``chunked`` refused, then the CORS preflight answer (``cashman.cors``).
-After it, in this order: the body headers and ``Cache-Control``
+After it, in this order: the body headers, ``Cache-Control`` and ``Accept-Patch``
 (``cashman.response_hooks``), CORS headers and ``Vary``, then the request id header
 and the request's log line, last so that it sees the final status.
 
@@ -44,6 +44,7 @@ def init_app(app: Flask, cors_origins: tuple[str, ...]) -> None:
         req = request._get_current_object()  # type: ignore[attr-defined]
         response = response_hooks.drop_body_headers_without_body(req, response)
         response = response_hooks.forbid_caching(req, response)
+        response = response_hooks.advertise_patch_format(req, response)
         if cors_after is not None:
             response = cors_after(req, response)
         state = g._get_current_object()  # type: ignore[attr-defined]

@@ -213,6 +213,10 @@ def test_options_answer_is_empty_and_never_html(client, path, origin):
     assert resp.data == b""
     assert "Content-Type" not in resp.headers
     assert "GET" in resp.headers["Allow"]
+    # RFC 5789 §3.1: a resource that allows PATCH names its patch format
+    patchable = "PATCH" in resp.headers["Allow"]
+    assert patchable is (path == "/incomes/1")
+    assert resp.headers.get("Accept-Patch") == ("application/json" if patchable else None)
 
 
 @pytest.mark.parametrize(

@@ -304,7 +304,7 @@ def test_413_body_over_64_kib(send):
 def test_415_not_json(send):
     assert wire(send("POST", "/incomes", data=b"amount=1", content_type="text/plain")) == (
         415,
-        json_headers(101),
+        json_headers(101, ("Accept", "application/json")),
         b'{"code":"unsupported_media_type",'
         b'"description":"The request body must be application/json (UTF-8)."}\n',
     )

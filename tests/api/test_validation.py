@@ -208,6 +208,10 @@ def test_non_json_content_type_is_415(client, auth, rows, content_type):
         headers["Content-Type"] = content_type
     resp = client.post("/incomes", data=b'{"description": "x", "amount": 1}', headers=headers)
     assert (resp.status_code, resp.json["code"]) == (415, "unsupported_media_type")
+    # RFC 9110 §15.5.16 and §12.5.3: what is accepted, and no word of content codings
+    assert resp.headers["Accept"] == "application/json"
+    assert "Accept-Encoding" not in resp.headers
+    assert "Accept-Patch" not in resp.headers  # POST to a list: no PATCH there
     assert rows() == []
 
 
@@ -240,6 +244,7 @@ def test_body_with_a_content_coding_is_415(client, auth, rows, coding):
             headers={**auth, "Content-Type": "application/json", "Content-Encoding": coding},
         )
         assert (resp.status_code, resp.json["code"]) == (415, "unsupported_content_encoding")
+        assert resp.headers["Accept-Encoding"] == "identity"  # RFC 9110 §12.5.3
     assert rows() == []
 
 
@@ -261,6 +266,8 @@ def test_patch_with_a_content_coding_is_415(client, auth, create):
         headers={**auth, "Content-Type": "application/json", "Content-Encoding": "gzip"},
     )
     assert (resp.status_code, resp.json["code"]) == (415, "unsupported_content_encoding")
+    assert resp.headers["Accept-Encoding"] == "identity"
+    assert "Accept-Patch" not in resp.headers  # the format was not the problem
     assert client.get(f"/incomes/{tx['id']}", headers=auth).json["amount"] == tx["amount"]
 
 
@@ -268,6 +275,9 @@ def test_patch_with_non_json_type_is_415(client, auth, create):
     tx = create().json
     resp = client.patch(f"/incomes/{tx['id']}", data="amount=1", headers=auth)
     assert resp.status_code == 415
+    # RFC 5789 §2.2: a PATCH refused for its format SHOULD say which formats are taken
+    assert resp.headers["Accept-Patch"] == "application/json"
+    assert resp.headers["Accept"] == "application/json"
 
 
 def _big_body(size: int) -> bytes:
