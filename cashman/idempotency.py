@@ -6,8 +6,9 @@ transaction as the row it created, and (owner, key) is unique: of concurrent
 retries exactly one inserts, and the others, refused by the constraint, replay
 what it stored. So a retry creates nothing, even across workers and instances.
 The request is identified by a fingerprint of its path and validated body
-(amounts compared as numbers): the same key with a different request is a 422
-(``idempotency_key_reused``), never a replay of the wrong thing.
+(amounts compared as numbers, an expense's whatever its sign): the same key with a
+different request is a 422 (``idempotency_key_reused``), never a replay of the wrong
+thing.
 
 A key older than 24 h is never replayed: met again, it is deleted in the
 transaction that takes its place. Other expired keys are deleted in batches, not on
@@ -111,8 +112,12 @@ class FirstRequest:
 
 
 def fingerprint(path: str, data: Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the path and the validated body (amounts compared as numbers)."""
-    canonical = dumps_exact({"path": path, "body": dict(sorted(data.items()))})
+    """SHA-256 (hex) of the path and the validated body, its ``amount`` compared as a
+    number and without its sign: an expense is stored negative whichever sign it was
+    sent with (SPEC §4), so 5 and -5 ask for one expense, as 5 and 5.00 do (an income's
+    amount is positive, or refused, before it gets here)."""
+    body = {**data, "amount": abs(data["amount"])} if "amount" in data else data
+    canonical = dumps_exact({"path": path, "body": dict(sorted(body.items()))})
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

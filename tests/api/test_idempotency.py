@@ -70,6 +70,25 @@ def test_same_number_written_differently_is_the_same_body(client, auth, rows):
     assert len(rows()) == 1
 
 
+@pytest.mark.parametrize(("first", "again"), [("700", "-700"), ("-700", "700"), ("700", "-7E2")])
+def test_an_expense_retried_with_the_other_sign_is_the_same_request(
+    client, auth, rows, first, again
+):
+    # stored negative whichever sign was sent (SPEC §4): both ask for one expense
+    made, retried = (
+        client.post(
+            "/expenses",
+            data=f'{{"description": "rent", "amount": {amount}}}',
+            content_type="application/json",
+            headers={**auth, "Idempotency-Key": "k"},
+        )
+        for amount in (first, again)
+    )
+    assert (made.status_code, made.json["amount"]) == (201, -700)
+    assert (retried.status_code, retried.json) == (201, made.json)
+    assert len(rows()) == 1
+
+
 def test_keys_are_per_user(client, bearer, rows):
     a = post(client, bearer(sub="alice"), "shared")
     b = post(client, bearer(sub="bob"), "shared")
