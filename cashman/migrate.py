@@ -109,13 +109,22 @@ def main(argv: list[str] | None = None) -> int:
         load_env_file(PROJECT_ROOT / ".env")
         url = database_url_from_env()
         before = migrate_url(url, target)
-    shown = make_url(url).render_as_string()
+    shown = displayable_url(url)
     if args.to is None:
         print(f"cashman: database schema is up to date ({shown})")
     else:
         was = before or "empty"
         print(f"cashman: database schema is at revision {target}, was {was} ({shown})")
     return 0
+
+
+def displayable_url(url: str) -> str:
+    """``url`` for a deploy log: the password of its user part as ``***``, and without
+    the query parameters that may hold one (libpq's ``password``, ``sslpassword``, in
+    any case), which SQLAlchemy's rendering would show."""
+    parsed = make_url(url)
+    secret = [name for name in parsed.query if "password" in name.lower()]
+    return parsed.difference_update_query(secret).render_as_string(hide_password=True)
 
 
 def upgrade_url(url: str) -> None:

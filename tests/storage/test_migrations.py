@@ -12,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.util import CommandError
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
 
 from auth import ConfigError
 from cashman import create_app
@@ -95,6 +96,19 @@ def test_migrate_command_creates_the_schema(database_url):
         assert "transactions" in inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_migrate_command_never_prints_a_password(database_url):
+    # trust authentication takes any password: each one is only there to be hidden
+    url = make_url(database_url).set(password="UserInfoSecret1")
+    url = url.update_query_dict({"password": "QuerySecret2", "sslpassword": "QuerySecret3"})
+    env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False)}
+    for args in ([], ["--to", "0001"]):
+        done = run_command([PYTHON, "-m", "cashman.migrate", *args], env)
+        assert done.returncode == 0, done.stderr
+        assert "Secret" not in done.stdout + done.stderr
+        assert "postgres:***@" in done.stdout
 
 
 @pytest.mark.parametrize(
