@@ -65,8 +65,15 @@ def migrate_or_exit(database_url: str) -> None:
 
     Runs in a server's parent process before it forks: the engine is disposed
     afterwards so that no pooled connection is inherited by a worker.
+
+    Once per process and database: gunicorn runs its configuration file again on
+    SIGHUP, in a master whose imported code (what its new workers run) has not changed,
+    so the schema it brought up to date still fits them; migrating again would stop the
+    server whenever the database is out of reach at that moment.
     """
     global _migrated_url
+    if _migrated_url == database_url:
+        return
     # imported here: ``python -m cashman.migrate`` must run a module not yet imported
     from cashman.migrate import upgrade_url
 

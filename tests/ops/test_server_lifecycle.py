@@ -276,3 +276,30 @@ def test_gunicorn_reloads_on_sighup_with_its_addresses_held(tmp_path, issuer):
     assert alive, server.stderr[-2000:]
     assert set(answers) == {200}
     assert metrics.status_code == 200
+
+
+def test_gunicorn_reload_on_sighup_does_not_migrate_again(tmp_path, issuer):
+    """SPEC §6: the schema is migrated once. A reload whose migration failed (here: the
+    database file no longer a database) stopped the whole server, /ping included."""
+    port = free_port()
+    database = tmp_path / "reload.db"
+    server = production(
+        "gunicorn", tmp_path, port, DATABASE_URL=f"sqlite:///{database}", **issuer.env()
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        server.wait_http(f"{url}/ping")
+        before = child_pids(server.popen.pid)
+        database.write_bytes(b"not a database" * 100)
+        os.kill(server.popen.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 30  # the worker is replaced, or the master exits
+        while time.monotonic() < deadline and server.popen.poll() is None:
+            if child_pids(server.popen.pid) not in ([], before):
+                break
+            time.sleep(0.2)
+        alive = server.popen.poll() is None
+        pinged = requests.get(f"{url}/ping", timeout=TIMEOUT_S).status_code if alive else None
+    finally:
+        server.stop()
+    assert alive, server.stderr[-2000:]
+    assert pinged == 200
