@@ -78,6 +78,30 @@ def test_haproxy_log_never_holds_a_method_shaped_like_a_token(tmp_path, topology
     assert sorted(line.split()[2] for line in lines) == ["GET", "other"], lines
 
 
+def test_haproxy_keeps_only_the_request_ids_the_app_keeps(tmp_path, topology_programs):
+    """An X-Request-ID shaped like a token, or a token's head, is replaced at the edge, as
+    the app replaces it (``cashman.request_log.request_id_from``): HAProxy logged it and
+    passed it on, so its id and the app's no longer matched (SPEC §3: tokens never
+    logged; §6: one request id)."""
+    token = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
+    refused = [token, token[:40], "abcdefghij.klm.nop"]
+    kept = "trace-4bf92f3577b34da6.a3ce929d0e0e4736"
+    closed = "127.0.0.1:9"  # nothing listens there: HAProxy answers (and logs) itself
+    with HAProxy(tmp_path, [closed] * 3) as haproxy:
+        for name in ("api1", "api2", "api3"):
+            haproxy.wait_state(name, "DOWN")
+        for request_id in [*refused, kept]:
+            resp = requests.get(
+                f"{haproxy.url}/ping", headers={"X-Request-ID": request_id}, timeout=15
+            )
+            assert resp.status_code == 503
+        lines = _wait_for_log_lines(haproxy.log_path, " 503 ", len(refused) + 1)
+    logged = haproxy.log_path.read_text()
+    assert len(lines) == len(refused) + 1, logged
+    assert kept in logged
+    assert "eyJ" not in logged and "abcdefghij" not in logged, logged
+
+
 def _wait_for_log_lines(path, marker: str, count: int, deadline_s: float = 10.0) -> list[str]:
     """The first ``count`` lines of ``path`` holding ``marker``, waited for (HAProxy logs
     a request when it ends)."""
