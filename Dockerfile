@@ -33,8 +33,8 @@ RUN mkdir /app/instance && chown 10001:10001 /app/instance
 USER 10001:10001
 EXPOSE 8000
 # probes where the server listens: BIND when it is host:port (an any-address host
-# probed on loopback), else PORT, else 8000
+# probed on loopback), else PORT, else 5000 (the server's own default)
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, re, urllib.request; m = re.fullmatch(r'(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):([0-9]+)', os.environ.get('BIND', '').strip()); host = {'0.0.0.0': '127.0.0.1', '[::]': '[::1]'}.get(m.group(1), m.group(1)) if m else '127.0.0.1'; port = m.group(2) if m else os.environ.get('PORT', '').strip() or '8000'; urllib.request.urlopen('http://%s:%s/ping' % (host, port), timeout=4)"]
+    CMD ["python", "-c", "import os, re, urllib.request; m = re.fullmatch(r'(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):([0-9]+)', os.environ.get('BIND', '').strip()); host = {'0.0.0.0': '127.0.0.1', '[::]': '[::1]'}.get(m.group(1), m.group(1)) if m else '127.0.0.1'; port = m.group(2) if m else os.environ.get('PORT', '').strip() or '5000'; urllib.request.urlopen('http://%s:%s/ping' % (host, port), timeout=4)"]
 # exec form: the server is PID 1 and gets docker stop's SIGTERM itself (it drains)
 CMD ["python", "-m", "cashman.serve"]

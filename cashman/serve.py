@@ -67,7 +67,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Run the Cashman API in production (granian, WSGI).",
     )
     add = parser.add_argument
-    add("--bind", metavar="HOST:PORT", help="default: BIND, else 0.0.0.0:$PORT (port 8000)")
+    add("--bind", metavar="HOST:PORT", help="default: BIND, else 0.0.0.0:$PORT (port 5000)")
     add("--workers", metavar="N", help="worker processes; default: WEB_CONCURRENCY, else cores")
     add("--threads", metavar="N", help="threads per worker; default: WEB_THREADS, else 4")
     return parser.parse_args(argv)

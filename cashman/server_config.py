@@ -4,7 +4,8 @@ Both production entries read these the same way (SPEC §2, §6):
 ``python -m cashman.serve`` (granian) and ``gunicorn server:app`` (through
 ``gunicorn.conf.py``, which also honours its older ``GUNICORN_*`` names as
 aliases). ``BIND`` is ``host:port`` (an IPv6 host in brackets); without it
-the server listens on ``0.0.0.0:$PORT``, port 8000 when ``PORT`` is unset.
+the server listens on ``0.0.0.0:$PORT``, port 5000 when ``PORT`` is unset (SPEC §2:
+``PORT`` defaults to 5000, ``BIND`` to ``0.0.0.0:$PORT``).
 A malformed value is a ``ConfigError`` naming the variable, so the entry
 prints one line and exits with status 2.
 """
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from auth import ConfigError
 from auth.variables import get_value
 
-DEFAULT_PORT = 8000
+DEFAULT_PORT = 5000
 DEFAULT_THREADS = 4
 MAX_WORKERS = 64
 MAX_THREADS = 64

@@ -1,4 +1,5 @@
-"""The Dockerfile's HEALTHCHECK probes where the server listens (BIND, else PORT, else 8000)."""
+"""The Dockerfile's HEALTHCHECK probes where the server listens (BIND, else PORT, else 5000, as
+the server does)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from cashman.server_config import DEFAULT_PORT
 from tests.support.processes import PYTHON, ROOT, clean_env, free_port, run_command
 
 
@@ -63,9 +65,9 @@ def test_healthcheck_follows_the_bind(ping_port, bind, port):
     assert done.returncode == 0, done.stderr
 
 
-def test_healthcheck_without_bind_or_port_probes_8000():
+def test_healthcheck_without_bind_or_port_probes_the_servers_default():
     command = healthcheck_command()
-    assert "'8000'" in command[-1]
+    assert f"'{DEFAULT_PORT}'" in command[-1]
 
 
 def test_healthcheck_fails_when_nothing_listens(ping_port):

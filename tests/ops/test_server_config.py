@@ -60,9 +60,10 @@ def test_bind_prints_as_gunicorn_takes_it(bind, text):
     assert str(bind) == text
 
 
-def test_defaults_are_every_interface_port_8000_four_threads():
+def test_defaults_are_every_interface_port_5000_four_threads():
+    # SPEC §2: BIND defaults to 0.0.0.0:$PORT, and PORT to 5000
     settings = ServerSettings.from_env({}, default_workers=lambda: 3)
-    assert settings == ServerSettings(Bind(ANY, 8000), workers=3, threads=4)
+    assert settings == ServerSettings(Bind(ANY, 5000), workers=3, threads=4)
 
 
 @pytest.mark.parametrize(
@@ -70,11 +71,11 @@ def test_defaults_are_every_interface_port_8000_four_threads():
     [
         ({"PORT": "9000"}, (ANY, 9000, 3, 4)),
         ({"PORT": "9000", "BIND": "127.0.0.1:7000"}, ("127.0.0.1", 7000, 3, 4)),
-        ({"BIND": " "}, (ANY, 8000, 3, 4)),
-        ({"WEB_CONCURRENCY": "5", "WEB_THREADS": "8"}, (ANY, 8000, 5, 8)),
+        ({"BIND": " "}, (ANY, 5000, 3, 4)),
+        ({"WEB_CONCURRENCY": "5", "WEB_THREADS": "8"}, (ANY, 5000, 5, 8)),
         ({"OLD_BIND": "127.0.0.1:7001", "BIND": "127.0.0.1:7000"}, ("127.0.0.1", 7001, 3, 4)),
-        ({"OLD_WORKERS": "2", "WEB_CONCURRENCY": "5"}, (ANY, 8000, 2, 4)),
-        ({"OLD_WORKERS": "", "WEB_CONCURRENCY": "5"}, (ANY, 8000, 5, 4)),
+        ({"OLD_WORKERS": "2", "WEB_CONCURRENCY": "5"}, (ANY, 5000, 2, 4)),
+        ({"OLD_WORKERS": "", "WEB_CONCURRENCY": "5"}, (ANY, 5000, 5, 4)),
     ],
 )
 def test_environment_and_aliases(env, expected):
