@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from auth.bearer import BEARER, DPOP
 from auth.htu import normalize_uri
 from auth.nonce import MIN_SECRET_BYTES
-from auth.variables import ConfigError, algorithms, check_url, get_value, number
+from auth.variables import (
+    DPOP_ALGORITHMS,
+    ConfigError,
+    algorithms,
+    check_url,
+    get_value,
+    number,
+)
 
 MODES = ("allowed", "required", "off")
 SCHEMES_BY_MODE = {"allowed": (BEARER, DPOP), "required": (DPOP,), "off": (BEARER,)}
@@ -93,7 +100,7 @@ class DPoPSettings:
         mode = (get_value(env, "AUTH_DPOP") or "allowed").lower()
         if mode not in MODES:
             raise ConfigError("AUTH_DPOP", "must be one of allowed, required, off")
-        algs = algorithms(env, "AUTH_DPOP_ALGORITHMS", DEFAULT_ALGORITHMS)
+        algs = algorithms(env, "AUTH_DPOP_ALGORITHMS", DEFAULT_ALGORITHMS, DPOP_ALGORITHMS)
         max_age = number(env, "AUTH_DPOP_MAX_AGE", 300, low=MIN_MAX_AGE_S, high=MAX_MAX_AGE_S)
         secret = get_value(env, "AUTH_DPOP_NONCE_SECRET")
         if secret is not None and len(secret.encode("utf-8")) < MIN_SECRET_BYTES:

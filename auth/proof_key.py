@@ -2,14 +2,16 @@
 verifier, and its RFC 7638 thumbprint (``jkt``).
 
 RFC 9449 §4.3 check 5-6 and SPEC §3a step 3: the ``jwk`` is a public key that fits
-``alg`` (RSA of at least 2048 bits, or EC on the curve of ``alg``) and holds no private
-member. Members are read as strictly as a key set's (RFC 7518 §6: base64url without
-padding, EC coordinates at their full length, RSA integers without leading zero
-octets), so one key has exactly one thumbprint. An EC key (every ES* proof: the common
-case) becomes a ``cryptography`` key straight from its point, with the ECDSA signature
-check set up once per key: a proof's check is then the bare ES256 verification and the
-RFC 7518 §3.4 conversion of ``R || S``. RSA keys are built by the code that builds JWKS
-keys (``auth.keyset``).
+``alg`` (RSA of at least 2048 bits, EC on the curve of ``alg``, or an RFC 8037 OKP key
+on an Edwards curve of ``alg``: Ed25519 or Ed448 for ``EdDSA``, Ed25519 for ``Ed25519``)
+and holds no private member. Members are read as strictly as a key set's (RFC 7518 §6:
+base64url without padding, EC coordinates and OKP keys at their full length, RSA
+integers without leading zero octets), so one key has exactly one thumbprint. An EC key
+(every ES* proof: the common case) becomes a ``cryptography`` key straight from its
+point, with the ECDSA signature check set up once per key: a proof's check is then the
+bare ES256 verification and the RFC 7518 §3.4 conversion of ``R || S``. An OKP key
+becomes one the same way (RFC 8037 §3.1: the signature is checked as it is). RSA keys
+are built by the code that builds JWKS keys (``auth.keyset``).
 
 The key is chosen by the client, so its cost is bounded too: RSA moduli up to 8192 bits
 and public exponents below 2**31 (the bound Go's ``crypto/rsa`` applies); a huge
@@ -30,8 +32,13 @@ from auth.keyset import EC_CURVES, UnusableKeyError, Verifier, build_signing_key
 
 # RFC 7518 §6.2.2 and §6.3.2 (private EC and RSA members), §6.4.1 (symmetric `k`)
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
-# RFC 7638 §3.2: the required members of each key type, which alone make the thumbprint
-REQUIRED_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
+# RFC 7638 §3.2 (and RFC 8037 §2 for OKP): the required members of each key type, which
+# alone make the thumbprint
+REQUIRED_MEMBERS = {
+    "EC": ("crv", "kty", "x", "y"),
+    "RSA": ("e", "kty", "n"),
+    "OKP": ("crv", "kty", "x"),
+}
 MAX_RSA_BITS = 8192
 MAX_RSA_EXPONENT = 2**31 - 1
 _COORDINATE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
@@ -39,11 +46,12 @@ _COORDINATE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
 try:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 except ImportError:
     # As in auth.keyset: the package still imports, and start-up refuses in one line.
     _ECDSA: dict[str, tuple[Any, Any]] = {}
+    _EDWARDS: dict[str, tuple[Any, int]] = {}
 else:
     # RFC 7518 §3.4: each ES* algorithm's curve and hash
     _ECDSA = {
@@ -51,6 +59,13 @@ else:
         "ES384": (ec.SECP384R1, hashes.SHA384),
         "ES512": (ec.SECP521R1, hashes.SHA512),
     }
+    # RFC 8037 §2: each OKP signing curve's key class and public key length in octets
+    _EDWARDS = {
+        "Ed25519": (ed25519.Ed25519PublicKey, 32),
+        "Ed448": (ed448.Ed448PublicKey, 57),
+    }
+# RFC 8037 §3.1: EdDSA signs with either curve; RFC 9864 §2.2: Ed25519 names its curve
+EDWARDS_CURVES = {"EdDSA": ("Ed25519", "Ed448"), "Ed25519": ("Ed25519",)}
 
 
 class ProofKey(NamedTuple):
@@ -61,7 +76,8 @@ class ProofKey(NamedTuple):
 
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
-    """RFC 7638 SHA-256 thumbprint of an EC or RSA JWK, base64url without padding.
+    """RFC 7638 SHA-256 thumbprint of an EC, RSA or OKP (RFC 8037 §2) JWK, base64url
+    without padding.
 
     Only the required members count (§3.2), serialised with no whitespace in
     lexicographic order. ``ValueError`` for another key type or a missing member.
@@ -69,7 +85,7 @@ def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     kty = jwk.get("kty")
     members = REQUIRED_MEMBERS.get(kty) if isinstance(kty, str) else None
     if members is None or not all(isinstance(jwk.get(name), str) for name in members):
-        raise ValueError("not an EC or RSA public JWK")
+        raise ValueError("not an EC, RSA or OKP public JWK")
     canonical = json.dumps({name: jwk[name] for name in members}, separators=(",", ":"))
     digest = hashlib.sha256(canonical.encode("utf-8")).digest()
     return _b64url(digest)
@@ -82,17 +98,21 @@ def proof_key(jwk: object, alg: str) -> ProofKey:
     if any(name in jwk for name in PRIVATE_MEMBERS):
         raise InvalidDPoPProofError("jwk holds a private or symmetric key member")
     kty = jwk.get("kty")
-    if kty != key_type_for(alg):
+    if kty != ("OKP" if alg in EDWARDS_CURVES else key_type_for(alg)):
         raise InvalidDPoPProofError("jwk kty does not fit alg")
     _check_optional_members(jwk, alg)
     if kty == "EC":
         _check_ec(jwk, alg)
+    elif kty == "OKP":
+        _check_okp(jwk, alg)
     else:
         _check_rsa(jwk)
     public = {name: jwk[name] for name in REQUIRED_MEMBERS[kty]}
     jkt = jwk_thumbprint(public)
     if kty == "EC":
         return ProofKey(jkt, ecdsa_verifier(_member(jwk, "x"), _member(jwk, "y"), alg))
+    if kty == "OKP":
+        return ProofKey(jkt, eddsa_verifier(jwk["crv"], _member(jwk, "x")))
     try:
         # kid = the thumbprint, as RFC 7638 §1 suggests; the key set code requires one
         verifier = build_signing_key({**public, "kid": jkt}, (alg,)).verifiers.get(alg)
@@ -132,6 +152,26 @@ def ecdsa_verifier(x: bytes, y: bytes, alg: str) -> Verifier:
     return verify
 
 
+def eddsa_verifier(crv: str, x: bytes) -> Verifier:
+    """``verify(message, signature)`` with the public key ``x`` on Edwards curve ``crv``
+    (``Ed25519`` or ``Ed448``, RFC 8037 §3.1: the signature is the curve's own encoding).
+    ``InvalidDPoPProofError`` when ``x`` is not a key of that curve."""
+    key_class, _size = _EDWARDS[crv]
+    try:
+        key = key_class.from_public_bytes(x)
+    except ValueError:
+        raise InvalidDPoPProofError("jwk is not a usable public key") from None
+
+    def verify(message: bytes, signature: bytes) -> bool:
+        try:
+            key.verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
+
+    return verify
+
+
 def _check_optional_members(jwk: Mapping[str, Any], alg: str) -> None:
     """RFC 7517 §4.2-§4.4: members the client chose to send must not contradict ``alg``."""
     if "use" in jwk and jwk["use"] != "sig":
@@ -151,6 +191,14 @@ def _check_ec(jwk: Mapping[str, Any], alg: str) -> None:
     # RFC 7518 §6.2.1.2-§6.2.1.3: each coordinate is exactly the curve's size in octets
     if len(_member(jwk, "x")) != size or len(_member(jwk, "y")) != size:
         raise InvalidDPoPProofError("jwk coordinate of the wrong length")
+
+
+def _check_okp(jwk: Mapping[str, Any], alg: str) -> None:
+    crv = jwk.get("crv")
+    if crv not in EDWARDS_CURVES[alg]:  # X25519 and X448 are OKP too, for key agreement
+        raise InvalidDPoPProofError("jwk curve does not fit alg")
+    if len(_member(jwk, "x")) != _EDWARDS[crv][1]:
+        raise InvalidDPoPProofError("jwk x of the wrong length")
 
 
 def _check_rsa(jwk: Mapping[str, Any]) -> None:

@@ -27,6 +27,10 @@ ASYMMETRIC_ALGORITHMS = (
     "ES384",
     "ES512",
 )
+# RFC 8037 §3.1 EdDSA, and RFC 9864's fully-specified Ed25519: for DPoP proofs only, which
+# Cashman verifies itself (python-jose, which verifies access tokens, has no EdDSA)
+EDDSA_ALGORITHMS = ("EdDSA", "Ed25519")
+DPOP_ALGORITHMS = ASYMMETRIC_ALGORITHMS + EDDSA_ALGORITHMS
 HTTPS_ONLY = "must use https (plain http only for localhost/127.0.0.1/::1)"
 # PEP 383: Python hands over environment bytes that are not UTF-8 as lone surrogates,
 # which no setting can use (nor encode again: a secret's bytes, a database path)
@@ -62,11 +66,18 @@ def split_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def algorithms(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    """A comma list of asymmetric JWS algorithms (RFC 7518 §3.1 names, any case), deduplicated.
+def algorithms(
+    env: Mapping[str, str],
+    name: str,
+    default: tuple[str, ...],
+    known: tuple[str, ...] = ASYMMETRIC_ALGORITHMS,
+) -> tuple[str, ...]:
+    """A comma list of asymmetric JWS algorithms among ``known`` (RFC 7518 §3.1, RFC 8037
+    §3.1 names, any case, given back as the RFCs spell them), deduplicated.
 
     ``none``, ``HS*`` and unknown names raise ``ConfigError`` naming ``name``.
     """
+    spelled = {alg.upper(): alg for alg in known}
     value = get_value(env, name)
     if value is None:
         return default
@@ -80,10 +91,10 @@ def algorithms(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> t
             raise ConfigError(name, "'none' (unsigned tokens) is never accepted")
         if canonical.startswith("HS"):
             raise ConfigError(name, f"{given!r} is symmetric; only asymmetric allowed")
-        if canonical not in ASYMMETRIC_ALGORITHMS:
-            allowed = ", ".join(ASYMMETRIC_ALGORITHMS)
+        if canonical not in spelled:
+            allowed = ", ".join(known)
             raise ConfigError(name, f"unknown algorithm {given!r} (allowed: {allowed})")
-        accepted.append(canonical)
+        accepted.append(spelled[canonical])
     return tuple(dict.fromkeys(accepted))
 
 

@@ -17,12 +17,17 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 if TYPE_CHECKING:
-    PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    PrivateKey = (
+        rsa.RSAPrivateKey
+        | ec.EllipticCurvePrivateKey
+        | ed25519.Ed25519PrivateKey
+        | ed448.Ed448PrivateKey
+    )
 
 
 class _Omit:
@@ -36,7 +41,14 @@ OMIT: Any = _Omit()
 HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 _CURVES = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
 _CRV_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
-DPOP_PRIVATE_MEMBERS = {"RSA": ("d", "p", "q", "dp", "dq", "qi"), "EC": ("d",)}
+DPOP_PRIVATE_MEMBERS = {"RSA": ("d", "p", "q", "dp", "dq", "qi"), "EC": ("d",), "OKP": ("d",)}
+# RFC 8037 §3.1 (EdDSA, either curve) and RFC 9864 §2.2 (Ed25519): the Edwards curve keys
+_EDWARDS_KEYS = {
+    "EdDSA": (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey),
+    "Ed25519": (ed25519.Ed25519PrivateKey,),
+}
+_RAW = {"encoding": serialization.Encoding.Raw}
+_NONE = serialization.NoEncryption()
 
 
 def generate_rsa_key(bits: int = 2048) -> rsa.RSAPrivateKey:
@@ -59,9 +71,19 @@ _KEY_NEEDED = {"ES": "an EC private key on its curve", "RS": "an RSA private key
 _KEY_NEEDED["PS"] = _KEY_NEEDED["RS"]
 
 
+def generate_edwards_key() -> ed25519.Ed25519PrivateKey:
+    """A fresh Ed25519 private key (``EdDSA`` and ``Ed25519`` sign with it)."""
+    return ed25519.Ed25519PrivateKey.generate()
+
+
 def check_key_fits(alg: str, key: Any) -> None:
     """``ValueError`` unless ``key`` (a private key) can sign ``alg``: ES* an EC key on the
-    curve RFC 7518 §3.4 names, RS*/PS* an RSA key."""
+    curve RFC 7518 §3.4 names, RS*/PS* an RSA key, ``EdDSA`` an Ed25519 or Ed448 key,
+    ``Ed25519`` an Ed25519 key."""
+    if alg in _EDWARDS_KEYS:
+        if not isinstance(key, _EDWARDS_KEYS[alg]):
+            raise ValueError(f"{alg} needs an Edwards curve key, not {type(key).__name__}")
+        return
     if alg.startswith("ES"):
         fits = isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, _CURVES[alg])
     else:
@@ -88,6 +110,10 @@ def public_jwk(key: PrivateKey, kid: str, **extra: Any) -> dict[str, Any]:
     if isinstance(key, rsa.RSAPrivateKey):
         numbers = key.public_key().public_numbers()
         data = {"kty": "RSA", "n": _int_b64(numbers.n), "e": _int_b64(numbers.e)}
+    elif isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+        raw = key.public_key().public_bytes(format=serialization.PublicFormat.Raw, **_RAW)
+        crv = "Ed25519" if isinstance(key, ed25519.Ed25519PrivateKey) else "Ed448"
+        data = {"kty": "OKP", "crv": crv, "x": b64url(raw)}  # RFC 8037 §2
     else:
         pub = key.public_key().public_numbers()
         size = (key.curve.key_size + 7) // 8
@@ -108,6 +134,9 @@ def private_jwk(key: PrivateKey) -> dict[str, Any]:
         numbers = key.private_numbers()
         values = (numbers.d, numbers.p, numbers.q, numbers.dmp1, numbers.dmq1, numbers.iqmp)
         data.update(zip(DPOP_PRIVATE_MEMBERS["RSA"], map(_int_b64, values), strict=True))
+    elif data["kty"] == "OKP":
+        private = serialization.PrivateFormat.Raw
+        data["d"] = b64url(key.private_bytes(format=private, encryption_algorithm=_NONE, **_RAW))
     else:
         size = (key.curve.key_size + 7) // 8
         data["d"] = _int_b64(key.private_numbers().private_value, size)
@@ -115,8 +144,11 @@ def private_jwk(key: PrivateKey) -> dict[str, Any]:
 
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
-    """RFC 7638 SHA-256 thumbprint of an EC or RSA public JWK (its required members only)."""
-    names = ("crv", "kty", "x", "y") if jwk["kty"] == "EC" else ("e", "kty", "n")
+    """RFC 7638 SHA-256 thumbprint of an EC, RSA or OKP (RFC 8037 §2) public JWK (its
+    required members only)."""
+    names = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x")}.get(
+        jwk["kty"], ("e", "kty", "n")
+    )
     canonical = json.dumps({name: jwk[name] for name in names}, separators=(",", ":"))
     return b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
 
@@ -125,8 +157,13 @@ def sign(signing_input: bytes, alg: str, key: PrivateKey | bytes) -> bytes:
     """A JWS signature (RFC 7518 §3) of ``signing_input`` with ``alg``; HS* takes bytes.
 
     Raises ``TypeError`` when ``key`` is not the kind ``alg`` signs with (bytes for HS*,
-    an RSA key for RS*/PS*, an EC key for ES*), ``KeyError`` for an unknown hash.
+    an RSA key for RS*/PS*, an EC key for ES*, an Edwards curve key for ``EdDSA`` and
+    ``Ed25519``), ``KeyError`` for an unknown hash.
     """
+    if alg in _EDWARDS_KEYS:
+        if not isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+            raise TypeError(f"{alg} signs with an Edwards curve key, not {type(key).__name__}")
+        return key.sign(signing_input)  # RFC 8037 §3.1: the message itself, no hash first
     digest = HASHES[alg[2:]]
     if alg.startswith("HS"):
         if not isinstance(key, bytes):
