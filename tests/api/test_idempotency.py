@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import update
 
+from cashman import idempotency
 from cashman.models import IdempotencyRecord
 
 BODY = {"description": "rent", "amount": 700}
@@ -86,6 +88,21 @@ def test_an_expense_retried_with_the_other_sign_is_the_same_request(
     )
     assert (made.status_code, made.json["amount"]) == (201, -700)
     assert (retried.status_code, retried.json) == (201, made.json)
+    assert len(rows()) == 1
+
+
+def test_a_key_stored_by_the_release_before_still_replays_its_request(app, client, auth, rows):
+    # that release fingerprinted an expense's amount with the sign it was sent with: a
+    # retry across a rolling upgrade must replay, not be refused as another request
+    body = {"description": "rent", "amount": -700}
+    first = post(client, auth, "k", body=body)
+    as_before = idempotency.fingerprint(
+        "/expenses", {**body, "amount": Decimal("-700.00")}, as_sent=True
+    )
+    with app.extensions["cashman.db"].writing() as session:
+        session.execute(update(IdempotencyRecord).values(fingerprint=as_before))
+    again = post(client, auth, "k", body=body)
+    assert (again.status_code, again.json) == (201, first.json)
     assert len(rows()) == 1
 
 
