@@ -53,7 +53,7 @@ def conf_values(tmp_path, **env: str) -> dict[str, object]:
 
 def test_gunicorn_conf_defaults(tmp_path):
     conf = conf_values(tmp_path)
-    assert conf["bind"] == "0.0.0.0:8000"
+    assert conf["bind"] == "0.0.0.0:5000"  # SPEC §2: BIND 0.0.0.0:$PORT, PORT 5000
     # gthread, reading request heads without a thread (cashman.gunicorn_worker)
     worker_class = "cashman.gunicorn_worker.HeadReadingWorker"
     assert (conf["worker_class"], conf["threads"], conf["accesslog"]) == (worker_class, 4, None)
