@@ -84,7 +84,7 @@ def test_haproxy_keeps_only_the_request_ids_the_app_keeps(tmp_path, topology_pro
     passed it on, so its id and the app's no longer matched (SPEC §3: tokens never
     logged; §6: one request id)."""
     token = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
-    refused = [token, token[:40], "abcdefghij.klm.nop"]
+    refused = [token, token[:40], "abcdefghij.klm.nop", "goodid,has space", "goodid,eyJhbGciOiJ"]
     kept = "trace-4bf92f3577b34da6.a3ce929d0e0e4736"
     closed = "127.0.0.1:9"  # nothing listens there: HAProxy answers (and logs) itself
     with HAProxy(tmp_path, [closed] * 3) as haproxy:
@@ -95,11 +95,19 @@ def test_haproxy_keeps_only_the_request_ids_the_app_keeps(tmp_path, topology_pro
                 f"{haproxy.url}/ping", headers={"X-Request-ID": request_id}, timeout=15
             )
             assert resp.status_code == 503
-        lines = _wait_for_log_lines(haproxy.log_path, " 503 ", len(refused) + 1)
+        # two fields, each sane alone: one id is kept or none
+        with socket.create_connection(("127.0.0.1", haproxy.port), timeout=15) as sock:
+            sock.sendall(
+                b"GET /ping HTTP/1.1\r\nHost: cashman\r\nX-Request-ID: first-id\r\n"
+                b"X-Request-ID: second-id\r\nConnection: close\r\n\r\n"
+            )
+            assert sock.recv(4096).startswith(b"HTTP/1.1 503")
+        lines = _wait_for_log_lines(haproxy.log_path, " 503 ", len(refused) + 2)
     logged = haproxy.log_path.read_text()
-    assert len(lines) == len(refused) + 1, logged
+    assert len(lines) == len(refused) + 2, logged
     assert kept in logged
-    assert "eyJ" not in logged and "abcdefghij" not in logged, logged
+    for part in ("eyJ", "abcdefghij", "goodid", "has space", "first-id", "second-id"):
+        assert part not in logged, (part, logged)
 
 
 def _wait_for_log_lines(path, marker: str, count: int, deadline_s: float = 10.0) -> list[str]:
