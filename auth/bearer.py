@@ -17,8 +17,8 @@ token68 / #auth-param ) ]`` (RFC 9110 §11.4), whose only commas separate
 ``name=value`` parameters; so a later comma-separated element (quoted strings
 respected) made of an auth-scheme, spaces and anything but ``=`` starts other
 credentials: two headers, of whatever schemes (as does ``Bearer`` or ``DPoP``
-alone); so does a value that starts with a comma: an empty field joined before
-another. Other schemes' own parameters (``Digest username="a", realm="b"``) stay a
+alone); so does a value that starts or ends with a comma: an empty field joined
+before or after another. Other schemes' own parameters (``Digest username="a", realm="b"``) stay a
 401, and so does a refused scheme's malformed token (``Bearer a,b`` in ``required``
 mode: SPEC §3a step 2, "whatever the token").
 """
@@ -100,9 +100,10 @@ def parse_authorization(
     scheme_re, joined_re, joined_value_re = _PATTERNS[schemes]
     match = scheme_re.match(value)
     if match is None:
-        # credentials start with an auth-scheme (RFC 9110 §11.6.2): a leading comma is an
-        # empty field joined before another, as granian, gunicorn and werkzeug join them
-        if value[0] == ",":
+        # credentials start with an auth-scheme (RFC 9110 §11.6.2), and no scheme's own
+        # credentials end with a comma: a comma first or last is an empty field joined
+        # before or after another, as granian, gunicorn and werkzeug join them
+        if value[0] == "," or value[-1] == ",":
             raise InvalidHeaderError("an empty Authorization header, joined")
         if joined_value_re.search(value) and any(map(joined_re.match, _elements(value)[1:])):
             raise InvalidHeaderError("several Authorization headers, joined")

@@ -101,6 +101,9 @@ def test_parse_bearer_joined_headers_with_a_bearer_is_400(value):
         ", Bearer abc",  # an empty field, then a Bearer one
         ",Basic x",  # an empty field, then another scheme's
         ",",
+        "Basic x,",  # another scheme's field, then an empty one
+        "Basic x, ,",
+        'Digest username="a",',
     ],
 )
 def test_parse_bearer_joined_headers_of_other_schemes_are_400(value):
@@ -118,8 +121,7 @@ def test_parse_bearer_joined_headers_of_other_schemes_are_400(value):
         'Digest username="a", realm = "b"',  # BWS around a parameter's "="
         "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host;x-amz-date, Signature=ff",
         "Basic x, Negotiate",  # a bare token is not taken for a scheme (but Bearer is)
-        "Basic x,",  # an empty list element (RFC 9110 §5.6.1)
-        "Basic x, ,",
+        "Basic x, , y",  # an empty list element inside (RFC 9110 §5.6.1)
     ],
 )
 def test_parse_bearer_other_scheme_with_commas_is_401(value):
@@ -137,6 +139,7 @@ def test_parse_bearer_other_scheme_with_commas_is_401(value):
         ([("Authorization", "Basic YTpi"), ("Authorization", "Basic YzpK")], 400, "invalid_header"),
         ([("Authorization", ""), ("Authorization", "Bearer b")], 400, "invalid_header"),
         ([("Authorization", " "), ("Authorization", "Basic x")], 400, "invalid_header"),
+        ([("Authorization", "Basic x"), ("Authorization", "")], 400, "invalid_header"),
         ([("Authorization", 'Digest username="a", realm="b"')], 401, MISSING),
         ([("Authorization", "Bearer\tabc")], 400, "invalid_header"),
         ([("Authorization", "Basic abc")], 401, MISSING),
