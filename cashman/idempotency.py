@@ -111,25 +111,25 @@ class FirstRequest:
     is_earlier: bool = False
 
 
-def fingerprint(path: str, data: Mapping[str, Any], *, as_sent: bool = False) -> str:
-    """SHA-256 (hex) of the path and the validated body, its ``amount`` compared as a
-    number and without its sign: an expense is stored negative whichever sign it was
-    sent with (SPEC §4), so 5 and -5 ask for one expense, as 5 and 5.00 do (an income's
-    amount is positive, or refused, before it gets here). ``as_sent``: the amount with
-    the sign it was sent with, as releases before this one fingerprinted it."""
-    if "amount" in data and not as_sent:
-        data = {**data, "amount": abs(data["amount"])}
+def fingerprint(path: str, data: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the path and the validated body (amounts compared as numbers, with
+    the sign they were sent with: what every release stores, so that any of them, old or
+    new, compares a retry with a key another one stored)."""
     canonical = dumps_exact({"path": path, "body": dict(sorted(data.items()))})
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def replay(first: FirstRequest, path: str, data: Mapping[str, Any]) -> Response:
     """The first response to this key, when that request had this ``path`` and validated
-    ``data``; ``IdempotencyKeyReusedError`` (422) when it was a different one."""
-    # a key stored by the release before, during a rolling upgrade or a day after it,
-    # holds the amount's sign as sent: a retry of that request still matches
+    ``data``; ``IdempotencyKeyReusedError`` (422) when it was a different one.
+
+    An expense is stored negative whichever sign it was sent with (SPEC §4), so the same
+    request with the amount's other sign asks for the same expense, as 5 and 5.00 do (an
+    income's amount is positive, or refused, before it gets here)."""
     same = first.fingerprint == fingerprint(path, data)
-    if not (same or first.fingerprint == fingerprint(path, data, as_sent=True)):
+    if not same and "amount" in data:
+        same = first.fingerprint == fingerprint(path, {**data, "amount": -data["amount"]})
+    if not same:
         raise IdempotencyKeyReusedError()
     if first.is_earlier:
         app_events.idempotent_replay.send(current_app._get_current_object())
