@@ -85,7 +85,14 @@ ERROR_RESPONSES: dict[int, tuple[str, dict[str, str]]] = {
     404: ("No such transaction for this caller", {}),
     411: ("Chunked body without its last chunk", {}),
     413: ("Body over 64 KiB", {}),
-    415: ("Body is not application/json, or has a content coding (gzip...)", {}),
+    415: (
+        "Body is not application/json, or has a content coding (gzip...)",
+        {
+            "Accept": "The media type taken (application/json), when that was the problem",
+            "Accept-Encoding": "identity, when a content coding was the problem",
+            "Accept-Patch": "The patch format taken (application/json), on a PATCH",
+        },
+    ),
     422: ("Validation failed; `errors` names the fields", {}),
     503: (
         "Database, key set or DPoP replay store unavailable",
