@@ -169,7 +169,10 @@ class JWKSHandler(BaseHTTPRequestHandler):
             answer = Answer(status=404, body=b'{"error": "not_found"}')
         if answer.reset:
             # RST instead of FIN: the client sees a dropped connection, no status line.
+            # Closed here: the server's own end of a request shuts the socket down first,
+            # which sends a FIN (a clean end of stream) before any RST.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
             self.close_connection = True
             return
         if self.server._wait(answer.delay_s):

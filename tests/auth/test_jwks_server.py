@@ -69,6 +69,11 @@ def test_jwks_server_answers(kit):
         server.answer(Answer(reset=True))
         with pytest.raises(requests.ConnectionError):
             requests.get(server.url, timeout=5)
+        # a reset, not a clean end of stream (a FIN first would read as b"")
+        with socket.create_connection(server.server_address[:2], timeout=5) as sock:
+            sock.sendall(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            with pytest.raises(ConnectionResetError):
+                sock.recv(1024)
         server.answer(Answer(body=b"abcdef", chunk_size=2, chunk_delay_s=0.05, send_length=False))
         assert requests.get(server.url, timeout=5).content == b"abcdef"
 
