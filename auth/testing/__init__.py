@@ -6,13 +6,14 @@ including broken ones::
 
     import responses
     from auth.testing import AuthKit, OMIT
+    from myapi import create_app  # your API's factory, from settings in an environment
 
     kit = AuthKit()  # issuer https://cashman-test.example.com/, audience https://api.cashman.test
 
-    def test_list_needs_read_scope(client_factory):
+    def test_list_needs_read_scope():
         with responses.RequestsMock() as rsps:
-            kit.publish(rsps)                       # GET <issuer>.well-known/jwks.json
-            client = client_factory(env=kit.env())  # AUTH0_ISSUER + API_AUDIENCE
+            kit.publish(rsps)                           # GET <issuer>.well-known/jwks.json
+            client = create_app(kit.env()).test_client()  # AUTH0_ISSUER + API_AUDIENCE
             token = kit.mint(scopes=["write:transactions"])
             resp = client.get("/incomes", headers={"Authorization": f"Bearer {token}"})
             assert resp.status_code == 403
@@ -51,6 +52,7 @@ from auth.testing.keys import (
     OMIT,
     b64url,
     generate_ec_key,
+    generate_edwards_key,
     generate_rsa_key,
     jwk_thumbprint,
     private_jwk,
@@ -76,6 +78,7 @@ __all__ = [
     "b64url",
     "dpop_headers",
     "generate_ec_key",
+    "generate_edwards_key",
     "generate_rsa_key",
     "jwk_thumbprint",
     "private_jwk",
