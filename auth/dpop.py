@@ -8,7 +8,8 @@ verified claims) and checks, in SPEC §3a order:
 2. the token's ``cnf`` holds a string ``jkt`` and nothing else (``invalid_token``);
 3. the proof, parsed as strictly as a token: ``typ`` ``dpop+jwt``, ``alg`` allowed,
    ``jwk`` a fitting public key (``auth.proof_key``), no ``crit``, the signature; then
-   ``jti``, ``htm``, ``htu`` (``auth.htu``), ``iat``, ``ath`` and, when on, ``nonce``;
+   ``jti``, ``htm``, ``htu`` (``auth.htu``), ``iat`` (and ``exp``, ``nbf`` when present),
+   ``ath`` and, when on, ``nonce``;
 4. the binding: the ``jwk``'s RFC 7638 thumbprint is the token's ``cnf.jkt``
    (``invalid_token``);
 5. replay: (``jkt``, ``jti``) is recorded in the shared store, only now that every other
@@ -29,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from auth.claims import check_cnf_jkt
+from auth.claims import check_cnf_jkt, check_expiry, check_not_before, numeric_date
 from auth.dpop_settings import DPoPSettings
 from auth.errors import (
     DPoPReplayUnavailableError,
@@ -225,10 +226,23 @@ class DPoPVerifier:
             raise InvalidDPoPProofError("iat in the future")
         if iat < now - self.settings.auth_dpop_max_age - self.leeway:
             raise InvalidDPoPProofError("proof too old")
+        if "exp" in claims or "nbf" in claims:  # no client sends them: one lookup each
+            _strict(self._check_validity, claims, now, problem="exp or nbf not met")
         # neither `ath` nor `jkt` is secret (both are hashes the client sends): plain `!=`
         if access_token is not None and claims.get("ath") != access_token_hash(access_token):
             raise InvalidDPoPProofError("ath is not the access token's hash")
         return jti, float(iat)
+
+    def _check_validity(self, claims: Mapping[str, Any], now: float) -> None:
+        """RFC 7519 §4.1.4-§4.1.5: a proof is a JWT (RFC 9449 §4.2), and an ``exp`` or
+        ``nbf`` it carries binds it as it binds a token, read as strictly (SPEC §3a step
+        3); raises the token's errors, which ``_strict`` makes the proof's."""
+        exp = numeric_date(claims, "exp")
+        if exp is not None:
+            check_expiry(exp, now, self.leeway)
+        nbf = numeric_date(claims, "nbf")
+        if nbf is not None:
+            check_not_before(nbf, now, self.leeway)
 
     def _record(self, jkt: str, jti: str, iat: float) -> None:
         """SPEC §3a step 5: kept until ``iat`` + max age + leeway, when ``iat`` alone refuses."""
@@ -241,9 +255,10 @@ class DPoPVerifier:
             raise ReplayedDPoPProofError("jti already used with this key")
 
 
-def _strict(decode: Callable[[str], Any], segment: str) -> Any:
-    """A compact-JWS segment decoded as strictly as a token's, refused as a proof's."""
+def _strict(check: Callable[..., Any], *args: Any, problem: str = "not a compact JWS") -> Any:
+    """``check(*args)`` as a token's part is checked (a compact-JWS segment decoded, a
+    time claim judged), its ``InvalidTokenError`` refused as a proof's, for ``problem``."""
     try:
-        return decode(segment)
+        return check(*args)
     except InvalidTokenError:
-        raise InvalidDPoPProofError("not a compact JWS") from None
+        raise InvalidDPoPProofError(problem) from None

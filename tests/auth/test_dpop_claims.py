@@ -1,4 +1,5 @@
-"""DPoP verification, SPEC §3a step 3 claims: ``jti``, ``htm``, ``htu``, ``iat``, ``ath``.
+"""DPoP verification, SPEC §3a step 3 claims: ``jti``, ``htm``, ``htu``, ``iat``, ``ath``,
+and ``exp`` and ``nbf`` when a proof carries them.
 
 Each refused proof breaks one claim; the rest is valid.
 """
@@ -158,3 +159,31 @@ def test_proof_for_another_token_of_the_same_key_is_refused(case, client_key):
 def test_ath_with_padding_is_refused(case):
     ath = payload_of(case.proof())["ath"]
     refused(case, case.proof(claims={"ath": ath + "="}))
+
+
+# -- exp and nbf (RFC 7519 §4.1.4-§4.1.5: a proof is a JWT) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": NOW - LEEWAY},  # expired, the leeway spent
+        {"exp": NOW - 1000},
+        {"nbf": NOW + LEEWAY + 1},  # not valid yet
+        {"exp": "soon"},
+        {"exp": None},
+        {"exp": True},
+        {"nbf": [NOW]},
+        {"nbf": -1},
+    ],
+)
+def test_proof_expired_not_yet_valid_or_with_malformed_times_is_refused(case, claims):
+    refused(case, case.proof(claims=claims))
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{"exp": NOW + 60}, {"exp": NOW - LEEWAY + 1}, {"nbf": NOW + LEEWAY}, {"nbf": NOW - 5}],
+)
+def test_proof_within_its_exp_and_nbf_is_accepted(case, claims):
+    assert case.verify(case.proof(claims=claims))
