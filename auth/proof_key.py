@@ -3,15 +3,17 @@ verifier, and its RFC 7638 thumbprint (``jkt``).
 
 RFC 9449 §4.3 check 5-6 and SPEC §3a step 3: the ``jwk`` is a public key that fits
 ``alg`` (RSA of at least 2048 bits, EC on the curve of ``alg``, or an RFC 8037 OKP key
-on an Edwards curve of ``alg``: Ed25519 or Ed448 for ``EdDSA``, Ed25519 for ``Ed25519``)
-and holds no private member. Members are read as strictly as a key set's (RFC 7518 §6:
-base64url without padding, EC coordinates and OKP keys at their full length, RSA
-integers without leading zero octets), so one key has exactly one thumbprint. An EC key
-(every ES* proof: the common case) becomes a ``cryptography`` key straight from its
-point, with the ECDSA signature check set up once per key: a proof's check is then the
-bare ES256 verification and the RFC 7518 §3.4 conversion of ``R || S``. An OKP key
-becomes one the same way (RFC 8037 §3.1: the signature is checked as it is). RSA keys
-are built by the code that builds JWKS keys (``auth.keyset``).
+on an Edwards curve of ``alg``: Ed25519 or Ed448 for ``EdDSA``, the named one for
+``Ed25519`` and ``Ed448``, and of no small order) and holds no private member. Members
+are read as strictly as a key set's (RFC 7518 §6: base64url without padding, EC
+coordinates and OKP keys at their full length, RSA integers without leading zero octets,
+OKP keys in their one canonical encoding, RFC 8032 §5.1.3, §5.2.3), so one key has
+exactly one thumbprint. An EC key (every ES* proof: the common case) becomes a
+``cryptography`` key straight from its point, with the ECDSA signature check set up once
+per key: a proof's check is then the bare ES256 verification and the RFC 7518 §3.4
+conversion of ``R || S``. An OKP key becomes one the same way (RFC 8037 §3.1: the
+signature is checked as it is). RSA keys are built by the code that builds JWKS keys
+(``auth.keyset``).
 
 The key is chosen by the client, so its cost is bounded too: RSA moduli up to 8192 bits
 and public exponents below 2**31 (the bound Go's ``crypto/rsa`` applies); a huge
@@ -44,7 +46,7 @@ MAX_RSA_EXPONENT = 2**31 - 1
 _COORDINATE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
 
 try:
-    from cryptography.exceptions import InvalidSignature
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -64,8 +66,25 @@ else:
         "Ed25519": (ed25519.Ed25519PublicKey, 32),
         "Ed448": (ed448.Ed448PublicKey, 57),
     }
-# RFC 8037 §3.1: EdDSA signs with either curve; RFC 9864 §2.2: Ed25519 names its curve
-EDWARDS_CURVES = {"EdDSA": ("Ed25519", "Ed448"), "Ed25519": ("Ed25519",)}
+# RFC 8037 §3.1: EdDSA signs with either curve; RFC 9864 §2.2: Ed25519 and Ed448 name theirs
+EDWARDS_CURVES = {"EdDSA": ("Ed25519", "Ed448"), "Ed25519": ("Ed25519",), "Ed448": ("Ed448",)}
+# Each curve's field prime, and the y of every point of small order, whichever the sign of
+# x (RFC 8032 §5.1, §5.2; Ed25519's are libsodium's blocklist): a public key there verifies
+# a forged signature (R the identity, S = 0) for any message, so a token bound to it would
+# be a bearer token again
+_EDWARDS_PRIMES = {"Ed25519": 2**255 - 19, "Ed448": 2**448 - 2**224 - 1}
+_SMALL_ORDER_Y = {
+    "Ed25519": frozenset(
+        {
+            0,
+            1,
+            2**255 - 20,
+            2707385501144840649318225287225658788936804267575313519463743609750303402022,
+            55188659117513257062467267217118295137698188065244968500265048394206261417927,
+        }
+    ),
+    "Ed448": frozenset({0, 1, 2**448 - 2**224 - 2}),
+}
 
 
 class ProofKey(NamedTuple):
@@ -159,7 +178,7 @@ def eddsa_verifier(crv: str, x: bytes) -> Verifier:
     key_class, _size = _EDWARDS[crv]
     try:
         key = key_class.from_public_bytes(x)
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):  # an OpenSSL built without Ed448
         raise InvalidDPoPProofError("jwk is not a usable public key") from None
 
     def verify(message: bytes, signature: bytes) -> bool:
@@ -197,8 +216,17 @@ def _check_okp(jwk: Mapping[str, Any], alg: str) -> None:
     crv = jwk.get("crv")
     if crv not in EDWARDS_CURVES[alg]:  # X25519 and X448 are OKP too, for key agreement
         raise InvalidDPoPProofError("jwk curve does not fit alg")
-    if len(_member(jwk, "x")) != _EDWARDS[crv][1]:
+    x = _member(jwk, "x")
+    if len(x) != _EDWARDS[crv][1]:
         raise InvalidDPoPProofError("jwk x of the wrong length")
+    # RFC 8032 §5.1.3, §5.2.3: y little-endian, then the sign of x in the top bit (Ed448:
+    # a whole last octet of 0x00 or 0x80); one encoding per point, of no small order
+    if crv == "Ed25519":
+        y, spare_bits = int.from_bytes(x, "little") & ~(1 << 255), 0
+    else:
+        y, spare_bits = int.from_bytes(x[:-1], "little"), x[-1] & 0x7F
+    if spare_bits or y >= _EDWARDS_PRIMES[crv] or y in _SMALL_ORDER_Y[crv]:
+        raise InvalidDPoPProofError("jwk is not a usable public key")
 
 
 def _check_rsa(jwk: Mapping[str, Any]) -> None:

@@ -27,9 +27,9 @@ ASYMMETRIC_ALGORITHMS = (
     "ES384",
     "ES512",
 )
-# RFC 8037 §3.1 EdDSA, and RFC 9864's fully-specified Ed25519: for DPoP proofs only, which
-# Cashman verifies itself (python-jose, which verifies access tokens, has no EdDSA)
-EDDSA_ALGORITHMS = ("EdDSA", "Ed25519")
+# RFC 8037 §3.1 EdDSA, and RFC 9864's fully-specified Ed25519 and Ed448: for DPoP proofs
+# only, which Cashman verifies itself (python-jose, which verifies access tokens, has none)
+EDDSA_ALGORITHMS = ("EdDSA", "Ed25519", "Ed448")
 DPOP_ALGORITHMS = ASYMMETRIC_ALGORITHMS + EDDSA_ALGORITHMS
 HTTPS_ONLY = "must use https (plain http only for localhost/127.0.0.1/::1)"
 # PEP 383: Python hands over environment bytes that are not UTF-8 as lone surrogates,
@@ -91,6 +91,8 @@ def algorithms(
             raise ConfigError(name, "'none' (unsigned tokens) is never accepted")
         if canonical.startswith("HS"):
             raise ConfigError(name, f"{given!r} is symmetric; only asymmetric allowed")
+        if canonical not in spelled and canonical in {a.upper() for a in EDDSA_ALGORITHMS}:
+            raise ConfigError(name, f"{given!r} is for DPoP proofs only (AUTH_DPOP_ALGORITHMS)")
         if canonical not in spelled:
             allowed = ", ".join(known)
             raise ConfigError(name, f"unknown algorithm {given!r} (allowed: {allowed})")

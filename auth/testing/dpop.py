@@ -57,19 +57,20 @@ class DPoPKey:
 
     def __init__(self, alg: str = "ES256", key: Any = None) -> None:
         """``alg``: ES256/384/512 (a fresh EC key), RS*/PS* 256/384/512 (a fresh RSA-2048
-        key), or ``EdDSA``/``Ed25519`` (a fresh Ed25519 key, RFC 8037); ``key``: a private
+        key), or ``EdDSA``/``Ed25519``/``Ed448`` (a fresh key of that curve, Ed25519 for
+        ``EdDSA``; RFC 8037, RFC 9864); ``key``: a private
         key of one's own instead. ``ValueError`` for another ``alg``, or a ``key`` that
         cannot sign it (RSA for ES*, another curve)."""
-        edwards = alg in ("EdDSA", "Ed25519")
+        edwards = alg in ("EdDSA", "Ed25519", "Ed448")
         sha2 = alg[:2] in ("ES", "RS", "PS") and alg[2:] in ("256", "384", "512")
         if not (edwards or sha2):
             raise ValueError(
-                f"a DPoP key signs with ES*, RS* or PS* (256/384/512), EdDSA or Ed25519, "
+                f"a DPoP key signs with ES*, RS* or PS* (256/384/512), EdDSA, Ed25519 or Ed448, "
                 f"not {alg!r}"
             )
         self.alg = alg
         if key is None and edwards:
-            key = generate_edwards_key()
+            key = generate_edwards_key(alg)
         elif key is None:
             key = generate_ec_key(alg) if alg.startswith("ES") else generate_rsa_key()
         check_key_fits(alg, key)

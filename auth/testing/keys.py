@@ -1,4 +1,5 @@
-"""Key material and JWS signing for the test kit (RFC 7515, RFC 7517, RFC 7518, RFC 7638).
+"""Key material and JWS signing for the test kit (RFC 7515, RFC 7517, RFC 7518, RFC 7638;
+RFC 8037 and RFC 9864 for Edwards curve keys).
 
 Everything here is computed from the RFCs' definitions rather than imported from the
 verifier, so a token or proof the kit makes is an independent check of what the verifier
@@ -46,6 +47,7 @@ DPOP_PRIVATE_MEMBERS = {"RSA": ("d", "p", "q", "dp", "dq", "qi"), "EC": ("d",), 
 _EDWARDS_KEYS = {
     "EdDSA": (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey),
     "Ed25519": (ed25519.Ed25519PrivateKey,),
+    "Ed448": (ed448.Ed448PrivateKey,),
 }
 _RAW = {"encoding": serialization.Encoding.Raw}
 _NONE = serialization.NoEncryption()
@@ -71,15 +73,18 @@ _KEY_NEEDED = {"ES": "an EC private key on its curve", "RS": "an RSA private key
 _KEY_NEEDED["PS"] = _KEY_NEEDED["RS"]
 
 
-def generate_edwards_key() -> ed25519.Ed25519PrivateKey:
-    """A fresh Ed25519 private key (``EdDSA`` and ``Ed25519`` sign with it)."""
+def generate_edwards_key(alg: str = "EdDSA") -> ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey:
+    """A fresh Edwards curve private key for ``alg``: Ed448 for ``Ed448``, else Ed25519
+    (``EdDSA`` and ``Ed25519``)."""
+    if alg == "Ed448":
+        return ed448.Ed448PrivateKey.generate()
     return ed25519.Ed25519PrivateKey.generate()
 
 
 def check_key_fits(alg: str, key: Any) -> None:
     """``ValueError`` unless ``key`` (a private key) can sign ``alg``: ES* an EC key on the
     curve RFC 7518 §3.4 names, RS*/PS* an RSA key, ``EdDSA`` an Ed25519 or Ed448 key,
-    ``Ed25519`` an Ed25519 key."""
+    ``Ed25519`` and ``Ed448`` a key of that curve (RFC 8037, RFC 9864)."""
     if alg in _EDWARDS_KEYS:
         if not isinstance(key, _EDWARDS_KEYS[alg]):
             raise ValueError(f"{alg} needs an Edwards curve key, not {type(key).__name__}")

@@ -12,7 +12,7 @@ from auth.errors import InvalidDPoPProofError
 from auth.jws import decode_segment
 from auth.proof_key import jwk_thumbprint, proof_key
 from auth.settings import AuthSettings
-from auth.testing import DPoPKey, dpop_headers, private_jwk, sign
+from auth.testing import DPoPKey, b64url, dpop_headers, private_jwk, sign
 from tests.auth.minimal_app import READ, build_app
 
 # RFC 8037 Appendix A.2 (the example public key), A.3 (its thumbprint) and A.4 (a JWS it
@@ -47,6 +47,7 @@ def test_rfc8037_example_signature_verifies(alg):
         ("EdDSA", ed25519.Ed25519PrivateKey.generate()),
         ("EdDSA", ed448.Ed448PrivateKey.generate()),
         ("Ed25519", ed25519.Ed25519PrivateKey.generate()),
+        ("Ed448", ed448.Ed448PrivateKey.generate()),
     ],
 )
 def test_kit_edwards_keys_sign_what_the_verifier_accepts(alg, private_key):
@@ -82,15 +83,73 @@ def test_okp_jwk_that_does_not_fit_is_refused(jwk, alg):
     _refused(jwk, alg)
 
 
+ED25519_P = 2**255 - 19
+ED448_P = 2**448 - 2**224 - 1
+
+
+def _ed25519_x(y: int, sign: int = 0) -> str:
+    return b64url((y | sign << 255).to_bytes(32, "little"))
+
+
+def _ed448_x(y: int, last: int = 0) -> str:
+    return b64url(y.to_bytes(56, "little") + bytes([last]))
+
+
+# RFC 8032 §5.1.3: the y of Ed25519's points of small order (libsodium's blocklist)
+SMALL_ORDER_25519 = [
+    0,
+    1,
+    ED25519_P - 1,
+    2707385501144840649318225287225658788936804267575313519463743609750303402022,
+    55188659117513257062467267217118295137698188065244968500265048394206261417927,
+]
+
+
+@pytest.mark.parametrize("sign", [0, 1])
+@pytest.mark.parametrize("y", SMALL_ORDER_25519)
+def test_ed25519_keys_of_small_order_are_refused(y, sign):
+    _refused({**RFC8037_JWK, "x": _ed25519_x(y, sign)}, "EdDSA")
+
+
+def test_the_identity_key_would_accept_a_forged_signature_for_any_message():
+    # why small orders are refused: R the identity and S = 0 verify against the identity
+    # key whatever was signed, so a token bound to it needs no private key at all
+    identity = ed25519.Ed25519PublicKey.from_public_bytes(b"\x01" + bytes(31))
+    forged = b"\x01" + bytes(31) + bytes(32)
+    identity.verify(forged, b"any proof at all")  # no InvalidSignature: the hole
+    _refused({**RFC8037_JWK, "x": _ed25519_x(1)}, "Ed25519")
+
+
+@pytest.mark.parametrize("y", [ED25519_P, ED25519_P + 1, ED25519_P + 2, 2**255 - 1])
+def test_ed25519_keys_in_a_second_spelling_are_refused(y):
+    # y >= p spells a point y - p also has: one key, one thumbprint (RFC 8032 §5.1.3)
+    _refused({**RFC8037_JWK, "x": _ed25519_x(y)}, "EdDSA")
+
+
+@pytest.mark.parametrize(
+    "x",
+    [
+        _ed448_x(1),  # the identity
+        _ed448_x(0),
+        _ed448_x(ED448_P - 1),
+        _ed448_x(ED448_P + 5),  # a second spelling
+        _ed448_x(5, last=0x01),  # a bit beside the sign
+    ],
+)
+def test_ed448_keys_of_small_order_or_in_a_second_spelling_are_refused(x):
+    _refused({"kty": "OKP", "crv": "Ed448", "x": x}, "EdDSA")
+
+
 def test_dpop_algorithms_take_eddsa_in_any_case_and_spell_it_as_the_rfcs_do():
     env = {"API_BASE_URL": "https://api.example.com"}
-    settings = DPoPSettings.from_env({**env, "AUTH_DPOP_ALGORITHMS": "eddsa, ES256,ED25519"})
-    assert settings.auth_dpop_algorithms == ("EdDSA", "ES256", "Ed25519")
+    given = "eddsa, ES256,ED25519,ed448"
+    settings = DPoPSettings.from_env({**env, "AUTH_DPOP_ALGORITHMS": given})
+    assert settings.auth_dpop_algorithms == ("EdDSA", "ES256", "Ed25519", "Ed448")
 
 
 def test_access_tokens_still_refuse_eddsa_at_start_up(kit):
     # python-jose, which verifies access tokens, has no EdDSA: only proofs take it
-    with pytest.raises(ConfigError, match="AUTH_ALGORITHMS"):
+    with pytest.raises(ConfigError, match="AUTH_ALGORITHMS: 'EdDSA' is for DPoP proofs only"):
         AuthSettings.from_env({**kit.env(), "AUTH_ALGORITHMS": "EdDSA"})
 
 
@@ -103,7 +162,7 @@ def make_api(kit, jwks):
     return make
 
 
-@pytest.mark.parametrize("alg", ["EdDSA", "Ed25519"])
+@pytest.mark.parametrize("alg", ["EdDSA", "Ed25519", "Ed448"])
 def test_edwards_proofs_are_accepted_where_configured(make_api, kit, alg):
     client = DPoPKey(alg)
     token = client.mint_bound(kit, scopes=[READ])

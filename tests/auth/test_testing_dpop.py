@@ -120,7 +120,7 @@ def test_dpop_headers():
     assert dpop_headers("tok", "prf") == {"Authorization": "DPoP tok", "DPoP": "prf"}
 
 
-@pytest.mark.parametrize("alg", ["foo", "ES256K", "HS256", "eddsa", "Ed448", ""])
+@pytest.mark.parametrize("alg", ["foo", "ES256K", "HS256", "eddsa", "ed448", "X25519", ""])
 def test_client_key_refuses_an_algorithm_it_cannot_make(alg):
     with pytest.raises(ValueError, match="ES\\*, RS\\* or PS\\*"):
         DPoPKey(alg)
