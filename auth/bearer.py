@@ -10,17 +10,18 @@ are accepted depends on the DPoP mode (SPEC §3a): a scheme not accepted is
 else that starts with an accepted scheme and breaks the grammar is a 400
 ``invalid_request``.
 
-Two ``Authorization`` fields are a 400 even when the server has already joined
-them into one value (RFC 9110 §5.3: granian, gunicorn and werkzeug join repeated
-fields with ``","``). One field holds one credentials, ``auth-scheme [ 1*SP (
-token68 / #auth-param ) ]`` (RFC 9110 §11.4), whose only commas separate
-``name=value`` parameters; so a later comma-separated element (quoted strings
-respected) made of an auth-scheme, spaces and anything but ``=`` starts other
-credentials: two headers, of whatever schemes (as does ``Bearer`` or ``DPoP``
-alone); so does a value that starts or ends with a comma: an empty field joined
-before or after another. Other schemes' own parameters (``Digest username="a", realm="b"``) stay a
-401, and so does a refused scheme's malformed token (``Bearer a,b`` in ``required``
-mode: SPEC §3a step 2, "whatever the token").
+Two ``Authorization`` fields are a 400 even when the server has already joined them
+into one value (RFC 9110 §5.3: granian, gunicorn and werkzeug join repeated fields
+with ``","``). One field holds one credentials, ``auth-scheme [ 1*SP ( token68 /
+#auth-param ) ]`` (RFC 9110 §11.4), whose only commas separate ``name=value``
+parameters; so a later comma-separated element (quoted strings respected) made of an
+auth-scheme, spaces and anything but ``=`` starts other credentials: two headers, of
+whatever schemes (as does ``Bearer`` or ``DPoP`` alone); so does a value that starts
+with a comma: an empty field joined before another (one joined after it cannot be
+told from an auth-param list's empty last element, and stays that field's answer).
+Other schemes' own parameters (``Digest username="a", realm="b"``) stay a 401, and
+so does a refused scheme's malformed token (``Bearer a,b`` in ``required`` mode:
+SPEC §3a step 2, "whatever the token").
 """
 
 from __future__ import annotations
@@ -100,10 +101,11 @@ def parse_authorization(
     scheme_re, joined_re, joined_value_re = _PATTERNS[schemes]
     match = scheme_re.match(value)
     if match is None:
-        # credentials start with an auth-scheme (RFC 9110 §11.6.2), and no scheme's own
-        # credentials end with a comma: a comma first or last is an empty field joined
-        # before or after another, as granian, gunicorn and werkzeug join them
-        if value[0] == "," or value[-1] == ",":
+        # credentials start with an auth-scheme (RFC 9110 §11.6.2): a comma first is an
+        # empty field joined before another, as granian, gunicorn and werkzeug join them.
+        # A comma last stays one field's: an auth-param list may end with an empty
+        # element (§5.6.1.2), and "Bearer a," in required mode is that scheme's 401
+        if value[0] == ",":
             raise InvalidHeaderError("an empty Authorization header, joined")
         if joined_value_re.search(value) and any(map(joined_re.match, _elements(value)[1:])):
             raise InvalidHeaderError("several Authorization headers, joined")

@@ -101,9 +101,6 @@ def test_parse_bearer_joined_headers_with_a_bearer_is_400(value):
         ", Bearer abc",  # an empty field, then a Bearer one
         ",Basic x",  # an empty field, then another scheme's
         ",",
-        "Basic x,",  # another scheme's field, then an empty one
-        "Basic x, ,",
-        'Digest username="a",',
     ],
 )
 def test_parse_bearer_joined_headers_of_other_schemes_are_400(value):
@@ -122,6 +119,9 @@ def test_parse_bearer_joined_headers_of_other_schemes_are_400(value):
         "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host;x-amz-date, Signature=ff",
         "Basic x, Negotiate",  # a bare token is not taken for a scheme (but Bearer is)
         "Basic x, , y",  # an empty list element inside (RFC 9110 §5.6.1)
+        "Basic x,",  # ...or last: one field's, or an empty one joined after it
+        "Basic x, ,",
+        'Digest username="a",',
     ],
 )
 def test_parse_bearer_other_scheme_with_commas_is_401(value):
@@ -139,7 +139,6 @@ def test_parse_bearer_other_scheme_with_commas_is_401(value):
         ([("Authorization", "Basic YTpi"), ("Authorization", "Basic YzpK")], 400, "invalid_header"),
         ([("Authorization", ""), ("Authorization", "Bearer b")], 400, "invalid_header"),
         ([("Authorization", " "), ("Authorization", "Basic x")], 400, "invalid_header"),
-        ([("Authorization", "Basic x"), ("Authorization", "")], 400, "invalid_header"),
         ([("Authorization", 'Digest username="a", realm="b"')], 401, MISSING),
         ([("Authorization", "Bearer\tabc")], 400, "invalid_header"),
         ([("Authorization", "Basic abc")], 401, MISSING),
@@ -240,6 +239,7 @@ def test_parse_authorization_scheme_not_accepted_is_401_without_error(value, sch
         # SPEC §3a step 2: the scheme the mode refuses is a 401 "whatever the token"
         ("Bearer a,b", ("DPoP",)),
         ("Bearer abc, def", ("DPoP",)),
+        ("Bearer abc,", ("DPoP",)),
         ("DPoP a,b", ("Bearer",)),
     ],
 )

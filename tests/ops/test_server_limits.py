@@ -66,7 +66,6 @@ def test_non_ascii_or_empty_authorization_is_the_apps_400(shared_server, value):
         ((b"Bearer abc", b"Bearer abc"), 400, "invalid_header"),
         ((b"", b"Bearer abc"), 400, "invalid_header"),  # an empty field first
         ((b" ", b"Basic YTpi"), 400, "invalid_header"),
-        ((b"Basic YTpi", b""), 400, "invalid_header"),  # an empty field last
         ((b'Digest username="a", realm="b"',), 401, "authorization_header_missing"),
     ],
 )
