@@ -119,14 +119,17 @@ def fingerprint(path: str, data: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def replay(first: FirstRequest, path: str, data: Mapping[str, Any]) -> Response:
-    """The first response to this key, when that request had this ``path`` and validated
-    ``data``; ``IdempotencyKeyReusedError`` (422) when it was a different one.
+def replay(
+    first: FirstRequest, request_fingerprint: str, path: str, data: Mapping[str, Any]
+) -> Response:
+    """The first response to this key, when that request was this one (its
+    ``fingerprint``, of ``path`` and the validated ``data``); ``IdempotencyKeyReusedError``
+    (422) when it was a different one.
 
     An expense is stored negative whichever sign it was sent with (SPEC §4), so the same
     request with the amount's other sign asks for the same expense, as 5 and 5.00 do (an
     income's amount is positive, or refused, before it gets here)."""
-    same = first.fingerprint == fingerprint(path, data)
+    same = first.fingerprint == request_fingerprint
     if not same and "amount" in data:
         same = first.fingerprint == fingerprint(path, {**data, "amount": -data["amount"]})
     if not same:

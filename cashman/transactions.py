@@ -170,7 +170,7 @@ def _create(kind: Kind, data: dict[str, Any], key: str | None) -> Any:
         return Response(body, 201, {"Location": location_of(tx)}, mimetype="application/json")
     fingerprint = idempotency.fingerprint(request.path, data)
     first = idempotency.create_once(owner, key, fingerprint, kind, **data)
-    return idempotency.replay(first, request.path, data)
+    return idempotency.replay(first, fingerprint, request.path, data)
 
 
 def _not_found() -> Any:

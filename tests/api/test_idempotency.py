@@ -91,13 +91,25 @@ def test_an_expense_retried_with_the_other_sign_is_the_same_request(
     assert len(rows()) == 1
 
 
+# what every release stores for POST /expenses {"description": "rent", "amount": -700}
+STORED_FOR_MINUS_700 = "f73e6d526224335d5f7b7dbeb3dfa7a75f4b6981ad8c20f57b5abfb8a1a7af0d"
+
+
 def test_the_stored_fingerprint_is_the_one_every_release_stores():
     # releases before and after read each other's keys during a rolling upgrade: the
     # stored form (the amount with the sign it was sent with) must never change
     data = {"description": "rent", "amount": Decimal("-700.00")}
-    assert idempotency.fingerprint("/expenses", data) == (
-        "f73e6d526224335d5f7b7dbeb3dfa7a75f4b6981ad8c20f57b5abfb8a1a7af0d"
-    )
+    assert idempotency.fingerprint("/expenses", data) == STORED_FOR_MINUS_700
+
+
+@pytest.mark.parametrize("amount", [-700, 700])
+def test_a_key_stored_by_the_release_before_replays_either_sign(app, client, auth, rows, amount):
+    first = post(client, auth, "k", body={"description": "rent", "amount": -700})
+    with app.extensions["cashman.db"].writing() as session:  # as that release left it
+        session.execute(update(IdempotencyRecord).values(fingerprint=STORED_FOR_MINUS_700))
+    again = post(client, auth, "k", body={"description": "rent", "amount": amount})
+    assert (again.status_code, again.json) == (201, first.json)
+    assert len(rows()) == 1
 
 
 def test_keys_are_per_user(client, bearer, rows):
