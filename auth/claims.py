@@ -80,7 +80,7 @@ def check_aud(claims: dict[str, Any], audience: str) -> None:
         raise InvalidClaimsError("wrong aud")
 
 
-def numeric_date(claims: dict[str, Any], name: str) -> float | None:
+def numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
     """The NumericDate ``name`` as float seconds, or None when absent (RFC 7519 §2).
 
     A JSON number (not a bool), finite, from 0 to the end of year 9999; anything else,

@@ -207,8 +207,9 @@ class DPoPVerifier:
     def _check_claims(
         self, claims: Mapping[str, Any], method: str, htu: str, access_token: str | None
     ) -> tuple[str, float]:
-        """RFC 9449 §4.3 checks 7-12: ``jti``, ``htm``, ``htu``, ``iat``, ``ath`` (when an
-        access token is presented)."""
+        """RFC 9449 §4.3 checks 7-12: ``jti``, ``htm``, ``htu``, ``iat``, ``exp`` and
+        ``nbf`` when present (RFC 7519 §4.1.4-§4.1.5), ``ath`` (when an access token is
+        presented)."""
         jti = claims.get("jti")
         if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
             raise InvalidDPoPProofError("jti is not a string of 1-256 characters")

@@ -169,9 +169,12 @@ class JWKSHandler(BaseHTTPRequestHandler):
             answer = Answer(status=404, body=b'{"error": "not_found"}')
         if answer.reset:
             # RST instead of FIN: the client sees a dropped connection, no status line.
-            # Closed here: the server's own end of a request shuts the socket down first,
-            # which sends a FIN (a clean end of stream) before any RST.
+            # Closed here, the reader made from the socket first (it holds the socket
+            # open): the server's own end of a request shuts the socket down, which sends
+            # a FIN (a clean end of stream) before any RST; on a closed socket it fails,
+            # and socketserver ignores that (``shutdown_request``)
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.rfile.close()
             self.connection.close()
             self.close_connection = True
             return
