@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from auth.testing.keys import (
+    EDWARDS_ALGORITHMS,
     OMIT,
     b64url,
     check_key_fits,
@@ -61,7 +62,7 @@ class DPoPKey:
         ``EdDSA``; RFC 8037, RFC 9864); ``key``: a private
         key of one's own instead. ``ValueError`` for another ``alg``, or a ``key`` that
         cannot sign it (RSA for ES*, another curve)."""
-        edwards = alg in ("EdDSA", "Ed25519", "Ed448")
+        edwards = alg in EDWARDS_ALGORITHMS
         sha2 = alg[:2] in ("ES", "RS", "PS") and alg[2:] in ("256", "384", "512")
         if not (edwards or sha2):
             raise ValueError(

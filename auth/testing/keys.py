@@ -49,6 +49,7 @@ _EDWARDS_KEYS = {
     "Ed25519": (ed25519.Ed25519PrivateKey,),
     "Ed448": (ed448.Ed448PrivateKey,),
 }
+EDWARDS_ALGORITHMS = tuple(_EDWARDS_KEYS)
 _RAW = {"encoding": serialization.Encoding.Raw}
 _NONE = serialization.NoEncryption()
 
@@ -162,8 +163,8 @@ def sign(signing_input: bytes, alg: str, key: PrivateKey | bytes) -> bytes:
     """A JWS signature (RFC 7518 §3) of ``signing_input`` with ``alg``; HS* takes bytes.
 
     Raises ``TypeError`` when ``key`` is not the kind ``alg`` signs with (bytes for HS*,
-    an RSA key for RS*/PS*, an EC key for ES*, an Edwards curve key for ``EdDSA`` and
-    ``Ed25519``), ``KeyError`` for an unknown hash.
+    an RSA key for RS*/PS*, an EC key for ES*, an Edwards curve key for ``EdDSA``,
+    ``Ed25519`` and ``Ed448``), ``KeyError`` for an unknown hash.
     """
     if alg in _EDWARDS_KEYS:
         if not isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
