@@ -22,7 +22,14 @@ from flask_cors import CORS
 METHODS = ["GET", "POST", "PATCH", "DELETE", "OPTIONS"]
 # DPoP carries the proof (RFC 9449 §4.1); DPoP-Nonce brings the server's nonce (§8.1)
 REQUEST_HEADERS = ["Authorization", "Content-Type", "DPoP", "Idempotency-Key", "X-Request-ID"]
+# Beyond the SPEC's list, what the API sends for a client to act on: Allow (405, RFC 9110
+# §15.5.6), Accept, Accept-Encoding and Accept-Patch (415, §15.5.16; RFC 5789 §2.2). None
+# is CORS-safelisted (Fetch §3.2.4), so a browser app could not read them otherwise.
 EXPOSED_HEADERS = [
+    "Accept",
+    "Accept-Encoding",
+    "Accept-Patch",
+    "Allow",
     "DPoP-Nonce",
     "Location",
     "Link",

@@ -207,3 +207,35 @@ def test_answers_expose_dpop_nonce_and_the_headers_a_client_reads(client):
         "location",
         "link",
     }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status", "what_to_do"),
+    [
+        # 415 for the media type: Accept names the one taken (RFC 9110 §15.5.16)
+        ("POST", "/incomes", {"Content-Type": "text/plain"}, 415, "Accept"),
+        # a PATCH refused for its format: Accept-Patch (RFC 5789 §2.2)
+        ("PATCH", "/incomes/1", {"Content-Type": "text/plain"}, 415, "Accept-Patch"),
+        # a content coding refused: Accept-Encoding (RFC 9110 §12.5.3)
+        (
+            "POST",
+            "/incomes",
+            {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            415,
+            "Accept-Encoding",
+        ),
+        # a method the resource has not: Allow (RFC 9110 §15.5.6)
+        ("PUT", "/incomes", {"Content-Type": "application/json"}, 405, "Allow"),
+    ],
+)
+def test_a_refusal_says_what_to_send_in_a_header_the_browser_can_read(
+    client, auth, method, path, headers, status, what_to_do
+):
+    # none of these is CORS-safelisted (Fetch §3.2.4): unexposed, the app sees no header
+    resp = client.open(
+        path, method=method, data=b"{}", headers={**auth, **headers, "Origin": ALLOWED}
+    )
+    assert resp.status_code == status
+    assert resp.headers[what_to_do]
+    exposed = _lower_set(resp.headers["Access-Control-Expose-Headers"])
+    assert what_to_do.lower() in exposed

@@ -357,7 +357,8 @@ def test_503_database_unavailable(app, send):
 ORIGIN = "https://app.example.com"
 EXPOSED = (
     "Access-Control-Expose-Headers",
-    "DPoP-Nonce, Link, Location, Retry-After, WWW-Authenticate, X-Request-ID",
+    "Accept, Accept-Encoding, Accept-Patch, Allow, DPoP-Nonce, Link, Location, Retry-After, "
+    "WWW-Authenticate, X-Request-ID",
 )
 VARY = ("Vary", "Origin")
 
