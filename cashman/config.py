@@ -6,11 +6,13 @@ never a stack trace. Auth settings are delegated to ``auth.AuthSettings``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -56,6 +58,7 @@ def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
 
 
 # scheme://host[:port], as a browser sends it in Origin
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?\Z")
 
 
@@ -71,10 +74,30 @@ def cors_origins_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
             # a personal-finance API names the browser apps it serves; "*" would let any
             # page read a user's transactions with a token it obtained
             raise ConfigError("CORS_ORIGINS", "'*' is refused: list the allowed origins")
-        if not _ORIGIN.match(origin):
+        serialized = _serialized_origin(origin) if _ORIGIN.match(origin) else None
+        if serialized is None:
             raise ConfigError("CORS_ORIGINS", f"not an origin (scheme://host[:port]): {origin!r}")
-        origins.append(origin)
+        origins.append(serialized)
     return tuple(origins)
+
+
+def _serialized_origin(origin: str) -> str | None:
+    """``origin`` as a browser sends it in ``Origin`` (RFC 6454 §6.2, WHATWG URL): without
+    the scheme's default port, an IPv6 address in its compressed form; None when the port
+    or the address is out of range. An entry spelt otherwise would silently never match."""
+    try:
+        parts = urlsplit(origin)  # ValueError: a bracketed host that is no address
+        port = parts.port
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{ipaddress.IPv6Address(host).compressed}]"
+    except ValueError:
+        return None
+    if port == 0:
+        return None
+    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}://{host}:{port}"
 
 
 @dataclass(frozen=True)

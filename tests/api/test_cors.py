@@ -112,6 +112,32 @@ def test_an_ipv6_origin_is_matched_exactly(kit, database_url, jwks, allowed, oth
         app.extensions["cashman.db"].dispose()
 
 
+@pytest.mark.parametrize(
+    ("configured", "sent"),
+    [
+        # a browser leaves the scheme's default port out of Origin (RFC 6454 §6.2)
+        ("https://app.example.com:443", "https://app.example.com"),
+        ("http://localhost:80", "http://localhost"),
+        # and writes an IPv6 address compressed (WHATWG URL)
+        ("http://[0:0:0:0:0:0:0:1]:8080", "http://[::1]:8080"),
+        ("https://[2001:DB8:0::1]", "https://[2001:db8::1]"),
+    ],
+)
+def test_an_origin_configured_in_another_spelling_matches_what_the_browser_sends(
+    kit, database_url, jwks, configured, sent
+):
+    from cashman import create_app
+    from cashman.config import Settings
+
+    env = {**kit.env(), "DATABASE_URL": database_url, "CORS_ORIGINS": configured}
+    app = create_app(Settings.from_env(env))
+    try:
+        resp = app.test_client().options("/incomes", headers={"Origin": sent, **PREFLIGHT})
+        assert resp.headers.get("Access-Control-Allow-Origin") == sent
+    finally:
+        app.extensions["cashman.db"].dispose()
+
+
 @pytest.mark.parametrize("origins", ["", " , "])
 def test_no_origins_means_no_cross_origin_access(kit, database_url, jwks, origins):
     from cashman import create_app
@@ -137,6 +163,10 @@ def test_no_origins_means_no_cross_origin_access(kit, database_url, jwks, origin
         "ftp://app.example.com",
         "app.example.com",
         "https://*.example.com",
+        # no port and no address a browser could send
+        "https://app.example.com:0",
+        "https://app.example.com:65536",
+        "http://[::1::2]",
     ],
 )
 def test_origins_that_are_not_origins_stop_start_up(kit, origins):
