@@ -130,6 +130,28 @@ class HeadReadingWorker(ThreadWorker):
         self.head_limit = head_limit(self.cfg)
         self.next_sweep = 0.0
 
+    def set_accept_enabled(self, enabled: bool) -> None:
+        """gunicorn's switch, and at SIGTERM the listening sockets closed (SPEC §6: stop
+        accepting, finish what is in flight).
+
+        gunicorn only stops watching them and closes them when its last request is done,
+        seconds later; meanwhile the kernel kept completing handshakes into their queue,
+        and those connections were reset at the close: a request a load balancer must
+        not repeat (a POST without a key) was lost. The connections already queued are
+        accepted and served (bounded: ``listen``'s backlog); the last copy of a socket
+        closed, a new connection is refused, which a load balancer retries elsewhere.
+        """
+        super().set_accept_enabled(enabled)
+        if enabled or self.alive:
+            return  # at worker_connections gunicorn pauses accepting: not a stop
+        for listener in self.sockets:
+            for _ in range(self.cfg.backlog):
+                accepted = self.nr_conns
+                self.accept(listener)  # non-blocking: an empty queue adds nothing
+                if self.nr_conns == accepted:
+                    break
+            listener.close()
+
     def enqueue_req(self, conn: TConn) -> None:
         """Read the head of ``conn``'s next request here, then give it to a thread."""
         if not self._reads_head_here(conn):

@@ -33,7 +33,6 @@ import requests
 
 from tests.topology.cluster import Topology
 from tests.topology.database import Postgres, scratch_database
-from tests.topology.instances import SERVE_MODULE
 from tests.topology.traffic import Traffic
 from tests.topology.verify import (
     Row,
@@ -176,13 +175,6 @@ def test_no_repeatable_request_fails_during_the_rolling_restart(run):
     assert [f for f in failures if f.op in RETRIED_BY_HAPROXY] == []
 
 
-@pytest.mark.xfail(
-    not SERVE_MODULE.exists(),
-    reason="gunicorn keeps its listening socket open while it drains (about 3 s): HAProxy "
-    "connections opened then are reset when it exits, and a POST without a key or a PATCH "
-    "cannot be repeated; the granian entry (cashman.serve) refuses them at once",
-    strict=False,
-)
 def test_no_request_fails_during_the_rolling_restart(run):
     """SIGTERM drains, HAProxy routes around: a rolling restart costs clients nothing."""
     failures = run.traffic.failures("rolling")
