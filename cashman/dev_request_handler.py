@@ -49,6 +49,23 @@ class QuietRequestHandler(WSGIRequestHandler):
         else:
             super().run_wsgi()
 
+    def parse_request(self) -> bool:
+        """``http.server``'s parsing, with the request target kept as received.
+
+        Since CPython 3.11.4 (gh-87389) ``http.server`` reduces a target's leading ``//``
+        to ``/`` in ``self.path``, which werkzeug then passes on as ``RAW_URI``: a DPoP
+        proof signed for ``//incomes`` failed its ``htu`` check here and passed on the
+        production servers (SPEC §3a: the request path as received). The rewrite guards
+        ``SimpleHTTPRequestHandler``'s redirects, which this server does not make;
+        werkzeug routes such a target by its path (``PATH_INFO``) as before.
+        """
+        if not super().parse_request():
+            return False
+        words = self.requestline.split()
+        if len(words) == 3 and words[1].startswith("//"):
+            self.path = words[1]
+        return True
+
     def _guards_host(self) -> bool:
         return is_loopback(str(self.server.server_address[0]))
 

@@ -81,6 +81,26 @@ def test_dev_server_dpop_token_endpoint_binds_a_token_a_browser_can_use(running)
     assert (issued.json()["token_type"], resp.status_code) == ("DPoP", 200)
 
 
+def test_dev_server_takes_a_proof_for_the_path_as_sent_with_a_leading_double_slash(running):
+    # a base URL with a trailing "/" joined to "/incomes": the production servers check
+    # htu against "//incomes" as received, and so must the development server
+    from auth.testing import DPoPKey, dpop_headers
+
+    (token_url,) = TOKEN_ENDPOINT.findall(running.stdout)
+    _, incomes_url = curl_lines(running.stdout)[1]
+    key = DPoPKey()
+    issued = requests.post(token_url, headers={"DPoP": key.proof("POST", token_url)}, timeout=10)
+    token = issued.json()["access_token"]
+    double = incomes_url.replace("/incomes", "//incomes")
+    authority = incomes_url.split("/")[2]  # 127.0.0.1:<port>, as the proof names it
+    headers = {"Host": authority, **dpop_headers(token, key.proof("GET", double, token))}
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    with raw_http.connect(int(authority.rsplit(":", 1)[1])) as sock:
+        raw_http.send_all(sock, f"GET //incomes HTTP/1.1\r\n{head}\r\n".encode())
+        answer = raw_http.read_response(sock)
+    assert (answer.status, answer.json()) == (200, []), answer.body
+
+
 def test_dev_server_lists_incomes_created_with_its_token(running):
     (token, _), (_, incomes_url) = curl_lines(running.stdout)
     headers = {"Authorization": f"Bearer {token}"}
