@@ -87,7 +87,7 @@ with exit_on_config_error():
         raise ConfigError("GUNICORN_LOGLEVEL", f"must be one of {', '.join(GUNICORN_LOG_LEVELS)}")
 # the API's address is checked here too: gunicorn's own failure to bind is a page of
 # retries and exit status 1 (SPEC §6: one line, status 2)
-_bind_source = next((n for n in ("GUNICORN_BIND", "BIND") if os.environ.get(n)), "PORT")
+_bind_source = next((n for n in ("GUNICORN_BIND", "BIND") if get_value(os.environ, n)), "PORT")
 lifecycle.check_listeners(_settings, _size.bind, api_source=_bind_source)
 migrate_or_exit(_settings.database_url)
 

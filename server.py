@@ -29,11 +29,12 @@ from auth.bearer import BEARER
 from auth.dev_token import DevIssuerServer
 from auth.dpop_proof import load_key
 from auth.env_file import load_env_file
+from auth.variables import get_value
 from cashman import create_app, lifecycle, request_log
 from cashman.config import Settings, cors_origins_from_env
 from cashman.dev_request_handler import QuietRequestHandler
 from cashman.server_config import Bind, listen_problem
-from cashman.startup import exit_on_config_error, fail
+from cashman.startup import exit_on_config_error, fail, refuse_memory_database
 
 ROOT = Path(__file__).resolve().parent
 DEV_TOKEN_LIFETIME_S = 24 * 3600
@@ -46,9 +47,11 @@ def build_app(env: Mapping[str, str]) -> Flask:
     """The API configured from ``env`` for development (the request's own URL stands in for
     an unset ``API_BASE_URL``); a bad setting stops the process with one line."""
     try:
-        return create_app(Settings.from_env(env, is_development=True))
+        settings = Settings.from_env(env, is_development=True)
     except ConfigError as exc:
         fail(str(exc))
+    refuse_memory_database(settings.database_url)
+    return create_app(settings)
 
 
 def print_dev_banner(
@@ -194,9 +197,16 @@ def start_dev_issuer(host: str, env: dict[str, str]) -> tuple[DevIssuerServer, d
         origins = cors_origins_from_env(env)
     except ConfigError as exc:
         fail(str(exc))
-    issuer = dev_issuer.DevIssuer.load()
+    try:
+        issuer = dev_issuer.DevIssuer.load()
+    except (dev_issuer.DevIssuerError, OSError, ValueError) as exc:
+        # a damaged, foreign or unreachable key file: one line, as `python -m auth.dev_issuer`
+        fail(f"DEV_ISSUER_KEY_FILE: cannot use the development issuer's key ({type(exc).__name__})")
     jwks_host = "::1" if host.strip("[]") == "::1" else "127.0.0.1"
-    audience = env.get("API_AUDIENCE") or dev_issuer.DEV_AUDIENCE
+    # read as Settings reads it (stripped, blank = unset): a padded value would mint tokens
+    # whose aud the API, which strips it, refuses
+    audience = get_value(env, "API_AUDIENCE") or dev_issuer.DEV_AUDIENCE
+    env = {**env, "API_AUDIENCE": audience}
     server = DevIssuerServer(
         issuer,
         audience=audience,
@@ -245,6 +255,13 @@ def run_development(argv: Sequence[str] | None = None) -> None:
         base_url = f"http://{url_host}:{port}"
         dpop = settings.auth.dpop
         options = mint_options(audience)
+        example = None
+        if dpop.is_enabled:  # before the banner: a key it cannot use stops everything
+            try:
+                example = DPoPExample.make(issuer_server, dpop, base_url, audience)
+            except (OSError, ValueError) as exc:
+                problem = f"cannot use the development DPoP key beside it ({type(exc).__name__})"
+                fail(f"DEV_ISSUER_KEY_FILE: {problem}")
         # print only what the mode accepts: a Bearer line in required mode would answer 401
         if BEARER in dpop.schemes:
             token = issuer.mint(expires_in=DEV_TOKEN_LIFETIME_S, audience=audience)
@@ -252,8 +269,8 @@ def run_development(argv: Sequence[str] | None = None) -> None:
         else:
             key = shlex.quote(shown_path(dev_issuer.dpop_key_file()))
             print_dev_banner(base_url, None, audience, f"{options} --dpop-key {key}")
-        if dpop.is_enabled:
-            print_dpop_example(DPoPExample.make(issuer_server, dpop, base_url, audience))
+        if example is not None:
+            print_dpop_example(example)
     app.run(
         host=host,
         port=port,

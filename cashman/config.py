@@ -130,7 +130,8 @@ class Settings:
         env = os.environ if env is None else env
         origins = cors_origins_from_env(env)
         port_text = get_value(env, "PORT") or "5000"
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        # ASCII digits only: isdigit() also takes "²" (int() then raises) and "٣" (port 3)
+        if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
             raise ConfigError("PORT", "must be a TCP port number (1-65535)")
         metrics_text = get_value(env, "METRICS_BIND") or ""
         return cls(

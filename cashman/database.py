@@ -210,6 +210,16 @@ def sqlite_file(url: str) -> str | None:
     return database
 
 
+def sqlite_in_memory(url: str) -> bool:
+    """Whether ``url`` names a SQLite database held in memory: ``sqlite://``,
+    ``sqlite:///:memory:``, or a ``file:`` URI with ``mode=memory``."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    return database in ("", ":memory:") or parsed.query.get("mode") == "memory"
+
+
 def ensure_sqlite_directory(url: str) -> None:
     """Create the directory of a SQLite file (the default lives under ``instance/``)."""
     database = sqlite_file(url)

@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from auth import ConfigError, dev_issuer
 from cashman.config import Settings
+from cashman.database import sqlite_in_memory
 
 CONFIG_ERROR_STATUS = 2
 PREFIX = "cashman: configuration error: "
@@ -55,9 +56,20 @@ def check_production_settings(env: Mapping[str, str] | None = None) -> Settings:
     if refusal:
         fail(refusal)
     try:
-        return Settings.from_env(env)
+        settings = Settings.from_env(env)
     except ConfigError as exc:
         fail(str(exc))
+    refuse_memory_database(settings.database_url)
+    return settings
+
+
+def refuse_memory_database(database_url: str) -> None:
+    """One line and exit 2 when ``database_url`` is a SQLite database in memory: a server's
+    every connection, thread and worker would get its own, empty one (no schema, so every
+    request a 503 while ``/readyz`` said ready; the replay and idempotency records unshared:
+    SPEC §3a step 5, §5). In process, as tests build the app, it is one connection's."""
+    if sqlite_in_memory(database_url):
+        fail("DATABASE_URL: a SQLite database in memory cannot serve a server; name a file")
 
 
 def migrate_or_exit(database_url: str) -> None:

@@ -101,6 +101,21 @@ def test_dev_server_takes_a_proof_for_the_path_as_sent_with_a_leading_double_sla
     assert (answer.status, answer.json()) == (200, []), answer.body
 
 
+@pytest.mark.parametrize("audience", [" https://cashman.localhost/api ", "   "])
+def test_dev_server_banner_token_works_with_a_padded_or_blank_audience(tmp_path, audience):
+    # the banner minted with the raw value, the API compared the stripped one (401); a
+    # blank value, which counts as unset, was "required"
+    port = free_port()
+    server = dev_server(tmp_path, port, API_AUDIENCE=audience)
+    try:
+        server.wait_http(f"http://127.0.0.1:{port}/ping")
+        token, url = curl_lines(server.stdout)[1]
+        resp = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    finally:
+        server.stop()
+    assert resp.status_code == 200, resp.text
+
+
 def test_dev_server_lists_incomes_created_with_its_token(running):
     (token, _), (_, incomes_url) = curl_lines(running.stdout)
     headers = {"Authorization": f"Bearer {token}"}
@@ -315,14 +330,36 @@ def test_dev_server_refuses_non_loopback_host(tmp_path, host):
         ({"AUTH_ALGORITHMS": "HS256"}, "AUTH_ALGORITHMS"),
         ({"AUTH0_ISSUER": "http://issuer.example.com/", "API_AUDIENCE": "a"}, "AUTH0_ISSUER"),
         ({"PORT": "99999"}, "PORT"),
+        ({"PORT": "\u00b2"}, "PORT"),  # a traceback: "²".isdigit() is true, int() refuses it
+        ({"DATABASE_URL": "sqlite://"}, "DATABASE_URL"),
+        # a damaged or foreign key file of the development issuer: tracebacks
+        ({"DEV_ISSUER_KEY_FILE": "DAMAGED"}, "DEV_ISSUER_KEY_FILE"),
+        ({"DEV_ISSUER_KEY_FILE": "DIRECTORY"}, "DEV_ISSUER_KEY_FILE"),
     ],
 )
 def test_bad_configuration_is_one_line(tmp_path, env, variable):
+    if env.get("DEV_ISSUER_KEY_FILE") == "DAMAGED":
+        (tmp_path / "damaged.pem").write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n")
+        env = {"DEV_ISSUER_KEY_FILE": str(tmp_path / "damaged.pem")}
+    elif env.get("DEV_ISSUER_KEY_FILE") == "DIRECTORY":
+        env = {"DEV_ISSUER_KEY_FILE": str(tmp_path)}
     server = dev_server(tmp_path, free_port(), **env)
     assert server.wait_exit() == 2
     lines = server.stderr.strip().splitlines()
     assert len(lines) == 1, server.stderr
     assert lines[0].startswith(f"cashman: configuration error: {variable}: ")
+
+
+def test_a_damaged_development_dpop_key_is_one_line_before_any_banner(tmp_path):
+    (tmp_path / "dev-dpop-key.pem").write_text("not a key\n")  # beside the issuer's key
+    server = dev_server(tmp_path, free_port())
+    assert server.wait_exit() == 2
+    assert server.stderr.strip().splitlines()[-1] == (
+        "cashman: configuration error: DEV_ISSUER_KEY_FILE: cannot use the development "
+        "DPoP key beside it (ValueError)"
+    )
+    assert "Traceback" not in server.stderr
+    assert "TOKEN" not in server.stdout  # no banner whose lines could not work
 
 
 def test_with_a_tenant_the_dev_issuer_stays_off(tmp_path):
@@ -356,6 +393,7 @@ def copied_entry(tmp_path):
     [
         ("AUTH_LEEWAY=900\n", {}, 2),  # the file is read
         ("AUTH_LEEWAY=900\n", {"AUTH_LEEWAY": "5"}, 0),  # the environment wins
+        ("AUTH_LEEWAY=900\n", {"AUTH_LEEWAY": ""}, 0),  # even empty (unset: the default)
         ("", {}, 0),
     ],
 )

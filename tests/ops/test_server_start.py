@@ -64,6 +64,13 @@ def closed_port() -> int:
         ({**TENANT, "BIND": "unix:/tmp/cashman.sock"}, "BIND"),
         ({**TENANT, "BIND": "[::1:8000"}, "BIND"),
         ({**TENANT, "BIND": "", "PORT": "99999"}, "PORT"),
+        # digits of other scripts: "²" was a traceback, a full-width "5000" taken as 5000
+        ({**TENANT, "BIND": "", "PORT": "\u00b2"}, "PORT"),
+        ({**TENANT, "BIND": "", "PORT": "\uff15\uff10\uff10\uff10"}, "PORT"),
+        # a database in memory is one per connection: it started, and /readyz said ready
+        ({**TENANT, "DATABASE_URL": "sqlite://"}, "DATABASE_URL"),
+        ({**TENANT, "DATABASE_URL": "sqlite:///:memory:"}, "DATABASE_URL"),
+        ({**TENANT, "DATABASE_URL": "sqlite:///file:m?mode=memory&uri=true"}, "DATABASE_URL"),
         ({**TENANT, "WEB_CONCURRENCY": "many"}, "WEB_CONCURRENCY"),
         ({**TENANT, "WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY"),
         ({**TENANT, "WEB_THREADS": "0"}, "WEB_THREADS"),
@@ -135,6 +142,18 @@ def test_address_in_use_is_one_line(tmp_path, kind):
         server = production(kind, tmp_path, port, **TENANT)
         line = one_line_refusal(server)
     assert line.startswith("cashman: configuration error: BIND: cannot listen on 127.0.0.1:"), line
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_address_in_use_from_port_names_port(tmp_path, kind):
+    # a blank BIND counts as unset: the address came from PORT, and gunicorn blamed BIND
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = hermetic_env(tmp_path, **TENANT, BIND="   ", PORT=str(port))
+        line = one_line_refusal(start(server_command(kind), env, tmp_path))
+    assert line.startswith(f"cashman: configuration error: PORT: cannot listen on 0.0.0.0:{port}")
 
 
 @pytest.mark.parametrize("kind", SERVERS)
