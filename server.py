@@ -48,10 +48,10 @@ def build_app(env: Mapping[str, str]) -> Flask:
     an unset ``API_BASE_URL``); a bad setting stops the process with one line."""
     try:
         settings = Settings.from_env(env, is_development=True)
+        refuse_memory_database(settings.database_url)
+        return create_app(settings)
     except ConfigError as exc:
         fail(str(exc))
-    refuse_memory_database(settings.database_url)
-    return create_app(settings)
 
 
 def print_dev_banner(
