@@ -36,6 +36,11 @@ _INSERT = (
     .returning(_TABLE.c.id)
 )
 _PREPARED: dict[str, PreparedQuery] = {}
+# PostgreSQL: one owner's creates take turns (a lock held to the commit: transaction
+# level, as PgBouncer's transaction pooling needs), each stamped by the database's clock
+# once its turn came, so newest first is commit order for every owner whatever the
+# instances' clocks. SQLite's writers take turns already (``Database.writer_lock``).
+_OWNER_TURN = "SELECT clock_timestamp() FROM pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +94,14 @@ def create(owner: str, kind: Kind, description: str, amount: Decimal) -> Created
     database = current_database()
     insert_sql = _prepared(database.engine.dialect)
     with database.write_cursor() as cursor:
-        # created now, inside the write transaction: on SQLite, whose writers take turns,
-        # creation order is then commit order, so newest first never puts a row below one
-        # a client already listed; on PostgreSQL only the gap to the commit is left
-        row = _row(owner, kind, description, amount)
+        # created now, inside the write transaction and in the owner's turn: creation
+        # order is then commit order, so newest first never puts a row below one a
+        # client already listed (SPEC §4, §8)
+        created_at = None
+        if not database.is_sqlite:
+            cursor.execute(_OWNER_TURN, (owner,))
+            created_at = cursor.fetchone()[0]
+        row = _row(owner, kind, description, amount, created_at)
         cursor.execute(insert_sql.sql, insert_sql.parameters(row))
         (tx_id,) = cursor.fetchone()
     return Created(tx_id, row["kind"], description, row["amount"], row["created_at"])
@@ -101,19 +110,25 @@ def create(owner: str, kind: Kind, description: str, amount: Decimal) -> Created
 def insert_transaction(
     connection: Connection, owner: str, kind: Kind, description: str, amount: Decimal
 ) -> Created:
-    """Insert one transaction for ``owner`` in ``connection``'s transaction (one statement)."""
-    row = _row(owner, kind, description, amount)
+    """Insert one transaction for ``owner`` in ``connection``'s transaction (one statement;
+    on PostgreSQL after the owner's turn, which holds until the commit)."""
+    created_at = None
+    if connection.dialect.name != "sqlite":  # in the owner's turn, as ``create``
+        created_at = connection.exec_driver_sql(_OWNER_TURN, (owner,)).scalar_one()
+    row = _row(owner, kind, description, amount, created_at)
     tx_id = connection.execute(_INSERT, row).scalar_one()
     return Created(tx_id, row["kind"], description, row["amount"], row["created_at"])
 
 
-def _row(owner: str, kind: Kind, description: str, amount: Decimal) -> dict[str, Any]:
+def _row(
+    owner: str, kind: Kind, description: str, amount: Decimal, created_at: datetime | None = None
+) -> dict[str, Any]:
     return {
         "owner": owner,
         "kind": kind.value,
         "description": description,
         "amount": signed(kind, amount),
-        "created_at": now(),
+        "created_at": now() if created_at is None else created_at.astimezone(UTC),
     }
 
 

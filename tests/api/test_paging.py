@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
+from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import insert
+
+from cashman.models import IdempotencyRecord
 
 LINK = re.compile(r'<(/[^>]*)>; rel="next"')
 
@@ -88,3 +94,55 @@ def test_cursor_walk_is_per_user(client, bearer, create):
 def test_limit_500_is_allowed(client, auth, create):
     create()
     assert client.get("/transactions?limit=500", headers=auth).status_code == 200
+
+
+def test_a_create_that_commits_late_is_never_listed_below_rows_already_seen(
+    app, auth, create, rows
+):
+    # A client refreshes "newest first until the item I already have". A keyed create
+    # waits before its commit while another transaction holds its key; a create that
+    # came later committed first. On PostgreSQL the late one was stamped before the
+    # wait, so it appeared below what the client had listed: never seen.
+    create("incomes", "old", 1)
+    (owner,) = {row.owner for row in rows()}
+    engine = app.extensions["cashman.db"].engine
+    answers = {}
+
+    def post(name, headers):
+        resp = app.test_client().post(
+            "/incomes", json={"description": name, "amount": 2}, headers=headers
+        )
+        answers[name] = resp.status_code
+
+    threads = [
+        threading.Thread(target=post, args=("slow", {**auth, "Idempotency-Key": "k-slow"})),
+        threading.Thread(target=post, args=("fast", auth)),
+    ]
+    with engine.connect() as blocker:
+        transaction = blocker.begin()
+        # the key taken, not committed (SQLite: its write lock, which every writer awaits)
+        blocker.execute(
+            insert(IdempotencyRecord).values(
+                owner=owner,
+                key="k-slow",
+                fingerprint="-",
+                status=201,
+                body="{}",
+                created_at=datetime.now(UTC),
+            )
+        )
+        try:
+            for thread in threads:
+                thread.start()
+                time.sleep(0.5)  # each create is under way before the next step
+            seen = [
+                item["description"] for item in app.test_client().get("/incomes", headers=auth).json
+            ]
+        finally:
+            transaction.rollback()
+            for thread in threads:
+                thread.join(30)
+    assert answers == {"slow": 201, "fast": 201}
+    listed = [item["description"] for item in app.test_client().get("/incomes", headers=auth).json]
+    # every row the client had not seen is above the newest one it had
+    assert listed[len(listed) - len(seen) :] == seen, (seen, listed)
