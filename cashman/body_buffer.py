@@ -30,6 +30,8 @@ goes out at the deadline, then the request is held open until the read ends
 (the client sends, or leaves, as ``Connection: close`` asks it to). So that
 such requests never take the app's own threads, ``app_slots`` bounds how
 many requests run the app at once, counted only once their body is in.
+``/ping`` takes no slot: liveness never waits behind requests that wait for the
+database or the issuers (SPEC §6).
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ _UNFRAMED = -2
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 _closers = threading.local()
+# answered without an app slot (see the module docstring)
+LIVENESS_PATHS = frozenset({"/ping"})
 
 
 def set_connection_closer(closer: Callable[[], None] | None) -> None:
@@ -154,7 +158,9 @@ class BodyBuffer:
 
     def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         slots = self._slots
-        if slots is None:
+        # liveness never waits behind requests held by the database or the issuers
+        # (SPEC §6: /ping never depends on them): it takes no app slot
+        if slots is None or environ.get("PATH_INFO") in LIVENESS_PATHS:
             return self.app(environ, start_response)
         slots.get()
         try:

@@ -329,3 +329,38 @@ def _timed(call, *args):
     started = time.monotonic()
     resp = call(*args)
     return resp, time.monotonic() - started
+
+
+def test_ping_answers_while_every_app_thread_waits_for_a_stalled_database(
+    scratch_database, tmp_path
+):
+    """SPEC §6: /ping never depends on the database. Requests waiting for a stalled
+    database held every app slot of granian's workers, and /ping queued behind them for
+    their whole deadline: a liveness probe would have restarted healthy instances."""
+    with behind_a_cuttable_proxy(scratch_database, tmp_path / "server.log", "granian") as (
+        kit,
+        server,
+        proxy,
+    ):
+        headers = _headers(kit)
+
+        def read():
+            with requests.Session() as session:  # a connection each: both workers get some
+                return session.get(f"{server.url}/incomes", headers=headers, timeout=(5, 60))
+
+        assert read().status_code == 200
+        proxy.stall()
+        try:
+            # more than the app slots of both workers (2 x 4), fewer than their threads
+            with ThreadPoolExecutor(16) as pool:
+                waiting = [pool.submit(read) for _ in range(16)]
+                time.sleep(1.5)  # every slot taken, the rest queued for one
+                in_flight = sum(not future.done() for future in waiting)
+                ping = requests.get(f"{server.url}/ping", timeout=(2, 3))
+                proxy.resume()
+                answers = [future.result().status_code for future in waiting]
+        finally:
+            proxy.resume()
+    assert in_flight == 16
+    assert ping.status_code == 200
+    assert set(answers) <= {200, 503}
