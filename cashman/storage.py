@@ -35,12 +35,24 @@ _INSERT = (
     .values({name: bindparam(name, type_=_TABLE.c[name].type) for name in _COLUMNS})
     .returning(_TABLE.c.id)
 )
+# PostgreSQL: the insert waits for its owner's turn (a lock held to the commit: transaction
+# level, as PgBouncer's transaction pooling needs) and is stamped by the database's clock
+# once the turn came, in the same statement: newest first is then commit order for every
+# owner, whatever the instances' clocks. SQLite's writers take turns already
+# (``Database.writer_lock``), and ``now()`` is read inside the write transaction.
+_OWNER_TURN = func.pg_advisory_xact_lock(func.hashtextextended(bindparam("owner"), 0))
+_PG_INSERT = (
+    insert(_TABLE)
+    .from_select(
+        _COLUMNS,
+        select(
+            *(bindparam(name, type_=_TABLE.c[name].type) for name in _COLUMNS[:-1]),
+            func.clock_timestamp(),
+        ).select_from(_OWNER_TURN),
+    )
+    .returning(_TABLE.c.id, _TABLE.c.created_at)
+)
 _PREPARED: dict[str, PreparedQuery] = {}
-# PostgreSQL: one owner's creates take turns (a lock held to the commit: transaction
-# level, as PgBouncer's transaction pooling needs), each stamped by the database's clock
-# once its turn came, so newest first is commit order for every owner whatever the
-# instances' clocks. SQLite's writers take turns already (``Database.writer_lock``).
-_OWNER_TURN = "SELECT clock_timestamp() FROM pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,48 +106,44 @@ def create(owner: str, kind: Kind, description: str, amount: Decimal) -> Created
     database = current_database()
     insert_sql = _prepared(database.engine.dialect)
     with database.write_cursor() as cursor:
-        # created now, inside the write transaction and in the owner's turn: creation
-        # order is then commit order, so newest first never puts a row below one a
-        # client already listed (SPEC §4, §8)
-        created_at = None
-        if not database.is_sqlite:
-            cursor.execute(_OWNER_TURN, (owner,))
-            created_at = cursor.fetchone()[0]
-        row = _row(owner, kind, description, amount, created_at)
+        # created inside the write transaction, in the owner's turn (see _PG_INSERT): a
+        # row is never listed below one a client already saw (SPEC §4, §8)
+        row = _row(owner, kind, description, amount)
         cursor.execute(insert_sql.sql, insert_sql.parameters(row))
-        (tx_id,) = cursor.fetchone()
-    return Created(tx_id, row["kind"], description, row["amount"], row["created_at"])
+        tx_id, *stamped = cursor.fetchone()
+    created_at = stamped[0].astimezone(UTC) if stamped else row["created_at"]
+    return Created(tx_id, row["kind"], description, row["amount"], created_at)
 
 
 def insert_transaction(
     connection: Connection, owner: str, kind: Kind, description: str, amount: Decimal
 ) -> Created:
     """Insert one transaction for ``owner`` in ``connection``'s transaction (one statement;
-    on PostgreSQL after the owner's turn, which holds until the commit)."""
-    created_at = None
-    if connection.dialect.name != "sqlite":  # in the owner's turn, as ``create``
-        created_at = connection.exec_driver_sql(_OWNER_TURN, (owner,)).scalar_one()
-    row = _row(owner, kind, description, amount, created_at)
-    tx_id = connection.execute(_INSERT, row).scalar_one()
-    return Created(tx_id, row["kind"], description, row["amount"], row["created_at"])
+    on PostgreSQL it takes the owner's turn, held until the commit: ``_PG_INSERT``)."""
+    row = _row(owner, kind, description, amount)
+    if connection.dialect.name == "sqlite":
+        tx_id = connection.execute(_INSERT, row).scalar_one()
+        created_at = row["created_at"]
+    else:
+        tx_id, created_at = connection.execute(_PG_INSERT, row).one()
+    return Created(tx_id, row["kind"], description, row["amount"], created_at)
 
 
-def _row(
-    owner: str, kind: Kind, description: str, amount: Decimal, created_at: datetime | None = None
-) -> dict[str, Any]:
+def _row(owner: str, kind: Kind, description: str, amount: Decimal) -> dict[str, Any]:
     return {
         "owner": owner,
         "kind": kind.value,
         "description": description,
         "amount": signed(kind, amount),
-        "created_at": now() if created_at is None else created_at.astimezone(UTC),
+        "created_at": now(),  # SQLite's; PostgreSQL's comes from its clock (_PG_INSERT)
     }
 
 
 def _prepared(dialect: Dialect) -> PreparedQuery:
     prepared = _PREPARED.get(dialect.name)
     if prepared is None:
-        prepared = _PREPARED[dialect.name] = PreparedQuery(_INSERT, dialect)
+        statement = _INSERT if dialect.name == "sqlite" else _PG_INSERT
+        prepared = _PREPARED[dialect.name] = PreparedQuery(statement, dialect)
     return prepared
 
 
