@@ -131,26 +131,39 @@ class HeadReadingWorker(ThreadWorker):
         self.next_sweep = 0.0
 
     def set_accept_enabled(self, enabled: bool) -> None:
-        """gunicorn's switch, and at SIGTERM the listening sockets closed (SPEC §6: stop
-        accepting, finish what is in flight).
+        """gunicorn's switch, and once the worker stops (SIGTERM, a reload, ``max_requests``)
+        its listening sockets closed (SPEC §6: stop accepting, finish what is in flight).
 
         gunicorn only stops watching them and closes them when its last request is done,
-        seconds later; meanwhile the kernel kept completing handshakes into their queue,
-        and those connections were reset at the close: a request a load balancer must
-        not repeat (a POST without a key) was lost. The connections already queued are
-        accepted and served (bounded: ``listen``'s backlog); the last copy of a socket
-        closed, a new connection is refused, which a load balancer retries elsewhere.
+        seconds later; at a shutdown the kernel kept completing handshakes into their
+        queue meanwhile, and those connections were reset at the close: a request a load
+        balancer must not repeat (a POST without a key) was lost. What is already queued
+        is accepted and served first (``_take_queued``); once the last copy of a socket is
+        closed, a new connection is refused, which a load balancer retries elsewhere. At
+        a reload the master and the new workers keep theirs: nothing is refused.
         """
         super().set_accept_enabled(enabled)
         if enabled or self.alive:
             return  # at worker_connections gunicorn pauses accepting: not a stop
         for listener in self.sockets:
-            for _ in range(self.cfg.backlog):
-                accepted = self.nr_conns
-                self.accept(listener)  # non-blocking: an empty queue adds nothing
-                if self.nr_conns == accepted:
-                    break
+            self._take_queued(listener)
             listener.close()
+
+    def _take_queued(self, listener) -> None:
+        """Accept what the kernel queued on ``listener``, as many as this worker has room
+        for (``worker_connections``); stop at the first refusal: an empty queue, or no
+        file descriptor left (the rest is then reset at the close, as before)."""
+        for _ in range(max(self.worker_connections - self.nr_conns, 0)):
+            try:
+                client, address = listener.accept()
+            except ConnectionAbortedError:  # reset while queued: the next one may be fine
+                continue
+            except OSError:
+                return
+            # what gunicorn's accept() does with a connection (TConn, then the head)
+            self.nr_conns += 1
+            client.setblocking(True)
+            self.enqueue_req(TConn(self.cfg, client, address, listener.getsockname()))
 
     def enqueue_req(self, conn: TConn) -> None:
         """Read the head of ``conn``'s next request here, then give it to a thread."""

@@ -98,6 +98,41 @@ def test_sigterm_finishes_the_request_in_flight_and_exits(tmp_path, issuer, toke
     assert stored_descriptions(kind, tmp_path, issuer, token) == ["in flight at SIGTERM"]
 
 
+def test_gunicorn_serves_the_connections_queued_when_sigterm_came(tmp_path, issuer):
+    # The kernel completes handshakes before the worker accepts them. At SIGTERM gunicorn
+    # stopped accepting and closed its listener only at the end: what was queued then was
+    # reset, requests a load balancer must not repeat among them. The worker is stopped
+    # (SIGSTOP) while they queue, so none is accepted before SIGTERM; the first one queued
+    # was closed by its client, which must not end the taking of the others.
+    server = start_server("gunicorn", tmp_path, issuer, workers=1)
+    (worker,) = child_pids(server.popen.pid)  # it answered /ping: its worker is up
+    sockets = []
+    try:
+        os.kill(worker, signal.SIGSTOP)
+        raw_http.connect(server.port).close()
+        for _ in range(3):
+            sock = raw_http.connect(server.port)
+            raw_http.send_all(sock, raw_http.request("GET", "/ping"))
+            sockets.append(sock)
+        server.popen.send_signal(signal.SIGTERM)
+        time.sleep(1.0)  # the master closes its listener and signals the worker
+        os.kill(worker, signal.SIGCONT)
+        statuses = []
+        for sock in sockets:
+            try:
+                statuses.append(raw_http.read_response(sock).status)
+            except OSError as exc:
+                statuses.append(type(exc).__name__)
+        status = server.popen.wait(timeout=EXIT_DEADLINE_S)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGCONT)
+        for sock in sockets:
+            sock.close()
+        server.stop()
+    assert (statuses, status) == ([200, 200, 200], 0)
+
+
 class LateRequest(threading.Thread):
     """A GET /ping on a new connection: refused, never answered, or answered with a status."""
 
