@@ -148,8 +148,10 @@ class DevIssuer:
         """Load the key from ``key_file`` (default: ``instance/``), creating it on first use.
 
         ``DEV_ISSUER_KEY_FILE`` overrides the default path. Raises ``DevIssuerError`` if the
-        file holds another kind of key, ``OSError``/``ValueError`` if it cannot be read.
+        file holds another kind of key, ``OSError``/``ValueError`` if it cannot be read (or
+        is encrypted).
         """
+        from cryptography.exceptions import UnsupportedAlgorithm
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -157,7 +159,10 @@ class DevIssuer:
         if not path.exists():
             write_new_key(path, rsa.generate_private_key(public_exponent=65537, key_size=2048))
         pem = path.read_bytes()
-        key = serialization.load_pem_private_key(pem, password=None)
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except (TypeError, UnsupportedAlgorithm):  # a passphrase, an algorithm not built in
+            raise ValueError(f"{path} holds an encrypted or unsupported key") from None
         if not isinstance(key, rsa.RSAPrivateKey):
             raise DevIssuerError(f"{path} does not hold an RSA private key")
         numbers = key.public_key().public_numbers()

@@ -41,12 +41,16 @@ def load_key(path: Path) -> DPoPKey:
     Raises ``ValueError`` when the file holds anything but an EC P-256 private key,
     ``OSError`` when it cannot be read or written.
     """
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     if not path.exists():
         write_new_key(path, generate_ec_key("ES256"))
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (TypeError, UnsupportedAlgorithm):  # a passphrase, an algorithm not built in
+        raise ValueError(f"{path} holds an encrypted or unsupported key") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise ValueError(f"{path} does not hold an EC P-256 private key")
     return DPoPKey("ES256", key)

@@ -217,7 +217,9 @@ def sqlite_in_memory(url: str) -> bool:
     if parsed.get_backend_name() != "sqlite":
         return False
     database = parsed.database or ""
-    return database in ("", ":memory:") or parsed.query.get("mode") == "memory"
+    if database in ("", ":memory:") or parsed.query.get("mode") == "memory":
+        return True
+    return database.startswith("file::memory:")  # the URI form of ":memory:"
 
 
 def ensure_sqlite_directory(url: str) -> None:

@@ -63,6 +63,10 @@ class QuietRequestHandler(WSGIRequestHandler):
             return False
         words = self.requestline.split()
         if len(words) == 3 and words[1].startswith("//"):
+            try:  # werkzeug splits it as a URL: "//[" would be a traceback, no answer
+                urlsplit(words[1])
+            except ValueError:
+                return True  # http.server's "/[...": a JSON 404, as before
             self.path = words[1]
         return True
 

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from auth import dev_issuer
+from auth.testing import generate_rsa_key
 from tests.support import raw_http
 from tests.support.processes import (
     GUNICORN,
@@ -114,6 +115,17 @@ def test_dev_server_banner_token_works_with_a_padded_or_blank_audience(tmp_path,
     finally:
         server.stop()
     assert resp.status_code == 200, resp.text
+
+
+def test_dev_server_answers_a_double_slash_target_that_is_no_url_in_json(running):
+    # "//[" kept as received made werkzeug's URL split fail: a traceback, no answer
+    _, incomes_url = curl_lines(running.stdout)[1]
+    authority = incomes_url.split("/")[2]
+    with raw_http.connect(int(authority.rsplit(":", 1)[1])) as sock:
+        raw_http.send_all(sock, f"GET //[::1/x HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode())
+        answer = raw_http.read_response(sock)
+    assert (answer.status, answer.json()["code"]) == (404, "not_found")
+    assert "Traceback" not in running.stderr
 
 
 def test_dev_server_lists_incomes_created_with_its_token(running):
@@ -335,6 +347,7 @@ def test_dev_server_refuses_non_loopback_host(tmp_path, host):
         # a damaged or foreign key file of the development issuer: tracebacks
         ({"DEV_ISSUER_KEY_FILE": "DAMAGED"}, "DEV_ISSUER_KEY_FILE"),
         ({"DEV_ISSUER_KEY_FILE": "DIRECTORY"}, "DEV_ISSUER_KEY_FILE"),
+        ({"DEV_ISSUER_KEY_FILE": "ENCRYPTED"}, "DEV_ISSUER_KEY_FILE"),
     ],
 )
 def test_bad_configuration_is_one_line(tmp_path, env, variable):
@@ -343,6 +356,16 @@ def test_bad_configuration_is_one_line(tmp_path, env, variable):
         env = {"DEV_ISSUER_KEY_FILE": str(tmp_path / "damaged.pem")}
     elif env.get("DEV_ISSUER_KEY_FILE") == "DIRECTORY":
         env = {"DEV_ISSUER_KEY_FILE": str(tmp_path)}
+    elif env.get("DEV_ISSUER_KEY_FILE") == "ENCRYPTED":  # a passphrase: TypeError, a traceback
+        from cryptography.hazmat.primitives import serialization
+
+        pem = generate_rsa_key().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
+        (tmp_path / "encrypted.pem").write_bytes(pem)
+        env = {"DEV_ISSUER_KEY_FILE": str(tmp_path / "encrypted.pem")}
     server = dev_server(tmp_path, free_port(), **env)
     assert server.wait_exit() == 2
     lines = server.stderr.strip().splitlines()

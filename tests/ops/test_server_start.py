@@ -71,6 +71,7 @@ def closed_port() -> int:
         ({**TENANT, "DATABASE_URL": "sqlite://"}, "DATABASE_URL"),
         ({**TENANT, "DATABASE_URL": "sqlite:///:memory:"}, "DATABASE_URL"),
         ({**TENANT, "DATABASE_URL": "sqlite:///file:m?mode=memory&uri=true"}, "DATABASE_URL"),
+        ({**TENANT, "DATABASE_URL": "sqlite:///file::memory:?uri=true"}, "DATABASE_URL"),
         ({**TENANT, "WEB_CONCURRENCY": "many"}, "WEB_CONCURRENCY"),
         ({**TENANT, "WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY"),
         ({**TENANT, "WEB_THREADS": "0"}, "WEB_THREADS"),
