@@ -81,6 +81,16 @@ def cors_origins_from_env(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def _ipv6_serialized(address: ipaddress.IPv6Address) -> str:
+    """WHATWG URL's IPv6 serialisation: compressed, every group in hex, IPv4-mapped ones
+    too (Python 3.13 writes their last 32 bits dotted)."""
+    if address.ipv4_mapped is None:
+        return address.compressed
+    packed = address.packed
+    high, low = int.from_bytes(packed[12:14], "big"), int.from_bytes(packed[14:], "big")
+    return f"::ffff:{high:x}:{low:x}"
+
+
 def _serialized_origin(origin: str) -> str | None:
     """``origin`` as a browser sends it in ``Origin`` (RFC 6454 §6.2, WHATWG URL): without
     the scheme's default port, an IPv6 address in its compressed form; None when the port
@@ -90,7 +100,11 @@ def _serialized_origin(origin: str) -> str | None:
         port = parts.port
         host = parts.hostname or ""
         if ":" in host:
-            host = f"[{ipaddress.IPv6Address(host).compressed}]"
+            host = f"[{_ipv6_serialized(ipaddress.IPv6Address(host))}]"
+        elif host.rsplit(".", 1)[-1].isdigit():
+            # a browser reads a name ending in a number as IPv4 and writes it in four
+            # parts: "127.1" would be sent as "127.0.0.1"; only that spelling is taken
+            ipaddress.IPv4Address(host)
     except ValueError:
         return None
     if port == 0:

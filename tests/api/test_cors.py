@@ -121,6 +121,8 @@ def test_an_ipv6_origin_is_matched_exactly(kit, database_url, jwks, allowed, oth
         # and writes an IPv6 address compressed (WHATWG URL)
         ("http://[0:0:0:0:0:0:0:1]:8080", "http://[::1]:8080"),
         ("https://[2001:DB8:0::1]", "https://[2001:db8::1]"),
+        # an IPv4-mapped address, in hex groups as browsers write it
+        ("http://[::ffff:192.168.0.1]:3000", "http://[::ffff:c0a8:1]:3000"),
     ],
 )
 def test_an_origin_configured_in_another_spelling_matches_what_the_browser_sends(
@@ -167,6 +169,8 @@ def test_no_origins_means_no_cross_origin_access(kit, database_url, jwks, origin
         "https://app.example.com:0",
         "https://app.example.com:65536",
         "http://[::1::2]",
+        # a browser writes it 127.0.0.1, so it would never match
+        "http://127.1:3000",
     ],
 )
 def test_origins_that_are_not_origins_stop_start_up(kit, origins):
