@@ -30,8 +30,10 @@ goes out at the deadline, then the request is held open until the read ends
 (the client sends, or leaves, as ``Connection: close`` asks it to). So that
 such requests never take the app's own threads, ``app_slots`` bounds how
 many requests run the app at once, counted only once their body is in.
-``/ping`` takes no slot: liveness never waits behind requests that wait for the
-database or the issuers (SPEC §6).
+``/ping`` takes no slot: liveness does not wait behind requests that wait for the
+database or the issuers (SPEC §6), as long as the worker has a granian thread free
+(``--threads`` + ``cashman.serve.PARKED_REQUESTS``: past that many requests held at
+once, a new one, ``/ping`` included, waits for a thread).
 """
 
 from __future__ import annotations
