@@ -7,6 +7,7 @@ any worker starts, with one line on stderr and exit status 2.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import sqlite3
@@ -134,24 +135,26 @@ def test_dev_issuer_never_starts_without_a_tenant(tmp_path, kind):
     assert not (tmp_path / "dev-issuer-key.pem").exists()
 
 
-@pytest.mark.parametrize("kind", SERVERS)
-def test_address_in_use_is_one_line(tmp_path, kind):
+@contextlib.contextmanager
+def taken_port():
+    """A loopback port another program listens on, for the block."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = taken.getsockname()[1]
-        server = production(kind, tmp_path, port, **TENANT)
-        line = one_line_refusal(server)
+        yield taken.getsockname()[1]
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_address_in_use_is_one_line(tmp_path, kind):
+    with taken_port() as port:
+        line = one_line_refusal(production(kind, tmp_path, port, **TENANT))
     assert line.startswith("cashman: configuration error: BIND: cannot listen on 127.0.0.1:"), line
 
 
 @pytest.mark.parametrize("kind", SERVERS)
 def test_address_in_use_from_port_names_port(tmp_path, kind):
     # a blank BIND counts as unset: the address came from PORT, and gunicorn blamed BIND
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with taken_port() as port:
         env = hermetic_env(tmp_path, **TENANT, BIND="   ", PORT=str(port))
         line = one_line_refusal(start(server_command(kind), env, tmp_path))
     assert line.startswith(f"cashman: configuration error: PORT: cannot listen on 0.0.0.0:{port}")
