@@ -160,8 +160,8 @@ class BodyBuffer:
 
     def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         slots = self._slots
-        # liveness never waits behind requests held by the database or the issuers
-        # (SPEC §6: /ping never depends on them): it takes no app slot
+        # liveness does not queue behind requests held by the database or the issuers
+        # (SPEC §6: /ping never depends on them): it takes no app slot, only a thread
         if slots is None or environ.get("PATH_INFO") in LIVENESS_PATHS:
             return self.app(environ, start_response)
         slots.get()

@@ -212,7 +212,8 @@ def sqlite_file(url: str) -> str | None:
 
 def sqlite_in_memory(url: str) -> bool:
     """Whether ``url`` names a SQLite database held in memory: ``sqlite://``,
-    ``sqlite:///:memory:``, or a ``file:`` URI with ``mode=memory``."""
+    ``sqlite:///:memory:``, ``sqlite:///file::memory:?uri=true``, or a ``file:`` URI with
+    ``mode=memory``."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return False

@@ -13,9 +13,9 @@ from the settings checked here. The rest is granian's, configured so that:
 - request heads of up to ``MAX_HEAD_BYTES`` reach the app, an 8 KiB token
   with them, so an oversized token gets the API's JSON 400; heads past its
   read buffer get granian's own empty 431 (too many headers as well; a head of
-  100 KB sent at once may still be read whole: the cut depends on how the bytes
-  arrive), an over-long URL
-  its empty 414, a malformed request its empty 400;
+  100 KB sent at once may still be read whole: the cut depends on how the
+  bytes arrive), an over-long URL its empty 414, a malformed request its
+  empty 400;
 - a head must arrive within ``HEAD_READ_TIMEOUT_S`` (granian parses heads
   in Rust: a slow one holds no Python thread). The same timer closes a
   kept-alive connection left idle that long;
