@@ -34,12 +34,17 @@ the pin moves):
 - ``TConn.init()`` builds the HTTP/1 parser without any I/O when neither TLS
   nor HTTP/2 prior knowledge is on, and an initialised ``TConn`` makes
   ``handle()`` skip its wait for a first byte;
-- the parser reads what ``unreader.unread()`` gave back before the socket.
+- the parser reads what ``unreader.unread()`` gave back before the socket;
+- at a stop, ``run()`` calls ``set_accept_enabled(False)`` after its loop with ``alive``
+  false (and returns early from it when accepting is off already),
+  ``self.worker_connections`` bounds a worker's connections, and a ``BaseSocket``
+  wrapper's ``close()`` drops its socket.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import re
 import selectors
 import time
@@ -64,6 +69,21 @@ RECV_BYTES = 8192
 SWEEP_EVERY_S = 0.5
 # the empty line ending a head (RFC 9112 §2.1), or a bare LF, which gunicorn's
 # parser refuses at once (RFC 9112 §2.2): either way the thread need not wait
+# accept(2) on Linux: errors of one queued connection (reset while queued, or its network
+# gone), after which the next one may still be taken
+_NEXT_MAY_DO = frozenset(
+    {
+        errno.ECONNABORTED,
+        errno.EPROTO,
+        errno.ENETDOWN,
+        errno.ENOPROTOOPT,
+        errno.EHOSTDOWN,
+        errno.ENONET,
+        errno.EHOSTUNREACH,
+        errno.EOPNOTSUPP,
+        errno.ENETUNREACH,
+    }
+)
 HEAD_READY = re.compile(rb"\r\n\r\n|(?<!\r)\n")
 
 
@@ -129,6 +149,7 @@ class HeadReadingWorker(ThreadWorker):
         self.heads: dict[TConn, _Head] = {}
         self.head_limit = head_limit(self.cfg)
         self.next_sweep = 0.0
+        self.listeners_closed = False
 
     def set_accept_enabled(self, enabled: bool) -> None:
         """gunicorn's switch, and once the worker stops (SIGTERM, a reload, ``max_requests``)
@@ -143,8 +164,11 @@ class HeadReadingWorker(ThreadWorker):
         a reload the master and the new workers keep theirs: nothing is refused.
         """
         super().set_accept_enabled(enabled)
-        if enabled or self.alive:
-            return  # at worker_connections gunicorn pauses accepting: not a stop
+        if enabled or self.alive or self.listeners_closed:
+            # at worker_connections gunicorn pauses accepting: not a stop; and a stop that
+            # races that pause calls this twice (a closed socket's wrapper has no socket)
+            return
+        self.listeners_closed = True
         for listener in self.sockets:
             self._take_queued(listener)
             listener.close()
@@ -156,9 +180,9 @@ class HeadReadingWorker(ThreadWorker):
         for _ in range(max(self.worker_connections - self.nr_conns, 0)):
             try:
                 client, address = listener.accept()
-            except ConnectionAbortedError:  # reset while queued: the next one may be fine
-                continue
-            except OSError:
+            except OSError as exc:
+                if exc.errno in _NEXT_MAY_DO:
+                    continue
                 return
             # what gunicorn's accept() does with a connection (TConn, then the head)
             self.nr_conns += 1
