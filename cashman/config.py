@@ -59,6 +59,8 @@ def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
 
 # scheme://host[:port], as a browser sends it in Origin
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# WHATWG URL: a last label that is a number (decimal, or hex) makes the host IPv4
+_NUMBER = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
 _ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?\Z")
 
 
@@ -101,9 +103,10 @@ def _serialized_origin(origin: str) -> str | None:
         host = parts.hostname or ""
         if ":" in host:
             host = f"[{_ipv6_serialized(ipaddress.IPv6Address(host))}]"
-        elif host.rsplit(".", 1)[-1].isdigit():
+        elif _NUMBER.fullmatch(host.removesuffix(".").rsplit(".", 1)[-1]):
             # a browser reads a name ending in a number as IPv4 and writes it in four
-            # parts: "127.1" would be sent as "127.0.0.1"; only that spelling is taken
+            # decimal parts: "127.1" or "127.0.0.1." would be sent as "127.0.0.1"; only
+            # that spelling is taken
             ipaddress.IPv4Address(host)
     except ValueError:
         return None

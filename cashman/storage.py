@@ -9,6 +9,9 @@ A create is the API's one hot write: a single ``INSERT ... RETURNING id``, compi
 once per dialect and run on the driver's cursor (``Database.write_cursor``), without
 the ORM's unit of work (flush, identity map, state tracking: more than half of a
 POST's CPU) or SQLAlchemy's execution layer; the 201 is answered from what was sent.
+On PostgreSQL that statement is ``INSERT ... SELECT ... FROM pg_advisory_xact_lock``,
+returning ``id`` and ``created_at``: it waits for its owner's turn and takes the
+database's clock, so newest first is commit order (``_PG_INSERT``).
 """
 
 from __future__ import annotations

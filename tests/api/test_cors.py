@@ -169,8 +169,10 @@ def test_no_origins_means_no_cross_origin_access(kit, database_url, jwks, origin
         "https://app.example.com:0",
         "https://app.example.com:65536",
         "http://[::1::2]",
-        # a browser writes it 127.0.0.1, so it would never match
+        # a browser writes these 127.0.0.1, or refuses them: they would never match
         "http://127.1:3000",
+        "http://127.0.0.1.:3000",
+        "http://example.0x10",
     ],
 )
 def test_origins_that_are_not_origins_stop_start_up(kit, origins):

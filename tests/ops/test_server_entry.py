@@ -68,7 +68,7 @@ def test_dev_server_prints_a_dpop_curl_line_that_answers_200_each_time(running, 
         assert done.stdout == "200", done.stderr
 
 
-def bound_token(running):
+def issue_bound_token(running):
     """``(key, token, token_type, incomes_url)``: a new client key and a token the
     development server's token endpoint bound to it, as a browser app gets one."""
     from auth.testing import DPoPKey
@@ -83,7 +83,7 @@ def bound_token(running):
 def test_dev_server_dpop_token_endpoint_binds_a_token_a_browser_can_use(running):
     from auth.testing import dpop_headers
 
-    key, token, token_type, incomes_url = bound_token(running)
+    key, token, token_type, incomes_url = issue_bound_token(running)
     resp = requests.get(
         incomes_url, headers=dpop_headers(token, key.proof("GET", incomes_url, token)), timeout=10
     )
@@ -95,7 +95,7 @@ def test_dev_server_takes_a_proof_for_the_path_as_sent_with_a_leading_double_sla
     # htu against "//incomes" as received, and so must the development server
     from auth.testing import dpop_headers
 
-    key, token, _, incomes_url = bound_token(running)
+    key, token, _, incomes_url = issue_bound_token(running)
     double = incomes_url.replace("/incomes", "//incomes")
     authority = incomes_url.split("/")[2]  # 127.0.0.1:<port>, as the proof names it
     headers = {"Host": authority, **dpop_headers(token, key.proof("GET", double, token))}

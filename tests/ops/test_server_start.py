@@ -136,7 +136,7 @@ def test_dev_issuer_never_starts_without_a_tenant(tmp_path, kind):
 
 
 @contextlib.contextmanager
-def taken_port():
+def hold_port():
     """A loopback port another program listens on, for the block."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -146,7 +146,7 @@ def taken_port():
 
 @pytest.mark.parametrize("kind", SERVERS)
 def test_address_in_use_is_one_line(tmp_path, kind):
-    with taken_port() as port:
+    with hold_port() as port:
         line = one_line_refusal(production(kind, tmp_path, port, **TENANT))
     assert line.startswith("cashman: configuration error: BIND: cannot listen on 127.0.0.1:"), line
 
@@ -154,7 +154,7 @@ def test_address_in_use_is_one_line(tmp_path, kind):
 @pytest.mark.parametrize("kind", SERVERS)
 def test_address_in_use_from_port_names_port(tmp_path, kind):
     # a blank BIND counts as unset: the address came from PORT, and gunicorn blamed BIND
-    with taken_port() as port:
+    with hold_port() as port:
         env = hermetic_env(tmp_path, **TENANT, BIND="   ", PORT=str(port))
         line = one_line_refusal(start(server_command(kind), env, tmp_path))
     assert line.startswith(f"cashman: configuration error: PORT: cannot listen on 0.0.0.0:{port}")
