@@ -34,9 +34,7 @@ the pin moves):
 - ``TConn.init()`` builds the HTTP/1 parser without any I/O when neither TLS
   nor HTTP/2 prior knowledge is on, and an initialised ``TConn`` makes
   ``handle()`` skip its wait for a first byte;
-- the parser reads what ``unreader.unread()`` gave back before the socket, and
-  ``handle(conn)`` then ``finish_request(conn, future)`` (on the event loop, through
-  ``method_queue``) serve one request on any thread (``/ping`` gets its own);
+- the parser reads what ``unreader.unread()`` gave back before the socket;
 - at a stop, ``run()`` calls ``set_accept_enabled(False)`` after its loop with ``alive``
   false (and returns early from it when accepting is off already),
   ``self.worker_connections`` bounds a worker's connections, and a ``BaseSocket``
@@ -50,7 +48,6 @@ import errno
 import re
 import selectors
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from http import HTTPStatus
@@ -87,9 +84,6 @@ _NEXT_MAY_DO = frozenset(
         errno.ENETUNREACH,
     }
 )
-# a liveness request: a thread of its own answers it (SPEC §6: /ping never depends on
-# the database), so it never queues behind requests that all wait for the database
-LIVENESS_REQUEST = re.compile(rb"(?:GET|HEAD) /ping(?:\?[^ ]*)? HTTP/1\.[01]\r?\n")
 HEAD_READY = re.compile(rb"\r\n\r\n|(?<!\r)\n")
 
 
@@ -156,7 +150,6 @@ class HeadReadingWorker(ThreadWorker):
         self.head_limit = head_limit(self.cfg)
         self.next_sweep = 0.0
         self.listeners_closed = False
-        self.liveness: ThreadPoolExecutor | None = None
 
     def set_accept_enabled(self, enabled: bool) -> None:
         """gunicorn's switch, and once the worker stops (SIGTERM, a reload, ``max_requests``)
@@ -284,14 +277,7 @@ class HeadReadingWorker(ThreadWorker):
 
     def _hand_over(self, conn: TConn, head: _Head) -> None:
         conn.parser.unreader.unread(bytes(head.data))
-        if not LIVENESS_REQUEST.match(head.data):
-            super().enqueue_req(conn)
-            return
-        # gunicorn's enqueue_req, on the liveness thread instead of the app's pool
-        if self.liveness is None:  # made in the worker process, after the fork
-            self.liveness = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liveness")
-        done = self.liveness.submit(self.handle, conn)
-        done.add_done_callback(lambda fut: self.method_queue.defer(self.finish_request, conn, fut))
+        super().enqueue_req(conn)
 
     def _drop(self, conn: TConn) -> None:
         self.heads.pop(conn, None)
