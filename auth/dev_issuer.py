@@ -111,6 +111,19 @@ def dpop_key_file() -> Path:
     return issuer_key_file().with_name(DPOP_KEY_NAME)
 
 
+def private_key_from_pem(pem: bytes, path: Path) -> Any:
+    """The private key in ``pem``, the bytes of file ``path`` (a ``cryptography`` key of any
+    type). ``ValueError`` naming ``path`` when they hold no usable key: not PEM,
+    encrypted, or of an algorithm this OpenSSL lacks."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        return serialization.load_pem_private_key(pem, password=None)
+    except (TypeError, UnsupportedAlgorithm):  # a passphrase, an algorithm not built in
+        raise ValueError(f"{path} holds an encrypted or unsupported key") from None
+
+
 def write_new_key(path: Path, key: Any) -> None:
     """Write private ``key`` to ``path`` (PEM, mode 0600) unless the file exists; if another
     process won the race, theirs is kept."""
@@ -151,18 +164,13 @@ class DevIssuer:
         file holds another kind of key, ``OSError``/``ValueError`` if it cannot be read (or
         is encrypted).
         """
-        from cryptography.exceptions import UnsupportedAlgorithm
-        from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         path = key_file or issuer_key_file()
         if not path.exists():
             write_new_key(path, rsa.generate_private_key(public_exponent=65537, key_size=2048))
         pem = path.read_bytes()
-        try:
-            key = serialization.load_pem_private_key(pem, password=None)
-        except (TypeError, UnsupportedAlgorithm):  # a passphrase, an algorithm not built in
-            raise ValueError(f"{path} holds an encrypted or unsupported key") from None
+        key = private_key_from_pem(pem, path)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise DevIssuerError(f"{path} does not hold an RSA private key")
         numbers = key.public_key().public_numbers()

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from auth.dev_issuer import dpop_key_file, write_new_key
+from auth.dev_issuer import dpop_key_file, private_key_from_pem, write_new_key
 from auth.env_file import load_env_file
 from auth.testing import DPoPKey, generate_ec_key
 from auth.variables import ConfigError
@@ -41,16 +41,11 @@ def load_key(path: Path) -> DPoPKey:
     Raises ``ValueError`` when the file holds anything but an EC P-256 private key,
     ``OSError`` when it cannot be read or written.
     """
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     if not path.exists():
         write_new_key(path, generate_ec_key("ES256"))
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (TypeError, UnsupportedAlgorithm):  # a passphrase, an algorithm not built in
-        raise ValueError(f"{path} holds an encrypted or unsupported key") from None
+    key = private_key_from_pem(path.read_bytes(), path)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise ValueError(f"{path} does not hold an EC P-256 private key")
     return DPoPKey("ES256", key)

@@ -29,6 +29,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from auth.dpop_settings import DPOP_OFF, DPoPSettings
+from auth.htu import DEFAULT_PORTS
 from auth.variables import (  # noqa: F401 - ConfigError and ASYMMETRIC_ALGORITHMS re-exported
     ASYMMETRIC_ALGORITHMS,
     ConfigError,
@@ -204,9 +205,6 @@ def _is_host(text: str) -> bool:
     return match["port"] is None or 0 < int(match["port"]) <= 65535
 
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
 def issuer_warning(issuer: str) -> str | None:
     """Every reason why tokens of ``issuer`` (a configured issuer URL, already checked by
     ``check_url``) would likely never match its ``iss``, compared exactly (SPEC §3 step
@@ -222,7 +220,7 @@ def issuer_warning(issuer: str) -> str | None:
     authority = rest.partition("/")[0]
     if scheme != scheme.lower() or authority != authority.lower():
         reasons.append("has upper-case letters in its scheme or host (Auth0 writes none)")
-    if parts.port is not None and parts.port == _DEFAULT_PORTS.get(parts.scheme):
+    if parts.port is not None and parts.port == DEFAULT_PORTS.get(parts.scheme):
         reasons.append(f"names the default port {parts.port} (Auth0 writes none)")
     if not reasons:
         return None

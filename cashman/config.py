@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from auth import AuthSettings, ConfigError
+from auth.htu import DEFAULT_PORTS
 from auth.variables import get_value
 from cashman.server_config import Bind, parse_bind
 
@@ -58,7 +59,6 @@ def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
 
 
 # scheme://host[:port], as a browser sends it in Origin
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # WHATWG URL: a last label that is a number (decimal, or hex) makes the host IPv4
 _NUMBER = re.compile(r"[0-9]+|0[xX][0-9a-fA-F]*")
 _ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?\Z")
@@ -112,7 +112,7 @@ def _serialized_origin(origin: str) -> str | None:
         return None
     if port == 0:
         return None
-    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
+    if port is None or port == DEFAULT_PORTS[parts.scheme]:
         return f"{parts.scheme}://{host}"
     return f"{parts.scheme}://{host}:{port}"
 
