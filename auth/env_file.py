@@ -17,7 +17,6 @@ import io
 import os
 from pathlib import Path
 
-from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from auth.variables import ConfigError
@@ -45,15 +44,17 @@ def load_env_file(path: Path) -> None:
     except OSError as exc:
         problem = exc.strerror or type(exc).__name__
         raise ConfigError(ENV_FILE, f"cannot be read ({problem})") from None
+    values = {}
     for binding in parse_stream(io.StringIO(text)):
         # a bare NAME is no setting: python-dotenv keeps it with no value, and the line
         # meant to set something (AUTH_DPOP, its "=required" lost) silently sets nothing
         if binding.error or (binding.key is not None and binding.value is None):
             line = binding.original.line
             raise ConfigError(ENV_FILE, f"line {line} is not NAME=value (quotes closed?)")
-    # taken literally: python-dotenv would expand "${NAME}" even within single quotes, so a
-    # secret or a password holding one would silently change
-    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+        if binding.key is not None:  # not a comment or a blank line; the last one wins
+            # taken literally: python-dotenv's loaders would expand "${NAME}", even within
+            # single quotes, so a secret or a password holding one would silently change
+            values[binding.key] = binding.value
     try:
         for name, value in values.items():
             # the environment wins, even with an empty value (which counts as unset): as
